@@ -1,0 +1,67 @@
+"""Atomic file writes: a reader never sees a half-written output.
+
+Write to a temporary file in the destination folder, then ``os.replace`` it
+into place (atomic on POSIX within one file system). On any error the
+temporary file is removed, so an interrupted run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; move it there on success.
+
+    The temporary name keeps the destination's suffix so that tools which
+    pick a format from the extension (ffmpeg, matplotlib, soundfile) work.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{destination.stem}.", suffix=f".part{destination.suffix}", dir=destination.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, destination)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def write_bytes_atomic(destination: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``destination`` atomically and return the path."""
+    with atomic_path(destination) as tmp:
+        tmp.write_bytes(data)
+    return Path(destination)
+
+
+def write_text_atomic(destination: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``destination`` atomically and return the path."""
+    return write_bytes_atomic(destination, text.encode("utf-8"))
+
+
+def write_json_atomic(destination: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically (non-finite floats become null)."""
+    return write_text_atomic(destination, json.dumps(_finite(obj), indent=2, ensure_ascii=False) + "\n")
+
+
+def _finite(obj: Any) -> Any:
+    # JSON has no NaN/inf; null keeps the file readable by every parser.
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj

@@ -1,0 +1,85 @@
+"""Decode video frames resampled to a fixed rate, in bounded windows (SPEC stage 3).
+
+ffmpeg's ``fps`` filter resamples any source rate, constant or variable, to
+the target rate from the frames' timestamps; we read its raw output a window
+at a time, so memory depends on the window size, never on the video length.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+
+from data_catalog.errors import MediaError
+from data_catalog.media._ffmpeg import ffmpeg_stream, last_error_line, read_stderr
+from data_catalog.media.probe import VideoInfo
+
+FRAME_RATE = 30.0  # FolAI IV-C: "we first convert each video to 30 fps"
+WINDOW_FRAMES = 300  # FolAI IV-C: a 10 s window = 300 frames at 30 fps
+ANALYSIS_MAX_SIDE = 256  # motion analysis needs no more; decoding cost scales with it
+MIN_DECODED_FRACTION = 0.9  # fewer frames than this share of the probed duration = truncated
+PIXEL_CHANNELS = {"gray": 1, "rgb24": 3}
+
+
+def analysis_size(width: int, height: int, max_side: int = ANALYSIS_MAX_SIDE) -> tuple[int, int]:
+    """Even (width, height) with the source aspect ratio and the longer side <= max_side."""
+    scale = min(1.0, max_side / max(width, height))
+    out_w = max(2, int(round(width * scale / 2)) * 2)
+    out_h = max(2, int(round(height * scale / 2)) * 2)
+    return out_w, out_h
+
+
+def iter_frame_windows(
+    info: VideoInfo,
+    *,
+    frame_rate: float = FRAME_RATE,
+    window_frames: int = WINDOW_FRAMES,
+    size: tuple[int, int] | None = None,
+    pixel_format: str = "gray",
+    min_decoded_fraction: float = MIN_DECODED_FRACTION,
+) -> Iterator[np.ndarray]:
+    """Yield uint8 arrays ``[n, height, width(, 3)]`` of consecutive frames at ``frame_rate``.
+
+    Every window holds ``window_frames`` frames except the last. Raises
+    MediaError when nothing decodes, or when decoding stops early (a
+    truncated or corrupt file) after fewer than ``min_decoded_fraction`` of
+    the frames the probed duration promises.
+    """
+    if pixel_format not in PIXEL_CHANNELS:
+        raise ValueError(f"pixel_format must be one of {sorted(PIXEL_CHANNELS)}")
+    width, height = size or analysis_size(info.width, info.height)
+    channels = PIXEL_CHANNELS[pixel_format]
+    frame_bytes = width * height * channels
+    shape = (height, width) if channels == 1 else (height, width, channels)
+    args = [
+        "-noautorotate", "-i", os.fspath(info.path), "-map", "0:v:0", "-an", "-sn",
+        "-vf", f"fps={frame_rate},scale={width}:{height}:flags=area",
+        "-f", "rawvideo", "-pix_fmt", pixel_format, "pipe:1",
+    ]
+    expected = info.duration_s * frame_rate
+    decoded = 0
+    with ffmpeg_stream(args) as (proc, err):
+        assert proc.stdout is not None
+        while True:
+            buf = proc.stdout.read(frame_bytes * window_frames)
+            if not buf:
+                break
+            n = len(buf) // frame_bytes
+            if n == 0:
+                break
+            decoded += n
+            yield np.frombuffer(buf[: n * frame_bytes], dtype=np.uint8).reshape((n, *shape))
+        code = proc.wait()
+        stderr = read_stderr(err)
+    if decoded == 0:
+        reason = last_error_line(stderr, "no frames could be decoded")
+        raise MediaError(info.path, f"no video frames could be decoded ({reason})")
+    if decoded < min_decoded_fraction * expected - 1:
+        detail = last_error_line(stderr, f"ffmpeg exit code {code}")
+        raise MediaError(
+            info.path,
+            f"truncated or corrupt video: decoded {decoded / frame_rate:.2f} s of the "
+            f"{info.duration_s:.2f} s it declares ({detail})",
+        )

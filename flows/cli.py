@@ -1,0 +1,225 @@
+"""The ``sonorize`` command line.
+
+``run`` goes through the Prefect flow (ephemeral Prefect unless
+``PREFECT_API_URL`` points at a server); the single-file commands
+(``envelope``, ``synth``, ``envelope-from-audio``, ``labels``) call the same
+task functions directly, so they answer in seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Turn silent video into synchronized, editable Foley sound.")
+console = Console(stderr=True)
+
+ENVELOPE_ENGINE_HELP = "What predicts the envelope: 'preview' (motion, no weights)."
+SYNTH_ENGINE_HELP = "What renders audio: 'preview' (procedural materials or grains of --audio-prompt)."
+PROMPT_HELP = "Words naming the material, e.g. 'footsteps on gravel' (preview engine: wood, metal, glass, ...)."
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        logging.getLogger("prefect").setLevel(logging.WARNING)
+
+
+@app.command()
+def run(
+    paths: list[str] = typer.Argument(..., help="Video files or folders."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: SONORIZE_OUTPUT_DIR or ./sonorize-out]."),
+    envelope_engine: str = typer.Option("preview", help=ENVELOPE_ENGINE_HELP),
+    synth_engine: str = typer.Option("preview", help=SYNTH_ENGINE_HELP),
+    prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
+    audio_prompt: Optional[Path] = typer.Option(None, help="An audio sample to build the sound from."),
+    seed: int = typer.Option(0, help="Random seed of the synthesizer."),
+    force: bool = typer.Option(False, help="Recompute videos whose outputs already exist."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Sonorize videos: WAV, muxed MP4, envelope (CSV + plot), labels and a run record per video."""
+    _quiet_prefect(verbose)
+    from data_catalog.media import require_ffmpeg
+    from flows.sonorize_flow import sonorize
+
+    try:
+        require_ffmpeg()
+    except RuntimeError as exc:
+        _fail(str(exc))
+    if audio_prompt is not None and not audio_prompt.is_file():
+        _fail(f"{audio_prompt}: audio prompt file does not exist")
+    try:
+        result = sonorize(paths=list(paths), out_dir=str(out) if out else None, envelope_engine=envelope_engine,
+                          synth_engine=synth_engine, prompt=prompt,
+                          audio_prompt=str(audio_prompt) if audio_prompt else None, seed=seed, force=force,
+                          show_progress=sys.stderr.isatty())
+    except ValueError as exc:
+        _fail(str(exc))
+    print_summary(result)
+    if result["n_videos"] == 0:
+        _fail("no video files found in the given paths")
+    if result["n_failed"]:
+        raise typer.Exit(1)
+
+
+def print_summary(run: dict) -> None:
+    """The end-of-batch table: one row per video."""
+    table = Table(title=f"sonorize: {run['n_ok']} ok, {run['n_failed']} failed", title_justify="left")
+    for column in ("video", "status", "length", "time", "onsets", "onset F1 vs original", "output / reason"):
+        table.add_column(column, overflow="fold")
+    for v in run["videos"]:
+        metrics = v.get("metrics") or {}
+        f1 = (metrics.get("vs_original_audio") or {}).get("onset_f1")
+        duration = (v.get("video") or {}).get("duration_s")
+        status = {"ok": "[green]ok[/green]", "cached": "[cyan]cached[/cyan]"}.get(v["status"], "[red]failed[/red]")
+        table.add_row(
+            Path(v["video_path"]).name, status,
+            f"{duration:.1f} s" if duration else "", f"{v.get('wall_s', 0):.1f} s",
+            str(metrics.get("n_onsets", "")), f"{f1:.2f}" if f1 is not None else "",
+            v.get("output_dir") if v["status"] != "failed" else v.get("error", ""),
+        )
+    Console().print(table)
+    if run.get("record_path"):
+        Console().print(f"run record: {run['record_path']}")
+
+
+@app.command()
+def envelope(
+    video: Path = typer.Argument(..., help="A video file."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: beside the video]."),
+    envelope_engine: str = typer.Option("preview", help=ENVELOPE_ENGINE_HELP),
+) -> None:
+    """Write only the envelope of VIDEO (CSV + JSON sidecar, PNG plot, Audacity labels)."""
+    from data_catalog.errors import SonorizeInputError
+    from tasks.envelope_tasks import predict_envelope_task
+    from tasks.media_tasks import hash_video_task, probe_video_task
+    from tasks.output_tasks import output_paths, write_envelope_outputs_task
+
+    try:
+        info = probe_video_task.fn(str(video))
+        sha = hash_video_task.fn(str(video))
+        env, rate = predict_envelope_task.fn(info, envelope_engine)
+        paths = output_paths(out or video.parent, video.stem)
+        events = write_envelope_outputs_task.fn(
+            paths, env, rate, title=f"{video.name} ({envelope_engine} envelope)",
+            metadata={"source": str(video), "video_sha256": sha, "engine": envelope_engine})
+    except (SonorizeInputError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    for key in ("envelope_csv", "envelope_json", "envelope_png", "labels"):
+        typer.echo(paths[key])
+    console.print(f"{len(events)} events over {info.duration_s:.2f} s")
+
+
+@app.command()
+def synth(
+    video: Path = typer.Argument(..., help="The video to put the new sound into."),
+    envelope_csv: Path = typer.Option(..., "--envelope", "-e", help="An envelope CSV (edited or not)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: beside the envelope]."),
+    synth_engine: str = typer.Option("preview", help=SYNTH_ENGINE_HELP),
+    prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
+    audio_prompt: Optional[Path] = typer.Option(None, help="An audio sample to build the sound from."),
+    seed: int = typer.Option(0, help="Random seed of the synthesizer."),
+) -> None:
+    """Re-synthesize VIDEO's sound from an envelope file, without the video stages."""
+    from data_catalog.envelope_file import read_envelope
+    from data_catalog.errors import SonorizeInputError
+    from tasks.media_tasks import load_audio_prompt_task, probe_video_task
+    from tasks.output_tasks import output_paths, write_audio_outputs_task
+    from tasks.synth_tasks import synthesize_task
+
+    try:
+        info = probe_video_task.fn(str(video))
+        env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s)
+        prompt_audio, prompt_rate = load_audio_prompt_task.fn(str(audio_prompt)) if audio_prompt else (None, None)
+        audio, details = synthesize_task.fn(env_file.envelope, env_file.frame_rate, info.duration_s, synth_engine,
+                                            prompt=prompt, audio_prompt=prompt_audio,
+                                            audio_prompt_rate=prompt_rate, seed=seed)
+        paths = output_paths(out or envelope_csv.parent, video.stem)
+        write_audio_outputs_task.fn(paths, audio, str(video))
+    except (SonorizeInputError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(paths["wav"])
+    typer.echo(paths["video"])
+    console.print(f"rendered with {details.get('source', synth_engine)}")
+
+
+@app.command("envelope-from-audio")
+def envelope_from_audio(
+    audio: Path = typer.Argument(..., help="Any recording: a vocal imitation, a clap track, a video's audio."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: beside the audio]."),
+    smoothing: str = typer.Option("ellip", help="'ellip' (Video-Foley), 'kernel' (FolAI) or 'none'."),
+) -> None:
+    """Make an envelope file (CSV + sidecar, plot, labels) from an audio recording."""
+    from data_catalog.errors import SonorizeInputError
+    from data_catalog.hashing import sha256_file
+    from tasks.envelope_tasks import envelope_from_audio_task
+    from tasks.output_tasks import output_paths, write_envelope_outputs_task
+
+    try:
+        env, rate = envelope_from_audio_task.fn(str(audio), smoothing)
+        paths = output_paths(out or audio.parent, audio.stem)
+        events = write_envelope_outputs_task.fn(
+            paths, env, rate, title=f"{audio.name} (from audio, {smoothing} smoothing)",
+            metadata={"source": str(audio), "source_sha256": sha256_file(audio), "engine": "audio",
+                      "smoothing": smoothing})
+    except (SonorizeInputError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    for key in ("envelope_csv", "envelope_json", "envelope_png", "labels"):
+        typer.echo(paths[key])
+    console.print(f"{len(events)} events over {len(env) / rate:.2f} s")
+
+
+@app.command()
+def labels(
+    envelope_csv: Path = typer.Argument(..., help="An envelope CSV."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Label file [default: NAME.labels.txt beside it]."),
+) -> None:
+    """Export an envelope's events as an Audacity label track (File > Import > Labels)."""
+    from data_catalog.envelope_file import read_envelope
+    from data_catalog.errors import SonorizeInputError
+    from data_catalog.labels import write_audacity_labels
+    from folai_models.events import envelope_events
+
+    try:
+        env_file = read_envelope(envelope_csv)
+        events = envelope_events(env_file.envelope, env_file.frame_rate)
+        stem = envelope_csv.name.removesuffix(".csv").removesuffix(".envelope")
+        target = write_audacity_labels(out or envelope_csv.with_name(f"{stem}.labels.txt"), events)
+    except (SonorizeInputError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(target)
+    console.print(f"{len(events)} labels")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("sonorize-demo"), "--out", "-o", help="Output folder."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Make the shipped example clip (a bouncing ball) and sonorize it."""
+    from data_catalog.examples import make_bouncing_ball_video
+
+    example = out / "example" / "bouncing-ball.mp4"
+    impacts = make_bouncing_ball_video(example, duration_s=6.0)
+    console.print(f"example clip: {example} (impacts at {', '.join(f'{t:.2f}' for t in impacts)} s)")
+    run(paths=[str(example)], out=out, envelope_engine="preview", synth_engine="preview",
+        prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, seed=0, force=True,
+        verbose=verbose)
+
+
+if __name__ == "__main__":
+    app()

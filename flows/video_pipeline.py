@@ -1,0 +1,161 @@
+"""One video through the stages, composed from tasks (used by the ``sonorize`` flow)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from data_catalog.atomic import write_json_atomic
+from data_catalog.errors import OutputError
+from folai_models.events import detect_onsets
+from folai_models.metrics import envelope_scores
+from tasks.envelope_tasks import predict_envelope_task
+from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_video_task, reference_envelope_task
+from tasks.output_tasks import output_paths, write_audio_outputs_task, write_envelope_outputs_task
+from tasks.synth_tasks import rendered_envelope, synthesize_task
+
+MIN_SCORED_COVERAGE = 0.5  # score against original audio only when it covers half the video
+
+
+@dataclass
+class VideoOptions:
+    """The per-video choices of a batch (recorded in every run record)."""
+
+    envelope_engine: str = "preview"
+    synth_engine: str = "preview"
+    prompt: str | None = None
+    audio_prompt: str | None = None
+    seed: int = 0
+    force: bool = False
+    audio_prompt_sha256: str | None = None
+    fingerprint: str = ""
+    _audio_prompt_cache: tuple | None = field(default=None, repr=False)
+
+    def public(self) -> dict:
+        data = asdict(self)
+        for key in ("force", "fingerprint", "_audio_prompt_cache"):
+            data.pop(key)
+        return data
+
+    def audio_prompt_audio(self) -> tuple[np.ndarray | None, int | None]:
+        """The decoded audio prompt (decoded once per batch)."""
+        if not self.audio_prompt:
+            return None, None
+        if self._audio_prompt_cache is None:
+            self._audio_prompt_cache = load_audio_prompt_task(self.audio_prompt)
+        return self._audio_prompt_cache
+
+
+class _Timer:
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, name: str, fn: Callable, *args, **kwargs):
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
+        return result
+
+
+def _cached_record(paths: dict[str, Path], sha: str, options: VideoOptions) -> dict | None:
+    """The previous record when its outputs all exist for the same content and settings."""
+    try:
+        record = json.loads(paths["record"].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (record.get("status") != "ok" or record.get("video_sha256") != sha
+            or record.get("fingerprint") != options.fingerprint):
+        return None
+    if not all(Path(p).is_file() for p in record.get("outputs", {}).values()):
+        return None
+    return record
+
+
+def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
+                   stage: Callable[[str], None] = lambda s: None) -> dict:
+    """Run every stage for one video and write its outputs; return its record."""
+    timer = _Timer()
+    started = time.perf_counter()
+    stage("probe")
+    info = timer("probe", probe_video_task, video)
+    sha = timer("hash", hash_video_task, video)
+    paths = output_paths(out_dir, stem)
+    if not options.force and (cached := _cached_record(paths, sha, options)):
+        cached.update(status="cached", wall_s=round(time.perf_counter() - started, 3))
+        return cached
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(out_dir, f"cannot create output folder ({exc.strerror or exc})") from None
+
+    stage("envelope")
+    envelope, rate = timer("envelope", predict_envelope_task, info, options.envelope_engine)
+    warnings: list[str] = []
+    reference = None
+    if info.has_audio:
+        stage("reference audio")
+        try:
+            reference, covered = timer("reference", reference_envelope_task, video, len(envelope))
+            if covered < info.duration_s - 0.1:
+                warnings.append(f"original audio ends early: {covered:.2f} s of {info.duration_s:.2f} s")
+        except Exception as exc:  # the original audio is optional: score nothing, say why
+            warnings.append(f"original audio unreadable, not scored: {exc}")
+
+    stage("synthesis")
+    prompt_audio, prompt_rate = options.audio_prompt_audio()
+    audio, synth_details = timer("synthesis", synthesize_task, envelope, rate, info.duration_s,
+                                 options.synth_engine, prompt=options.prompt, audio_prompt=prompt_audio,
+                                 audio_prompt_rate=prompt_rate, seed=options.seed)
+
+    stage("writing outputs")
+    metadata = {"source": video, "video_sha256": sha, "engine": options.envelope_engine}
+    timer("envelope_files", write_envelope_outputs_task, paths, envelope, rate,
+          title=f"{Path(video).name} ({options.envelope_engine} envelope)", metadata=metadata,
+          reference=reference)
+    mux = timer("audio_files", write_audio_outputs_task, paths, audio, video)
+
+    metrics = {"n_onsets": int(len(detect_onsets(envelope, rate)))}
+    follow = envelope_scores(envelope, rendered_envelope(audio)[: len(envelope)], rate)
+    metrics["synth_follows_envelope"] = _rounded(follow)
+    if reference is not None:
+        n = min(len(envelope), int(covered * rate))
+        if n >= MIN_SCORED_COVERAGE * len(envelope):
+            metrics["vs_original_audio"] = _rounded(envelope_scores(reference[:n], envelope[:n], rate))
+
+    outputs = {k: str(v) for k, v in paths.items() if k != "record"}
+    record = {
+        "video_path": video,
+        "video_sha256": sha,
+        "status": "ok",
+        "error": None,
+        "output_dir": str(out_dir),
+        "outputs": outputs,
+        "video": info.to_dict(),
+        "engines": {"envelope": options.envelope_engine, "synth": options.synth_engine, **synth_details,
+                    "video_copied_into_mp4": mux.get("video_copied")},
+        "options": options.public(),
+        "fingerprint": options.fingerprint,
+        "timings": timer.timings,
+        "metrics": metrics,
+        "warnings": warnings,
+        "wall_s": round(time.perf_counter() - started, 3),
+    }
+    write_json_atomic(paths["record"], record)
+    return record
+
+
+def _rounded(scores: dict) -> dict:
+    out = {}
+    for key, value in scores.items():
+        if isinstance(value, (float, np.floating)):
+            out[key] = round(float(value), 5)
+        elif isinstance(value, (int, np.integer)):
+            out[key] = int(value)
+        elif isinstance(value, dict):
+            out[key] = _rounded(value)
+    return out

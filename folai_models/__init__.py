@@ -1,0 +1,1 @@
+"""sonorize: folai_models."""

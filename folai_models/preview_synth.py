@@ -1,0 +1,549 @@
+"""The preview engine: weight-free, CPU, fast envelope-to-audio synthesis.
+
+Renders 44.1 kHz stereo audio whose RMS envelope follows a target RMS
+envelope (the output of the envelope stage, or one a user drew or extracted
+from any audio). It is the stand-in for the neural synthesis engines, behind
+the same call: envelope in, audio out.
+
+How it works
+------------
+1. **Carrier.** The envelope is segmented into events
+   (:func:`folai_models.events.envelope_events`). Each event gets one impact
+   grain at its attack, scaled to the event's local peak and panned a little.
+   Sustained sections (events longer than :data:`SUSTAIN_MIN_S`, or plateaus
+   where the envelope stays within :data:`PLATEAU_RATIO` for that long) get a
+   sustained texture; every other non-silent frame gets a quiet texture
+   "bed" (:data:`TEXTURE_BED_LEVEL`) so that tails and slow fades always have
+   material to shape. Grains and textures come either from a procedural
+   material (:mod:`folai_models.materials`) or from a user's audio prompt
+   (cut into grains at its own onsets; granulated for textures).
+2. **Envelope-following gain.** The carrier's RMS is measured exactly like
+   the envelope stage measures it (mono, 16 kHz, frame 512, frame ``i``
+   centred at ``(i + 0.5) / frame_rate``), compared with the target, and a
+   bounded, smoothed per-frame gain (iterated :data:`GAIN_ITERATIONS` times,
+   linearly interpolated to the sample rate) makes the output's envelope
+   follow the target. Frames where the target is silent (< 0.01) get gain 0.
+3. **Peak limiter.** A zero-latency-free, look-ahead gain (sliding minimum +
+   moving average of the needed gain) keeps every sample <= :data:`PEAK_LIMIT`
+   without clipping: the gain is never above what a sample needs and changes
+   smoothly over :data:`LIMITER_WINDOW_S`. It only acts where the target
+   asks for more than the headroom allows (RMS near 1), where the output's
+   envelope is then lower than the target.
+
+Stereo is mid/side: the mono downmix (mean of the channels) is exactly the
+carrier the gain was fitted on; the side signal is an independently seeded
+texture (decorrelated), and each event gets a small random balance pan.
+
+Pure numpy/scipy/soxr/librosa: no file I/O, no Prefect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import scipy.ndimage
+import soxr
+
+from folai_models import materials as _materials
+from folai_models.events import SILENCE_RMS, envelope_events
+
+__all__ = [
+    "SAMPLE_RATE",
+    "FRAME_RATE",
+    "render_from_envelope",
+    "envelope_rms",
+]
+
+SAMPLE_RATE = 44100  # Stable Audio Open output rate (spec stage 10)
+FRAME_RATE = 125.0  # envelope frames per second: 16 kHz / hop 128 (spec stage 7)
+N_CHANNELS = 2  # stereo output (spec stage 10)
+
+# Measurement: the envelope stage's RMS (spec stage 7).
+ANALYSIS_SAMPLE_RATE = 16000  # envelopes are RMS of 16 kHz mono audio
+ANALYSIS_FRAME_LENGTH = 512  # samples at ANALYSIS_SAMPLE_RATE (32 ms window)
+ANALYSIS_RESAMPLE_QUALITY = "HQ"  # soxr quality; librosa's default soxr_hq
+
+# Carrier.
+SUSTAIN_MIN_S = 0.15  # an event longer than this is a sustained section (texture at full level)
+PLATEAU_RATIO = 2.0  # max/min of the envelope over SUSTAIN_MIN_S below this (6 dB) = plateau
+TEXTURE_BED_LEVEL = 0.2  # texture under all other non-silent frames, relative to the target RMS
+TEXTURE_FADE_S = 0.02  # smoothing of the texture level where sections start and end
+TEXTURE_SPAN_PAD_S = 0.05  # textures are rendered this far around each non-silent span
+GRAIN_ATTACK_FRACTION = 0.5  # the grain starts where the event's rise crosses this fraction of its peak ...
+GRAIN_ATTACK_DELAY_S = 0.010  # ... plus this: an RMS window (32 ms) sees a hit ~half a window early
+GRAIN_LOCAL_PEAK_S = 0.05  # a grain is scaled to the envelope's max within this time after it
+GRAIN_TAIL_S = 0.1  # a grain may ring this long past its event's end (the gain gates it anyway)
+GRAIN_LEVEL_WINDOW_S = ANALYSIS_FRAME_LENGTH / ANALYSIS_SAMPLE_RATE  # grain level = RMS over its first window
+INTENSITY_RANGE_DB = 40.0  # grain brightness: 0 at -40 dB (RMS 0.01), 1 at 0 dB (RMS 1)
+PAN_SPREAD = 0.3  # per-event balance pan drawn from [-0.3, 0.3]: left gain 1 - p, right 1 + p
+STEREO_WIDTH = 0.5  # side texture level relative to mid (0 = mono copy)
+
+# Envelope-following gain.
+GAIN_ITERATIONS = 4  # multiplicative refinements of the per-frame gain
+MAX_GAIN = 10.0  # upper bound of the per-frame gain (+20 dB over the carrier)
+GAIN_SMOOTHING_S = 0.024  # moving-average span of the gain curve (3 frames at 125 fps): no zipper noise
+RMS_FLOOR = 1e-6  # measured RMS below this counts as "no carrier" (gain goes to MAX_GAIN)
+
+# Output limiter.
+PEAK_LIMIT = 0.99  # no sample exceeds this magnitude
+LIMITER_WINDOW_S = 0.005  # gain reduction is spread over +-2.5 ms around each peak
+
+# Audio prompt.
+PROMPT_SILENCE_PEAK = 1e-4  # a prompt whose peak is below this is silent
+PROMPT_MAX_GRAIN_S = 1.0  # longest grain cut from a prompt
+PROMPT_MIN_GRAIN_S = 0.02  # shorter onset segments are dropped
+PROMPT_FIXED_GRAIN_S = 0.25  # fallback grain size when the prompt has no usable onsets
+PROMPT_GRAIN_MIN_PEAK = 0.05  # grains quieter than this (relative to the prompt peak) are dropped
+PROMPT_FADE_IN_S = 0.001  # fades on cut grains avoid clicks
+PROMPT_FADE_OUT_S = 0.01
+GRANULAR_GRAIN_S = 0.06  # granulation: grain length for sustained sections
+GRANULAR_OVERLAP = 2.0  # mean number of overlapping grains (hop = length / overlap)
+GRANULAR_HOP_JITTER = 0.25  # +-25 % random hop: no periodic comb
+GRANULAR_SOURCE_MIN_RMS = 0.1  # grains are read only where the prompt is louder than this (relative)
+
+
+GrainSource = Callable[[np.random.Generator, float, float], np.ndarray]
+TextureSource = Callable[[int, np.random.Generator], np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Voice:
+    grain: GrainSource  # (rng, intensity, max_duration_s) -> 1-D grain
+    texture: TextureSource  # (n_samples, rng) -> 1-D unit-RMS texture
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+
+def _check_inputs(envelope, frame_rate, sample_rate, n_channels) -> np.ndarray:
+    env = np.asarray(envelope)
+    if env.ndim != 1:
+        raise ValueError(f"envelope must be 1-D (n_frames,), got shape {env.shape}")
+    if env.size == 0:
+        raise ValueError("envelope is empty")
+    if not np.issubdtype(env.dtype, np.number) or np.iscomplexobj(env):
+        raise ValueError(f"envelope must be real numbers, got dtype {env.dtype}")
+    env = env.astype(np.float64)
+    if not np.all(np.isfinite(env)):
+        raise ValueError("envelope contains NaN or infinite values")
+    if np.any(env < 0):
+        raise ValueError("envelope contains negative values; RMS must be >= 0")
+    if not isinstance(frame_rate, (int, float, np.integer, np.floating)) or not np.isfinite(frame_rate) or frame_rate <= 0:
+        raise ValueError(f"frame_rate must be a positive number, got {frame_rate!r}")
+    if int(sample_rate) != sample_rate or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    if n_channels not in (1, 2):
+        raise ValueError(f"n_channels must be 1 or 2, got {n_channels!r}")
+    return env
+
+
+def _check_prompt(audio_prompt, audio_prompt_sample_rate) -> np.ndarray:
+    y = np.asarray(audio_prompt)
+    if y.ndim not in (1, 2):
+        raise ValueError(f"audio prompt must be 1-D (n,) or 2-D (channels, n), got shape {y.shape}")
+    if y.size == 0:
+        raise ValueError("audio prompt is empty")
+    if not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
+        raise ValueError(f"audio prompt must be real numbers, got dtype {y.dtype}")
+    y = y.astype(np.float64)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("audio prompt contains NaN or infinite values")
+    if audio_prompt_sample_rate is None:
+        raise ValueError("audio_prompt_sample_rate is required with audio_prompt")
+    if not np.isfinite(audio_prompt_sample_rate) or audio_prompt_sample_rate <= 0:
+        raise ValueError(f"audio_prompt_sample_rate must be positive, got {audio_prompt_sample_rate!r}")
+    mono = y if y.ndim == 1 else y.mean(axis=0)
+    if np.max(np.abs(y)) < PROMPT_SILENCE_PEAK:
+        raise ValueError("audio prompt is silent")
+    return mono
+
+
+# ---------------------------------------------------------------------------
+# Measurement
+# ---------------------------------------------------------------------------
+
+
+def _frame_rms_16k(y16: np.ndarray, n_frames: int, frame_rate: float) -> np.ndarray:
+    """RMS of 16 kHz audio on the envelope grid (frame i centred at (i + 0.5)/frame_rate).
+
+    With frame_rate 125 this is exactly spec stage 7 (frame 512, hop 128,
+    reflect padding 192, center=False); other frame rates use the same
+    512-sample window around each frame centre.
+    """
+    length = ANALYSIS_FRAME_LENGTH
+    centres = (np.arange(n_frames) + 0.5) * (ANALYSIS_SAMPLE_RATE / frame_rate)
+    starts = np.round(centres - length / 2).astype(np.int64)
+    pad_left = max(0, -int(starts.min()))
+    pad_right = max(0, int(starts.max()) + length - y16.size)
+    if y16.size > 1:
+        padded = np.pad(y16, (pad_left, pad_right), mode="reflect")
+    else:
+        padded = np.pad(y16, (pad_left, pad_right), mode="edge")
+    energy = np.concatenate([[0.0], np.cumsum(np.square(padded, dtype=np.float64))])
+    s = starts + pad_left
+    return np.sqrt(np.maximum(energy[s + length] - energy[s], 0.0) / length)
+
+
+def _to_analysis_rate(mono: np.ndarray, sample_rate: int) -> np.ndarray:
+    if sample_rate == ANALYSIS_SAMPLE_RATE:
+        return np.asarray(mono, dtype=np.float64)
+    return soxr.resample(np.asarray(mono, dtype=np.float32), sample_rate, ANALYSIS_SAMPLE_RATE, quality=ANALYSIS_RESAMPLE_QUALITY).astype(np.float64)
+
+
+def envelope_rms(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, frame_rate: float = FRAME_RATE, n_frames: int | None = None) -> np.ndarray:
+    """RMS envelope of audio as the envelope stage measures it.
+
+    Mono downmix (mean of channels), resampled to 16 kHz (soxr HQ), RMS over
+    512 samples around each frame centre ``(i + 0.5) / frame_rate``.
+
+    Parameters
+    ----------
+    audio : np.ndarray, shape (n,) or (channels, n)
+    sample_rate : int
+    frame_rate : float
+    n_frames : int, optional
+        Defaults to ``round(duration * frame_rate)``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames,), float64
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    mono = audio if audio.ndim == 1 else audio.mean(axis=0)
+    if n_frames is None:
+        n_frames = int(round(mono.size / sample_rate * frame_rate))
+    return _frame_rms_16k(_to_analysis_rate(mono, int(sample_rate)), n_frames, float(frame_rate))
+
+
+# ---------------------------------------------------------------------------
+# Voices: procedural material or audio prompt
+# ---------------------------------------------------------------------------
+
+
+def _material_voice(name: str, sample_rate: int) -> _Voice:
+    mat = _materials.get_material(name)
+    return _Voice(
+        grain=lambda rng, intensity, max_s: mat.grain(sample_rate, rng, intensity=intensity, max_duration_s=max_s),
+        texture=lambda n, rng: mat.texture(n, sample_rate, rng),
+    )
+
+
+def _fade(x: np.ndarray, sample_rate: int, fade_in_s: float, fade_out_s: float) -> np.ndarray:
+    x = x.copy()
+    n_in = min(x.size, max(1, int(fade_in_s * sample_rate)))
+    n_out = min(x.size, max(1, int(fade_out_s * sample_rate)))
+    x[:n_in] *= np.linspace(0.0, 1.0, n_in, endpoint=False) if n_in > 1 else 1.0
+    x[-n_out:] *= np.linspace(1.0, 0.0, n_out)
+    return x
+
+
+def _prompt_grains(y: np.ndarray, sample_rate: int) -> list[np.ndarray]:
+    """Cut a (peak-normalized) prompt into grains at its onsets; fixed-size fallback."""
+    import librosa  # onset detection only; imported lazily (slow first import)
+
+    max_len = int(PROMPT_MAX_GRAIN_S * sample_rate)
+    min_len = int(PROMPT_MIN_GRAIN_S * sample_rate)
+    grains: list[np.ndarray] = []
+    if y.size >= 2048:
+        onsets = librosa.onset.onset_detect(y=y.astype(np.float32), sr=sample_rate, units="samples", backtrack=True)
+        bounds = list(np.unique(np.asarray(onsets, dtype=np.int64))) + [y.size]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            seg = y[a:min(b, a + max_len)]
+            if seg.size >= min_len and np.max(np.abs(seg)) >= PROMPT_GRAIN_MIN_PEAK:
+                grains.append(seg)
+    if not grains:
+        step = max(1, int(PROMPT_FIXED_GRAIN_S * sample_rate))
+        for a in range(0, y.size, step):
+            seg = y[a:a + step]
+            if np.max(np.abs(seg)) >= PROMPT_GRAIN_MIN_PEAK:
+                grains.append(seg)
+    if not grains:  # a prompt whose only sound is below the grain threshold
+        grains.append(y[:max_len])
+    out = []
+    for g in grains:
+        g = _fade(g, sample_rate, PROMPT_FADE_IN_S, PROMPT_FADE_OUT_S)
+        out.append((g / (np.max(np.abs(g)) + 1e-12)).astype(np.float32))
+    return out
+
+
+def _granulate(source: np.ndarray, positions: np.ndarray, n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Overlap-add Hann-windowed grains read at random positions of ``source`` (unit RMS)."""
+    length = max(2, min(int(GRANULAR_GRAIN_S * sample_rate), source.size))
+    window = np.hanning(length)
+    hop = length / GRANULAR_OVERLAP
+    out = np.zeros(n + length)
+    t = -rng.uniform(0, hop)
+    while t < n:
+        start = int(t)
+        src = int(positions[rng.integers(positions.size)])
+        src = min(src, source.size - length)
+        if start >= 0:
+            out[start:start + length] += window * source[src:src + length] * rng.choice([-1.0, 1.0])
+        else:
+            out[:start + length] += (window * source[src:src + length])[-start:]
+        t += hop * (1.0 + rng.uniform(-GRANULAR_HOP_JITTER, GRANULAR_HOP_JITTER))
+    out = out[:n]
+    rms = np.sqrt(np.mean(np.square(out))) if n else 0.0
+    return (out / rms if rms > 1e-12 else out).astype(np.float32)
+
+
+def _prompt_voice(mono: np.ndarray, prompt_rate: float, sample_rate: int) -> _Voice:
+    y = mono
+    if prompt_rate != sample_rate:
+        y = soxr.resample(y.astype(np.float32), float(prompt_rate), float(sample_rate), quality=ANALYSIS_RESAMPLE_QUALITY).astype(np.float64)
+    peak = np.max(np.abs(y)) if y.size else 0.0
+    if peak < PROMPT_SILENCE_PEAK:  # resampling a single click can leave ~nothing
+        raise ValueError("audio prompt is silent")
+    y = y / peak
+    grains = _prompt_grains(y, sample_rate)
+    # Granulation reads only where the prompt is audible.
+    length = max(2, min(int(GRANULAR_GRAIN_S * sample_rate), y.size))
+    hop = max(1, length // 2)
+    starts = np.arange(0, max(1, y.size - length + 1), hop)
+    energy = np.array([np.sqrt(np.mean(np.square(y[s:s + length]))) for s in starts])
+    positions = starts[energy >= GRANULAR_SOURCE_MIN_RMS * energy.max()]
+
+    def grain(rng: np.random.Generator, intensity: float, max_s: float) -> np.ndarray:
+        g = grains[int(rng.integers(len(grains)))]
+        m = max(1, int(max_s * sample_rate))
+        return g if g.size <= m else _fade(g[:m], sample_rate, 0.0, PROMPT_FADE_OUT_S)
+
+    return _Voice(grain=grain, texture=lambda n, rng: _granulate(y, positions, n, sample_rate, rng))
+
+
+# ---------------------------------------------------------------------------
+# Carrier
+# ---------------------------------------------------------------------------
+
+
+def _sustain_weight(env: np.ndarray, frame_rate: float, events) -> np.ndarray:
+    """Per-frame texture level (relative to the target): 1 in sustained sections, bed elsewhere, 0 in silence."""
+    active = env >= SILENCE_RMS
+    weight = np.where(active, TEXTURE_BED_LEVEL, 0.0)
+    sustained = np.zeros(env.size, dtype=bool)
+    for ev in events:
+        if ev.end_s - ev.start_s >= SUSTAIN_MIN_S:
+            a = int(np.floor(ev.start_s * frame_rate))
+            b = int(np.ceil(ev.end_s * frame_rate))
+            sustained[a:b] = True
+    span = max(1, int(round(SUSTAIN_MIN_S * frame_rate)))
+    if env.size >= span:
+        floor = np.maximum(env, SILENCE_RMS)
+        hi = scipy.ndimage.maximum_filter1d(floor, span, mode="nearest")
+        lo = scipy.ndimage.minimum_filter1d(floor, span, mode="nearest")
+        sustained |= hi <= PLATEAU_RATIO * lo
+    weight = np.where(sustained & active, 1.0, weight)
+    fade = max(1, int(round(TEXTURE_FADE_S * frame_rate)))
+    if fade > 1:
+        weight = scipy.ndimage.uniform_filter1d(weight, fade, mode="nearest")
+    return np.where(active, weight, 0.0)
+
+
+def _frames_to_samples(values: np.ndarray, frame_rate: float, sample_rate: int, n_samples: int, start: int = 0) -> np.ndarray:
+    """Linear interpolation of per-frame values (at frame centres) to samples [start, start + n_samples)."""
+    t = (np.arange(start, start + n_samples, dtype=np.float64) / sample_rate) * frame_rate - 0.5
+    return np.interp(t, np.arange(values.size, dtype=np.float64), values)
+
+
+def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
+    padded = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _grain_time(env: np.ndarray, frame_rate: float, ev) -> float:
+    """Contact instant of an event: where its rise crosses GRAIN_ATTACK_FRACTION of its peak, plus a delay."""
+    a = int(round(ev.start_s * frame_rate - 0.5))
+    p = int(round(ev.peak_s * frame_rate - 0.5))
+    level = GRAIN_ATTACK_FRACTION * ev.peak_rms
+    t = ev.start_s
+    seg = env[a:p + 1]
+    above = np.flatnonzero(seg >= level)
+    if above.size:
+        k = a + int(above[0])
+        if k > a:  # interpolate the crossing between frames k-1 and k
+            lo, hi = env[k - 1], env[k]
+            frac = (level - lo) / (hi - lo) if hi > lo else 1.0
+            t = (k - 1 + frac + 0.5) / frame_rate
+        else:
+            t = (k + 0.5) / frame_rate
+    return max(ev.start_s - 0.5 / frame_rate, t + GRAIN_ATTACK_DELAY_S)
+
+
+def _carrier(env, frame_rate, sample_rate, n_samples, voice, rng, n_channels) -> tuple[np.ndarray, np.ndarray]:
+    """Mid (mono) and side carriers before the gain, both shape (n_samples,)."""
+    mid = np.zeros(n_samples)
+    side = np.zeros(n_samples) if n_channels == 2 else None
+    events = envelope_events(env, frame_rate)
+
+    # Textures over each non-silent span (padded), level = weight * target RMS.
+    weight = _sustain_weight(env, frame_rate, events)
+    level = env * weight
+    pad = int(round(TEXTURE_SPAN_PAD_S * frame_rate))
+    texture_rng, side_rng, grain_rng, pan_rng = rng.spawn(4)
+    for a, b in _spans(level > 0):
+        a, b = max(0, a - pad), min(env.size, b + pad)
+        s0 = int(np.floor(a / frame_rate * sample_rate))
+        s1 = min(n_samples, int(np.ceil(b / frame_rate * sample_rate)))
+        if s1 <= s0:
+            continue
+        amp = _frames_to_samples(level, frame_rate, sample_rate, s1 - s0, s0)
+        mid[s0:s1] += amp * voice.texture(s1 - s0, texture_rng)
+        if side is not None:
+            side[s0:s1] += STEREO_WIDTH * amp * voice.texture(s1 - s0, side_rng)
+
+    # One grain per event, level = envelope maximum just after its contact instant.
+    level_len = max(1, int(round(GRAIN_LEVEL_WINDOW_S * sample_rate)))
+    duration = env.size / frame_rate
+    for ev in events:
+        t0 = _grain_time(env, frame_rate, ev)
+        f0 = max(0, int(np.floor(t0 * frame_rate - 0.5)))
+        f1 = min(env.size, int(np.ceil((t0 + GRAIN_LOCAL_PEAK_S) * frame_rate)) + 1)
+        peak = float(env[f0:f1].max()) if f1 > f0 else ev.peak_rms
+        if peak < SILENCE_RMS:
+            continue
+        intensity = float(np.clip(1.0 + 20.0 * np.log10(peak) / INTENSITY_RANGE_DB, 0.0, 1.0))
+        max_s = max(ev.end_s, min(duration, ev.start_s + GRAIN_LOCAL_PEAK_S)) - t0 + GRAIN_TAIL_S
+        g = np.asarray(voice.grain(grain_rng, intensity, max(max_s, 1.0 / sample_rate)), dtype=np.float64)
+        g_rms = np.sqrt(np.mean(np.square(g[:level_len])))
+        if g_rms <= 1e-12:
+            continue
+        s = int(round(t0 * sample_rate))
+        if s >= n_samples:
+            continue
+        m = min(g.size, n_samples - s)
+        gain = peak / g_rms
+        mid[s:s + m] += gain * g[:m]
+        if side is not None:
+            # Balance pan p: left = mid + side = (1 - p) g, right = (1 + p) g.
+            side[s:s + m] -= pan_rng.uniform(-PAN_SPREAD, PAN_SPREAD) * gain * g[:m]
+    return mid, side
+
+
+# ---------------------------------------------------------------------------
+# Gain and limiter
+# ---------------------------------------------------------------------------
+
+
+def _follow_gain(mid: np.ndarray, env: np.ndarray, frame_rate: float, sample_rate: int) -> np.ndarray:
+    """Per-frame gain that makes the RMS envelope of ``gain * mid`` follow ``env``."""
+    silent = env < SILENCE_RMS
+    y16 = _to_analysis_rate(mid, sample_rate)
+    n16 = y16.size
+    smooth = max(1, int(round(GAIN_SMOOTHING_S * frame_rate)))
+    smooth += 1 - smooth % 2  # odd: centred, no time shift
+    gain = np.where(silent, 0.0, 1.0)
+    for _ in range(GAIN_ITERATIONS):
+        # The gain varies slowly, so it is applied at 16 kHz while fitting.
+        measured = _frame_rms_16k(y16 * _frames_to_samples(gain, frame_rate, ANALYSIS_SAMPLE_RATE, n16), env.size, frame_rate)
+        ratio = env / np.maximum(measured, RMS_FLOOR)
+        gain = np.clip(np.where(measured > RMS_FLOOR, gain * ratio, MAX_GAIN), 0.0, MAX_GAIN)
+        if smooth > 1:
+            gain = scipy.ndimage.uniform_filter1d(gain, smooth, mode="nearest")
+        gain[silent] = 0.0
+    return gain
+
+
+def _limit(y: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Smooth peak limiter: every |sample| <= PEAK_LIMIT, gain varies over LIMITER_WINDOW_S.
+
+    The needed gain ``min(1, PEAK_LIMIT / |x|)`` (over channels) is passed
+    through a sliding minimum and then a moving average of the same centred
+    window, so the applied gain is smooth and never above the needed gain.
+    """
+    peak = np.max(np.abs(y)) if y.size else 0.0
+    if peak <= PEAK_LIMIT:
+        return y
+    need = np.minimum(1.0, PEAK_LIMIT / np.maximum(np.max(np.abs(y), axis=0), 1e-12))
+    width = max(1, int(LIMITER_WINDOW_S * sample_rate)) | 1
+    g = scipy.ndimage.minimum_filter1d(need, width, mode="nearest")
+    g = scipy.ndimage.uniform_filter1d(g, width, mode="nearest")
+    g = np.minimum(g, need)  # float rounding of the moving average
+    return y * g
+
+
+# ---------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------
+
+
+def render_from_envelope(
+    envelope,
+    frame_rate: float = FRAME_RATE,
+    *,
+    sample_rate: int = SAMPLE_RATE,
+    material: str | None = None,
+    prompt: str | None = None,
+    audio_prompt=None,
+    audio_prompt_sample_rate: float | None = None,
+    seed: int = 0,
+    n_channels: int = N_CHANNELS,
+) -> np.ndarray:
+    """Render audio whose RMS envelope follows ``envelope`` (the preview engine).
+
+    Parameters
+    ----------
+    envelope : array_like, shape (n_frames,)
+        Target RMS envelope, values >= 0 (normally in [0, 1]; < 0.01 is
+        silence), frame ``i`` centred at ``(i + 0.5) / frame_rate`` seconds.
+    frame_rate : float
+        Envelope frames per second (125 = 16 kHz / hop 128).
+    sample_rate : int
+        Output sample rate.
+    material : str, optional
+        Material name or synonym (see :data:`folai_models.materials.MATERIALS`);
+        unknown names raise ValueError. Takes precedence over ``prompt``.
+    prompt : str, optional
+        Text prompt; its first material word picks the material
+        (:func:`folai_models.materials.material_from_prompt`, default wood).
+    audio_prompt : array_like, shape (n,) or (channels, n), optional
+        A user's sample; when given, grains and textures are cut from it
+        (downmixed to mono) instead of a procedural material.
+    audio_prompt_sample_rate : float, optional
+        Sample rate of ``audio_prompt``; required with it.
+    seed : int
+        Seed of all randomness; same inputs and seed give identical output.
+    n_channels : int
+        2 (stereo, decorrelated) or 1.
+
+    Returns
+    -------
+    np.ndarray, shape (n_channels, n_samples), float32
+        ``n_samples = round(n_frames / frame_rate * sample_rate)``, all
+        ``|samples| <= 0.99``. Its mono downmix's RMS envelope
+        (:func:`envelope_rms`) follows ``envelope``, except where the target
+        exceeds the limiter's headroom.
+
+    Raises
+    ------
+    ValueError
+        Bad envelope, frame rate, sample rate, channel count, unknown
+        material, or an empty / non-finite / silent audio prompt.
+    """
+    env = _check_inputs(envelope, frame_rate, sample_rate, n_channels)
+    frame_rate = float(frame_rate)
+    sample_rate = int(sample_rate)
+    if audio_prompt is not None:
+        voice = _prompt_voice(_check_prompt(audio_prompt, audio_prompt_sample_rate), float(audio_prompt_sample_rate), sample_rate)
+    else:
+        name = _materials.resolve_material(material) if material is not None else _materials.material_from_prompt(prompt)
+        voice = _material_voice(name, sample_rate)
+
+    n_samples = int(round(env.size / frame_rate * sample_rate))
+    out = np.zeros((n_channels, n_samples), dtype=np.float32)
+    if n_samples == 0 or not np.any(env >= SILENCE_RMS):
+        return out
+
+    rng = np.random.default_rng(seed)
+    mid, side = _carrier(env, frame_rate, sample_rate, n_samples, voice, rng, n_channels)
+    gain = _frames_to_samples(_follow_gain(mid, env, frame_rate, sample_rate), frame_rate, sample_rate, n_samples)
+    if n_channels == 1:
+        y = (gain * mid)[None, :]
+    else:
+        y = np.stack([gain * (mid + side), gain * (mid - side)])
+    out[:] = np.clip(_limit(y, sample_rate), -PEAK_LIMIT, PEAK_LIMIT)
+    return out

@@ -1,0 +1,1 @@
+"""sonorize: tasks."""

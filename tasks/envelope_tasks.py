@@ -1,0 +1,42 @@
+"""Tasks that make envelopes: from video (an engine) or from any audio."""
+
+from __future__ import annotations
+
+import numpy as np
+from prefect import task
+
+from data_catalog.media import VideoInfo, extract_audio
+from data_catalog.media.audio import ENVELOPE_AUDIO_RATE
+from folai_models import envelope as env_math
+from tasks._options import TASK_DEFAULTS
+from tasks.engines import get_envelope_engine
+from tasks.media_tasks import normalise_peak
+
+
+def n_envelope_frames(duration_s: float) -> int:
+    """Envelope frames for a duration: 16 kHz samples // hop (1250 for 10 s)."""
+    return int(round(duration_s * ENVELOPE_AUDIO_RATE)) // env_math.HOP_LENGTH
+
+
+@task(name="predict-envelope", tags=["envelope"], **TASK_DEFAULTS)
+def predict_envelope_task(info: VideoInfo, engine: str) -> tuple[np.ndarray, float]:
+    """Predict the video's envelope with the named engine, exactly covering its duration."""
+    envelope, rate = get_envelope_engine(engine).predict(info)
+    n = n_envelope_frames(info.duration_s)
+    envelope = np.clip(np.asarray(envelope, dtype=np.float32), 0.0, 1.0)
+    if len(envelope) != n:
+        envelope = env_math.interpolate_envelope(envelope, rate, n_target=n).astype(np.float32)
+    return envelope, rate
+
+
+def envelope_from_audio(path: str, smoothing: str = "ellip") -> tuple[np.ndarray, float]:
+    """Envelope of any recording (a vocal imitation, a clap track), smoothed for synthesis."""
+    audio = normalise_peak(extract_audio(path, sample_rate=ENVELOPE_AUDIO_RATE, n_channels=1)[0])
+    env = env_math.smooth_envelope(env_math.rms_envelope(audio), method=smoothing)
+    return np.clip(env, 0.0, 1.0).astype(np.float32), env_math.envelope_frame_rate()
+
+
+@task(name="envelope-from-audio", **TASK_DEFAULTS)
+def envelope_from_audio_task(path: str, smoothing: str = "ellip") -> tuple[np.ndarray, float]:
+    """Task wrapper of :func:`envelope_from_audio`."""
+    return envelope_from_audio(path, smoothing)

@@ -1,0 +1,57 @@
+"""Tasks over media: probe, content hash, reference audio."""
+
+from __future__ import annotations
+
+import numpy as np
+from prefect import task
+
+from data_catalog.hashing import sha256_file
+from data_catalog.media import VideoInfo, extract_audio, probe_video
+from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE
+from folai_models import envelope as env_math
+from tasks._options import TASK_DEFAULTS
+
+
+@task(name="probe-video", **TASK_DEFAULTS)
+def probe_video_task(path: str) -> VideoInfo:
+    """Probe and validate a video (raises MediaError naming the file and reason)."""
+    return probe_video(path)
+
+
+@task(name="hash-video", **TASK_DEFAULTS)
+def hash_video_task(path: str) -> str:
+    """The video's id: sha256 of its bytes."""
+    return sha256_file(path)
+
+
+def normalise_peak(audio: np.ndarray) -> np.ndarray:
+    """Scale down audio whose peak exceeds 1 (FolAI IV-C: audio in [-1, 1]); never scale up."""
+    peak = float(np.max(np.abs(audio), initial=0.0))
+    return audio / peak if peak > 1.0 else audio
+
+
+def reference_envelope(path: str, n_frames: int) -> tuple[np.ndarray, float]:
+    """RMS envelope of a file's own audio (16 kHz mono, unsmoothed, SPEC metrics).
+
+    Returns ``(envelope, covered_s)``: an envelope of ``n_frames`` frames
+    (zero-padded past the end of a stream that ends early) and how many
+    seconds of it the audio really covered.
+    """
+    audio = normalise_peak(extract_audio(path, sample_rate=ENVELOPE_AUDIO_RATE, n_channels=1)[0])
+    env = env_math.rms_envelope(audio)
+    covered = len(env) / env_math.envelope_frame_rate()
+    out = np.zeros(n_frames, dtype=np.float32)
+    out[: min(n_frames, len(env))] = env[:n_frames]
+    return out, covered
+
+
+@task(name="reference-envelope", **TASK_DEFAULTS)
+def reference_envelope_task(path: str, n_frames: int) -> tuple[np.ndarray, float]:
+    """Envelope of the video's original audio, to score predictions against."""
+    return reference_envelope(path, n_frames)
+
+
+@task(name="load-audio-prompt", **TASK_DEFAULTS)
+def load_audio_prompt_task(path: str) -> tuple[np.ndarray, int]:
+    """Decode an audio prompt (any file ffmpeg reads) to mono 44.1 kHz."""
+    return extract_audio(path, sample_rate=SYNTH_AUDIO_RATE, n_channels=1)[0], SYNTH_AUDIO_RATE

@@ -1,0 +1,61 @@
+"""Tasks that write a video's outputs, each file atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from prefect import task
+
+from data_catalog.envelope_file import write_envelope
+from data_catalog.envelope_plot import plot_envelope
+from data_catalog.labels import write_audacity_labels
+from data_catalog.media import mux_audio, write_wav
+from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE
+from folai_models import envelope as env_math
+from folai_models.events import envelope_events
+from tasks._options import TASK_DEFAULTS
+
+
+def output_paths(out_dir: Path, stem: str) -> dict[str, Path]:
+    """Where each output of a video goes."""
+    return {
+        "wav": out_dir / f"{stem}.foley.wav",
+        "video": out_dir / f"{stem}.foley.mp4",
+        "envelope_csv": out_dir / f"{stem}.envelope.csv",
+        "envelope_json": out_dir / f"{stem}.envelope.json",
+        "envelope_png": out_dir / f"{stem}.envelope.png",
+        "labels": out_dir / f"{stem}.labels.txt",
+        "record": out_dir / f"{stem}.record.json",
+    }
+
+
+@task(name="write-envelope-outputs", **TASK_DEFAULTS)
+def write_envelope_outputs_task(
+    paths: dict[str, Path],
+    envelope: np.ndarray,
+    frame_rate: float,
+    *,
+    title: str,
+    metadata: dict,
+    reference: np.ndarray | None = None,
+) -> list:
+    """Envelope CSV + sidecar, its PNG plot and the Audacity label track; returns the events."""
+    write_envelope(
+        paths["envelope_csv"], envelope, frame_rate, sample_rate=ENVELOPE_AUDIO_RATE,
+        hop_length=env_math.HOP_LENGTH, frame_length=env_math.FRAME_LENGTH, metadata=metadata,
+    )
+    events = envelope_events(envelope, frame_rate)
+    plot_envelope(paths["envelope_png"], envelope, frame_rate, title=title,
+                  onsets_s=[e.start_s for e in events], reference=reference)
+    write_audacity_labels(paths["labels"], events)
+    return events
+
+
+@task(name="write-audio-outputs", **TASK_DEFAULTS)
+def write_audio_outputs_task(paths: dict[str, Path], audio: np.ndarray, video_path: str | None) -> dict:
+    """The 44.1 kHz stereo WAV and, when there is a video, the video with it muxed in."""
+    write_wav(paths["wav"], audio, SYNTH_AUDIO_RATE)
+    if video_path is None:
+        return {}
+    return mux_audio(video_path, paths["wav"], paths["video"])

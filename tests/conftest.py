@@ -1,0 +1,60 @@
+"""Shared fixtures: isolated settings and small media made with ffmpeg."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DEV_DATA = REPO_ROOT.parent / "shared" / "data" / "greatest-hits-dev"
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache, catalog and Prefect home (no ~/.prefect writes)."""
+    from data_catalog.settings import get_settings
+
+    base = tmp_path_factory.mktemp("sonorize-home")
+    monkeypatch.setenv("SONORIZE_CACHE_DIR", str(base / "cache"))
+    monkeypatch.setenv("SONORIZE_CATALOG_DIR", str(base / "catalog"))
+    monkeypatch.setenv("SONORIZE_MODEL_DIR", str(base / "models"))
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    get_settings.cache_clear()
+    yield base
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def prefect_home(tmp_path_factory):
+    """One ephemeral Prefect home for the session's in-process flow runs."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    old = {k: os.environ.get(k) for k in ("PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED",
+                                          "PREFECT_LOGGING_LEVEL")}
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    yield home
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def dev_data() -> Path:
+    """The Greatest Hits development set, or a skip where it is absent (a user's clone)."""
+    if not (SHARED_DEV_DATA / "videos").is_dir():
+        pytest.skip(f"development data not found at {SHARED_DEV_DATA} (only on the developers' machines)")
+    return SHARED_DEV_DATA
+
+
+def pytest_collection_modifyitems(config, items):
+    if shutil.which("ffmpeg") is None:
+        skip = pytest.mark.skip(reason="ffmpeg not on PATH (run setup.sh)")
+        for item in items:
+            if "needs_ffmpeg" in item.keywords:
+                item.add_marker(skip)
