@@ -90,11 +90,17 @@ def print_summary(run: dict) -> None:
             Path(v["video_path"]).name, status,
             f"{duration:.1f} s" if duration else "", f"{v.get('wall_s', 0):.1f} s",
             str(metrics.get("n_onsets", "")), f"{f1:.2f}" if f1 is not None else "",
-            v.get("output_dir") if v["status"] != "failed" else v.get("error", ""),
+            v.get("output_dir") if v["status"] != "failed" else _reason(v),
         )
     Console().print(table)
     if run.get("record_path"):
         Console().print(f"run record: {run['record_path']}")
+
+
+def _reason(video: dict) -> str:
+    """The error without the path the video column already shows."""
+    error = video.get("error") or ""
+    return error.removeprefix(f"{video['video_path']}: ")
 
 
 @app.command()

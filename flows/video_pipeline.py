@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -78,7 +79,22 @@ def _cached_record(paths: dict[str, Path], sha: str, options: VideoOptions) -> d
 
 def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
                    stage: Callable[[str], None] = lambda s: None) -> dict:
-    """Run every stage for one video and write its outputs; return its record."""
+    """Run every stage for one video and write its outputs; return its record.
+
+    Raises SonorizeInputError (bad input) or OutputError (cannot write);
+    each output file is written atomically, so a failure leaves no partial file.
+    """
+    try:
+        return _sonorize_video(video, out_dir, stem, options, stage)
+    except PermissionError as exc:
+        raise OutputError(out_dir, f"cannot write outputs ({exc.strerror or exc})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            out_dir.rmdir()  # only succeeds when nothing was written
+
+
+def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
+                    stage: Callable[[str], None]) -> dict:
     timer = _Timer()
     started = time.perf_counter()
     stage("probe")
@@ -88,10 +104,6 @@ def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     if not options.force and (cached := _cached_record(paths, sha, options)):
         cached.update(status="cached", wall_s=round(time.perf_counter() - started, 3))
         return cached
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(out_dir, f"cannot create output folder ({exc.strerror or exc})") from None
 
     stage("envelope")
     envelope, rate = timer("envelope", predict_envelope_task, info, options.envelope_engine)

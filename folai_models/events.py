@@ -54,6 +54,8 @@ def _check_envelope(envelope, frame_rate: float) -> np.ndarray:
     env = np.asarray(envelope, dtype=np.float64)
     if env.ndim != 1:
         raise ValueError(f"envelope must be 1-D (n_frames,), got shape {env.shape}")
+    if env.size == 0:
+        raise ValueError("envelope is empty")
     if not np.all(np.isfinite(env)):
         raise ValueError("envelope contains NaN or infinite values")
     if np.any(env < 0):
@@ -89,8 +91,6 @@ def onset_strength(envelope, *, mu: float = ONSET_MU) -> np.ndarray:
         Shape ``(n_frames,)``, float64, >= 0.
     """
     env = _check_envelope(envelope, 1.0)
-    if env.size == 0:
-        return env
     compressed = librosa.mu_compress(np.minimum(env, 1.0), mu=mu, quantize=False)
     return np.maximum(np.diff(compressed, prepend=compressed[0]), 0.0)
 
@@ -158,7 +158,12 @@ def detect_onsets(
     rise (up to the next local maximum) stays below ``silence_rms`` is dropped.
 
     The time reported is the rising frame (the frame of steepest rise, on the
-    grid ``(i + 0.5) / frame_rate``), not the peak of the event.
+    grid ``(i + 0.5) / frame_rate``), not the peak of the event. On raw RMS
+    (frame 512 at 16 kHz) that is up to half a window (16 ms) before the
+    sound; smoothing spreads rises earlier, by up to half the kernel (about
+    60 ms for the 15-frame kernel), so compare onsets of envelopes smoothed
+    the same way (metrics use unsmoothed RMS). On "ellip"-smoothed envelopes
+    the filter's pre-ringing before a loud hit can add an early onset.
 
     Parameters
     ----------
@@ -230,7 +235,8 @@ def envelope_events(
     user); an onset's rising frame may sit just before its region (still below
     ``silence_rms``) and then starts the event. Each event lasts from its start
     until the envelope falls below ``max(silence_rms, release_ratio * peak)``
-    after its peak, or until the next onset / the region's end.
+    after its peak (for longer than ``min_gap_s``), or until the next onset /
+    the region's end.
 
     A sound that is already on at frame 0, or that fades in without an onset,
     still gives an event, starting where it crosses ``silence_rms``.
@@ -250,7 +256,8 @@ def envelope_events(
     silence_rms : float
         Below this RMS the envelope is silent.
     min_gap_s : float
-        Silent gaps shorter than this do not end a region.
+        Dips shorter than this (below silence, or below the release level) do
+        not end a region or an event.
     release_ratio : float
         Fraction of the event's peak RMS under which the event is over.
     onsets : array_like, optional
@@ -267,8 +274,6 @@ def envelope_events(
     if min_gap_s < 0 or not (0.0 <= release_ratio < 1.0):
         raise ValueError("min_gap_s must be >= 0 and release_ratio in [0, 1)")
     n = env.size
-    if n == 0:
-        return []
     if onsets is None:
         onset_frames = _onset_frames(
             env,
@@ -285,7 +290,8 @@ def envelope_events(
             raise ValueError("onsets contain NaN or infinite values")
         onset_frames = np.unique(np.clip(np.round(times * frame_rate - 0.5), 0, n - 1).astype(np.int64))
 
-    regions = _active_regions(env >= silence_rms, max(0, _frames(min_gap_s, frame_rate)))
+    min_gap = max(0, _frames(min_gap_s, frame_rate))
+    regions = _active_regions(env >= silence_rms, min_gap)
     lead = max(1, _frames(wait_s, frame_rate))  # how early a rising frame may sit
     duration = n / float(frame_rate)
     events: list[EnvelopeEvent] = []
@@ -301,8 +307,8 @@ def envelope_events(
             if peak_rms < silence_rms:
                 continue  # an onset inside a bridged gap; nothing audible follows
             release = max(silence_rms, release_ratio * peak_rms)
-            below = np.flatnonzero(env[peak:b] < release)
-            end = peak + int(below[0]) if below.size else b
+            # the first region above release that holds the peak, dips bridged
+            end = peak + _active_regions(env[peak:b] >= release, min_gap)[0][1]
             events.append(
                 EnvelopeEvent(
                     start_s=(a + 0.5) / frame_rate,

@@ -60,6 +60,7 @@ DECAY_JITTER = 0.25  # +-25 % random decay time per mode
 BRIGHTNESS_ROLLOFF = 1.5  # soft hits excite high modes less: amp *= ratio**(-rolloff*(1-intensity))
 CONTROL_RATE_HZ = 400.0  # rate of slow random modulators, upsampled by interpolation
 EPS = 1e-12  # guards divisions by zero in normalizations
+TEXTURE_MAX_CREST = 4.0  # textures are soft-saturated (tanh) above this peak/RMS: crackles stay audible, headroom stays usable
 
 
 # ---------------------------------------------------------------------------
@@ -107,6 +108,17 @@ def _normalize_peak(x: np.ndarray) -> np.ndarray:
 def _normalize_rms(x: np.ndarray) -> np.ndarray:
     rms = float(np.sqrt(np.mean(np.square(x)))) if x.size else 0.0
     return (x / rms if rms > EPS else x).astype(np.float32)
+
+
+def _finish_texture(x: np.ndarray) -> np.ndarray:
+    """Unit RMS with a soft crest-factor cap: ``c * tanh(x / c)``, ``c = TEXTURE_MAX_CREST``.
+
+    Sparse crackle and stick-slip pulses can reach 20-40x their RMS, which
+    would force the output limiter to pull loud sustained sections down; the
+    tanh is linear for ordinary values and only rounds the rare spikes.
+    """
+    x = _normalize_rms(x).astype(np.float64)
+    return _normalize_rms(TEXTURE_MAX_CREST * np.tanh(x / TEXTURE_MAX_CREST))
 
 
 def _grain_length(sample_rate: int, natural_s: float, max_duration_s: float | None) -> int:
@@ -270,7 +282,7 @@ def _modal_texture(n, sample_rate, rng, base_hz, ratios, decays, amps, noise_ban
     x = _normalize_rms(x)
     rough = _filter(_noise(n, rng), sample_rate, *noise_band)
     x = x + 0.5 * _normalize_rms(rough)
-    return _normalize_rms(x * _slow_modulator(n, sample_rate, rng, 12.0, 0.5))
+    return _finish_texture(x * _slow_modulator(n, sample_rate, rng, 12.0, 0.5))
 
 
 def wood_grain(sample_rate: int, rng: np.random.Generator, *, intensity: float = 1.0, max_duration_s: float | None = None) -> np.ndarray:
@@ -381,7 +393,7 @@ def stone_texture(n_samples: int, sample_rate: int, rng: np.random.Generator) ->
     n = n_samples
     noise = _normalize_rms(_filter(_noise(n, rng), sample_rate, *STONE_BAND_HZ)) * _slow_modulator(n, sample_rate, rng, 40.0, 0.3)
     grit = _resonator(_poisson_impulses(n, sample_rate, rng, STONE_TEXTURE_GRAIN_RATE_HZ), sample_rate, rng.uniform(2000, 4000), 0.001)
-    return _normalize_rms(noise + 0.6 * _normalize_rms(grit))
+    return _finish_texture(noise + 0.6 * _normalize_rms(grit))
 
 
 def gravel_grain(sample_rate: int, rng: np.random.Generator, *, intensity: float = 1.0, max_duration_s: float | None = None) -> np.ndarray:
@@ -413,7 +425,7 @@ def gravel_texture(n_samples: int, sample_rate: int, rng: np.random.Generator) -
     for f in GRAVEL_TEXTURE_BANDS_HZ:
         x += _resonator(_poisson_impulses(n, sample_rate, rng, rate), sample_rate, f * rng.uniform(0.85, 1.15), rng.uniform(*GRAVEL_PEBBLE_TAU_S))
     rumble = _filter(_noise(n, rng), sample_rate, *GRAVEL_CRUNCH_BAND_HZ)
-    return _normalize_rms(_normalize_rms(x) + GRAVEL_CRUNCH_LEVEL * _normalize_rms(rumble) * _slow_modulator(n, sample_rate, rng, 15.0, 0.3))
+    return _finish_texture(_normalize_rms(x) + GRAVEL_CRUNCH_LEVEL * _normalize_rms(rumble) * _slow_modulator(n, sample_rate, rng, 15.0, 0.3))
 
 
 def grass_grain(sample_rate: int, rng: np.random.Generator, *, intensity: float = 1.0, max_duration_s: float | None = None) -> np.ndarray:
@@ -431,7 +443,7 @@ def grass_texture(n_samples: int, sample_rate: int, rng: np.random.Generator) ->
     n = n_samples
     crackle = _crackle_envelope(n, sample_rate, rng, GRASS_CRACKLE_RATE_HZ, GRASS_CRACKLE_TAU_S, GRASS_CRACKLE_FLOOR)
     x = _filter(_noise(n, rng) * crackle, sample_rate, *GRASS_BAND_HZ)
-    return _normalize_rms(x * _slow_modulator(n, sample_rate, rng, 6.0, 0.4))
+    return _finish_texture(x * _slow_modulator(n, sample_rate, rng, 6.0, 0.4))
 
 
 def _bubble(sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -473,7 +485,7 @@ def water_texture(n_samples: int, sample_rate: int, rng: np.random.Generator) ->
     for start in rng.integers(0, max(n, 1), count):
         _place(x, _bubble(sample_rate, rng), int(start), rng.lognormal(0, 0.5))
     flow = _filter(_noise(n, rng), sample_rate, *WATER_TEXTURE_FLOW_BAND_HZ) * _slow_modulator(n, sample_rate, rng, 4.0, 0.5)
-    return _normalize_rms(_normalize_rms(x) + WATER_TEXTURE_FLOW_LEVEL * _normalize_rms(flow))
+    return _finish_texture(_normalize_rms(x) + WATER_TEXTURE_FLOW_LEVEL * _normalize_rms(flow))
 
 
 def cloth_grain(sample_rate: int, rng: np.random.Generator, *, intensity: float = 1.0, max_duration_s: float | None = None) -> np.ndarray:
@@ -489,7 +501,7 @@ def cloth_grain(sample_rate: int, rng: np.random.Generator, *, intensity: float 
 def cloth_texture(n_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """Fabric rustle: low-passed noise with slow random modulation (unit RMS)."""
     x = _filter(_noise(n_samples, rng), sample_rate, 80.0, float(np.mean(CLOTH_CUTOFF_HZ)))
-    return _normalize_rms(x * _slow_modulator(n_samples, sample_rate, rng, CLOTH_TEXTURE_MOD_HZ, 0.3))
+    return _finish_texture(x * _slow_modulator(n_samples, sample_rate, rng, CLOTH_TEXTURE_MOD_HZ, 0.3))
 
 
 def paper_grain(sample_rate: int, rng: np.random.Generator, *, intensity: float = 1.0, max_duration_s: float | None = None) -> np.ndarray:
@@ -507,7 +519,7 @@ def paper_texture(n_samples: int, sample_rate: int, rng: np.random.Generator) ->
     """Handling paper: crinkle-modulated band-passed noise (unit RMS)."""
     crinkle = _crackle_envelope(n_samples, sample_rate, rng, PAPER_CRINKLE_RATE_HZ, PAPER_CRINKLE_TAU_S, PAPER_CRINKLE_FLOOR)
     x = _filter(_noise(n_samples, rng) * crinkle, sample_rate, *PAPER_BAND_HZ)
-    return _normalize_rms(x * _slow_modulator(n_samples, sample_rate, rng, 5.0, 0.4))
+    return _finish_texture(x * _slow_modulator(n_samples, sample_rate, rng, 5.0, 0.4))
 
 
 # ---------------------------------------------------------------------------

@@ -43,7 +43,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import scipy.linalg
 import scipy.ndimage
+import scipy.sparse
 import soxr
 
 from folai_models import materials as _materials
@@ -81,10 +83,11 @@ PAN_SPREAD = 0.3  # per-event balance pan drawn from [-0.3, 0.3]: left gain 1 - 
 STEREO_WIDTH = 0.5  # side texture level relative to mid (0 = mono copy)
 
 # Envelope-following gain.
-GAIN_ITERATIONS = 4  # multiplicative refinements of the per-frame gain
 MAX_GAIN = 10.0  # upper bound of the per-frame gain (+20 dB over the carrier)
-GAIN_SMOOTHING_S = 0.024  # moving-average span of the gain curve (3 frames at 125 fps): no zipper noise
-RMS_FLOOR = 1e-6  # measured RMS below this counts as "no carrier" (gain goes to MAX_GAIN)
+GAIN_FLOOR = 0.01  # lower bound of a non-silent frame's gain before refinement (-40 dB)
+GAIN_SMOOTHNESS = 1e-3  # weight of the first-difference penalty on the squared gain: no zipper noise
+GAIN_RIDGE = 1e-9  # keeps the normal equations positive definite where a frame has no carrier
+GAIN_REFINE_ITERATIONS = 20  # non-negative multiplicative refinements after the bounded solve
 
 # Output limiter.
 PEAK_LIMIT = 0.99  # no sample exceeds this magnitude
@@ -429,23 +432,101 @@ def _carrier(env, frame_rate, sample_rate, n_samples, voice, rng, n_channels) ->
 # ---------------------------------------------------------------------------
 
 
+def _energy_matrix(y16: np.ndarray, n_frames: int, frame_rate: float) -> scipy.sparse.csr_matrix:
+    """Banded matrix ``A`` with ``A @ h`` = frame mean-square energies of ``g * y16``.
+
+    ``g**2`` is linear between frame centres with value ``h[j]`` at centre
+    ``j`` (held constant beyond the first and last centre), so each frame's
+    energy is exactly linear in ``h``: row ``i`` integrates the squared
+    signal over frame ``i``'s window against the hat function of each ``j``,
+    using cumulative sums of ``x**2`` and ``n * x**2`` (O(n_frames) work).
+    Windows and padding are those of :func:`_frame_rms_16k`; inside the
+    reflect padding the hats are held constant (exact except at the first
+    and last two frames).
+    """
+    length = ANALYSIS_FRAME_LENGTH
+    hop = ANALYSIS_SAMPLE_RATE / frame_rate
+    centres = (np.arange(n_frames) + 0.5) * hop
+    starts = np.round(centres - length / 2).astype(np.int64)
+    pad_left = max(0, -int(starts.min()))
+    pad_right = max(0, int(starts.max()) + length - y16.size)
+    mode = "reflect" if y16.size > 1 else "edge"
+    x2 = np.square(np.pad(y16, (pad_left, pad_right), mode=mode), dtype=np.float64)
+    idx = np.arange(x2.size, dtype=np.float64)
+    s0 = np.concatenate([[0.0], np.cumsum(x2)])
+    s1 = np.concatenate([[0.0], np.cumsum(idx * x2)])
+    c = centres + pad_left
+    w0 = starts + pad_left
+    w1 = w0 + length
+    # Integer sample ranges of the rising [c[j-1], c[j]) and falling [c[j], c[j+1]) halves.
+    edge = np.ceil(c).astype(np.int64)
+    rise_lo = np.concatenate([[0], edge[:-1]])
+    rise_hi = edge
+    fall_lo = edge
+    fall_hi = np.concatenate([edge[1:], [x2.size]])
+    prev_c = np.concatenate([[np.nan], c[:-1]])
+    next_c = np.concatenate([c[1:], [np.nan]])
+    # value = intercept + slope * n on each half; the outermost halves are flat (1).
+    rise_slope = np.where(np.arange(n_frames) == 0, 0.0, 1.0 / hop)
+    rise_icpt = np.where(np.arange(n_frames) == 0, 1.0, -np.nan_to_num(prev_c) / hop)
+    fall_slope = np.where(np.arange(n_frames) == n_frames - 1, 0.0, -1.0 / hop)
+    fall_icpt = np.where(np.arange(n_frames) == n_frames - 1, 1.0, np.nan_to_num(next_c) / hop)
+
+    band = int(np.ceil((length / 2 + 1) / hop)) + 1
+    rows, cols, vals = [], [], []
+    for d in range(-band, band + 1):
+        i = np.arange(max(0, -d), min(n_frames, n_frames - d))
+        if i.size == 0:
+            continue
+        j = i + d
+        total = np.zeros(i.size)
+        for lo, hi, slope, icpt in ((rise_lo, rise_hi, rise_slope, rise_icpt), (fall_lo, fall_hi, fall_slope, fall_icpt)):
+            a = np.maximum(w0[i], lo[j])
+            b = np.maximum(a, np.minimum(w1[i], hi[j]))
+            total += icpt[j] * (s0[b] - s0[a]) + slope[j] * (s1[b] - s1[a])
+        rows.append(i)
+        cols.append(j)
+        vals.append(np.maximum(total, 0.0) / length)
+    return scipy.sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_frames, n_frames)
+    )
+
+
 def _follow_gain(mid: np.ndarray, env: np.ndarray, frame_rate: float, sample_rate: int) -> np.ndarray:
-    """Per-frame gain that makes the RMS envelope of ``gain * mid`` follow ``env``."""
+    """Squared gain per frame centre, ``h``, so that the RMS envelope of ``sqrt(h) * mid`` follows ``env``.
+
+    Frame energies are linear in ``h`` (:func:`_energy_matrix`), so ``h`` is
+    a regularized least-squares fit of the target energies, each frame
+    weighted by 1 / target energy (relative error), with a first-difference
+    penalty (:data:`GAIN_SMOOTHNESS`) between neighbouring non-silent frames;
+    then bounded to ``[0, MAX_GAIN**2]`` and refined by
+    :data:`GAIN_REFINE_ITERATIONS` non-negative multiplicative updates
+    (Lee & Seung). Silent target frames get ``h = 0``.
+    """
+    n = env.size
     silent = env < SILENCE_RMS
-    y16 = _to_analysis_rate(mid, sample_rate)
-    n16 = y16.size
-    smooth = max(1, int(round(GAIN_SMOOTHING_S * frame_rate)))
-    smooth += 1 - smooth % 2  # odd: centred, no time shift
-    gain = np.where(silent, 0.0, 1.0)
-    for _ in range(GAIN_ITERATIONS):
-        # The gain varies slowly, so it is applied at 16 kHz while fitting.
-        measured = _frame_rms_16k(y16 * _frames_to_samples(gain, frame_rate, ANALYSIS_SAMPLE_RATE, n16), env.size, frame_rate)
-        ratio = env / np.maximum(measured, RMS_FLOOR)
-        gain = np.clip(np.where(measured > RMS_FLOOR, gain * ratio, MAX_GAIN), 0.0, MAX_GAIN)
-        if smooth > 1:
-            gain = scipy.ndimage.uniform_filter1d(gain, smooth, mode="nearest")
-        gain[silent] = 0.0
-    return gain
+    a = _energy_matrix(_to_analysis_rate(mid, sample_rate), n, frame_rate)
+    a = a @ scipy.sparse.diags((~silent).astype(np.float64))  # silent frames' gains are fixed at 0
+    weight = 1.0 / np.maximum(env, SILENCE_RMS) ** 2
+    aw = (scipy.sparse.diags(weight) @ a).tocsr()
+    bw = weight * np.square(env)
+    both_active = (~silent[:-1] & ~silent[1:]).astype(np.float64)
+    diff = scipy.sparse.diags([-both_active, both_active], [0, 1], shape=(max(n - 1, 0), n))
+    normal = (aw.T @ aw + GAIN_SMOOTHNESS * (diff.T @ diff) + GAIN_RIDGE * scipy.sparse.eye(n)).tocsr()
+    rhs = aw.T @ bw
+    bw_max = int(max(abs(normal.indices - np.repeat(np.arange(n), np.diff(normal.indptr))).max(initial=0), 0))
+    banded = np.zeros((bw_max + 1, n))
+    for u in range(bw_max + 1):
+        banded[bw_max - u, u:] = normal.diagonal(u)
+    h = scipy.linalg.solveh_banded(banded, rhs, check_finite=False)
+    h = np.clip(h, GAIN_FLOOR ** 2, MAX_GAIN ** 2)
+    h[silent] = 0.0
+    numerator = aw.T @ bw
+    for _ in range(GAIN_REFINE_ITERATIONS):
+        h *= numerator / np.maximum(aw.T @ (aw @ h), 1e-30)
+        np.minimum(h, MAX_GAIN ** 2, out=h)
+    h[silent] = 0.0
+    return h
 
 
 def _limit(y: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -540,7 +621,7 @@ def render_from_envelope(
 
     rng = np.random.default_rng(seed)
     mid, side = _carrier(env, frame_rate, sample_rate, n_samples, voice, rng, n_channels)
-    gain = _frames_to_samples(_follow_gain(mid, env, frame_rate, sample_rate), frame_rate, sample_rate, n_samples)
+    gain = np.sqrt(_frames_to_samples(_follow_gain(mid, env, frame_rate, sample_rate), frame_rate, sample_rate, n_samples))
     if n_channels == 1:
         y = (gain * mid)[None, :]
     else:
