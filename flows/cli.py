@@ -28,7 +28,7 @@ PROMPT_HELP = "Words naming the material, e.g. 'footsteps on gravel' (preview en
 
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    typer.echo(f"error: {message}", err=True)  # plain text: never wrapped mid-path
     raise typer.Exit(code)
 
 
@@ -167,7 +167,7 @@ def synth(
 def envelope_from_audio(
     audio: Path = typer.Argument(..., help="Any recording: a vocal imitation, a clap track, a video's audio."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: beside the audio]."),
-    smoothing: str = typer.Option("ellip", help="'ellip' (Video-Foley), 'kernel' (FolAI) or 'none'."),
+    smoothing: str = typer.Option("none", help="'none' (keeps attacks on time), 'ellip' (Video-Foley) or 'kernel' (FolAI)."),
 ) -> None:
     """Make an envelope file (CSV + sidecar, plot, labels) from an audio recording."""
     from data_catalog.errors import SonorizeInputError

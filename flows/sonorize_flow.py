@@ -83,6 +83,7 @@ def sonorize(
     started = datetime.now(timezone.utc)
     run_id = _run_id()
     out_root = Path(out_dir) if out_dir else settings.output_dir
+    _require_absolute_in_deployments(paths, out_root)
     # Fail fast on a wrong engine name, before any video is touched.
     engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
                "synth": get_synth_engine(synth_engine).describe()}
@@ -144,6 +145,20 @@ def sonorize(
     }
     _publish(run, out_root, settings.catalog_dir, started, logger, write_record=out_error is None)
     return run
+
+
+def _require_absolute_in_deployments(paths: list[str], out_root: Path) -> None:
+    """A worker runs each flow run in a temporary folder: relative paths would vanish with it."""
+    from prefect.runtime import deployment
+
+    if deployment.id is None:
+        return
+    relative = [p for p in [*paths, str(out_root)] if not Path(p).expanduser().is_absolute()]
+    if relative:
+        raise ValueError(
+            f"deployment runs need absolute paths (a worker runs in a temporary folder): {relative}; "
+            "set out_dir (or SONORIZE_OUTPUT_DIR on the worker) and paths to absolute locations"
+        )
 
 
 def _run_id() -> str:

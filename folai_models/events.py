@@ -175,8 +175,10 @@ def detect_onsets(
         Non-maximum suppression window and minimum spacing of onsets.
     delta : float
         Threshold on the per-frame rise in mu-law units (0..1) above the local
-        mean. 0.02 finds a hit rising from silence to RMS 0.01 even after the
-        15-frame smoothing; raise it for noisy envelopes.
+        mean. 0.02 is tuned for raw RMS, where a rise from silence to 0.01
+        takes a frame or two (a per-frame rise of about 0.1). Kernel-smoothed
+        envelopes spread a rise over 15 frames: a step to below ~0.05 RMS then
+        needs ``delta=0.005``. Raise it for noisy envelopes.
     silence_rms : float
         Events that never reach this RMS are silence (class 0).
     average_window_s : float

@@ -19,16 +19,20 @@ How it works
    (cut into grains at its own onsets; granulated for textures).
 2. **Envelope-following gain.** The carrier's RMS is measured exactly like
    the envelope stage measures it (mono, 16 kHz, frame 512, frame ``i``
-   centred at ``(i + 0.5) / frame_rate``), compared with the target, and a
-   bounded, smoothed per-frame gain (iterated :data:`GAIN_ITERATIONS` times,
-   linearly interpolated to the sample rate) makes the output's envelope
-   follow the target. Frames where the target is silent (< 0.01) get gain 0.
-3. **Peak limiter.** A zero-latency-free, look-ahead gain (sliding minimum +
-   moving average of the needed gain) keeps every sample <= :data:`PEAK_LIMIT`
-   without clipping: the gain is never above what a sample needs and changes
-   smoothly over :data:`LIMITER_WINDOW_S`. It only acts where the target
-   asks for more than the headroom allows (RMS near 1), where the output's
-   envelope is then lower than the target.
+   centred at ``(i + 0.5) / frame_rate``). With the squared gain linear
+   between frame centres, every frame's energy is linear in the per-frame
+   squared gains, so the gain is a banded least-squares fit of the target
+   (relative error, a small smoothness penalty, bounded by
+   :data:`MAX_GAIN`, refined by non-negative multiplicative updates), then
+   interpolated to the sample rate. Frames where the target is silent
+   (< 0.01) get gain 0, so silence in gives silence out (only the 32 ms
+   window's reach next to a loud frame leaks, as it would for a real sound).
+3. **Peak limiter.** A look-ahead gain (sliding minimum, then moving average
+   of the gain each sample needs) keeps every sample <= :data:`PEAK_LIMIT`
+   without hard clipping: the gain never exceeds what a sample needs and
+   changes smoothly over :data:`LIMITER_WINDOW_S`. It only acts where the
+   target asks for more level than the headroom allows (loud, spiky
+   sections); there the output's envelope is lower than the target.
 
 Stereo is mid/side: the mono downmix (mean of the channels) is exactly the
 carrier the gain was fitted on; the side signal is an independently seeded
@@ -80,12 +84,15 @@ GRAIN_TAIL_S = 0.1  # a grain may ring this long past its event's end (the gain 
 GRAIN_LEVEL_WINDOW_S = ANALYSIS_FRAME_LENGTH / ANALYSIS_SAMPLE_RATE  # grain level = RMS over its first window
 INTENSITY_RANGE_DB = 40.0  # grain brightness: 0 at -40 dB (RMS 0.01), 1 at 0 dB (RMS 1)
 PAN_SPREAD = 0.3  # per-event balance pan drawn from [-0.3, 0.3]: left gain 1 - p, right 1 + p
-STEREO_WIDTH = 0.5  # side texture level relative to mid (0 = mono copy)
+STEREO_WIDTH = 0.3  # side texture level relative to mid (0 = mono copy; 0.3 gives L/R correlation ~0.8)
+TEXTURE_LEVELLING_S = 0.01  # textures are levelled to constant RMS over this window: the frame-rate gain
+#   then only has to shape the target, not undo the texture's own bursts (no spurious onsets, bounded crest)
+TEXTURE_LEVELLING_FLOOR = 0.01  # ... but gaps quieter than this (energy, relative) are not blown up
 
 # Envelope-following gain.
 MAX_GAIN = 10.0  # upper bound of the per-frame gain (+20 dB over the carrier)
 GAIN_FLOOR = 0.01  # lower bound of a non-silent frame's gain before refinement (-40 dB)
-GAIN_SMOOTHNESS = 1e-3  # weight of the first-difference penalty on the squared gain: no zipper noise
+GAIN_SMOOTHNESS = 1e-2  # weight of the first-difference penalty on the squared gain: no zipper noise
 GAIN_RIDGE = 1e-9  # keeps the normal equations positive definite where a frame has no carrier
 GAIN_REFINE_ITERATIONS = 20  # non-negative multiplicative refinements after the bounded solve
 
@@ -95,12 +102,13 @@ LIMITER_WINDOW_S = 0.005  # gain reduction is spread over +-2.5 ms around each p
 
 # Audio prompt.
 PROMPT_SILENCE_PEAK = 1e-4  # a prompt whose peak is below this is silent
+PROMPT_MAX_CHANNELS = 8  # a 2-D prompt with more rows than this is (n, channels), refused
 PROMPT_MAX_GRAIN_S = 1.0  # longest grain cut from a prompt
 PROMPT_MIN_GRAIN_S = 0.02  # shorter onset segments are dropped
 PROMPT_FIXED_GRAIN_S = 0.25  # fallback grain size when the prompt has no usable onsets
 PROMPT_GRAIN_MIN_PEAK = 0.05  # grains quieter than this (relative to the prompt peak) are dropped
 PROMPT_FADE_IN_S = 0.001  # fades on cut grains avoid clicks
-PROMPT_FADE_OUT_S = 0.01
+PROMPT_FADE_OUT_S = 0.01  # ... and a cut tail does not click either
 GRANULAR_GRAIN_S = 0.06  # granulation: grain length for sustained sections
 GRANULAR_OVERLAP = 2.0  # mean number of overlapping grains (hop = length / overlap)
 GRANULAR_HOP_JITTER = 0.25  # +-25 % random hop: no periodic comb
@@ -137,7 +145,7 @@ def _check_inputs(envelope, frame_rate, sample_rate, n_channels) -> np.ndarray:
         raise ValueError("envelope contains negative values; RMS must be >= 0")
     if not isinstance(frame_rate, (int, float, np.integer, np.floating)) or not np.isfinite(frame_rate) or frame_rate <= 0:
         raise ValueError(f"frame_rate must be a positive number, got {frame_rate!r}")
-    if int(sample_rate) != sample_rate or sample_rate <= 0:
+    if not isinstance(sample_rate, (int, float, np.integer, np.floating)) or not np.isfinite(sample_rate) or int(sample_rate) != sample_rate or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
     if n_channels not in (1, 2):
         raise ValueError(f"n_channels must be 1 or 2, got {n_channels!r}")
@@ -150,6 +158,8 @@ def _check_prompt(audio_prompt, audio_prompt_sample_rate) -> np.ndarray:
         raise ValueError(f"audio prompt must be 1-D (n,) or 2-D (channels, n), got shape {y.shape}")
     if y.size == 0:
         raise ValueError("audio prompt is empty")
+    if y.ndim == 2 and y.shape[0] > PROMPT_MAX_CHANNELS:
+        raise ValueError(f"audio prompt must be (channels, n) with at most {PROMPT_MAX_CHANNELS} channels, got shape {y.shape}; transpose a (n, channels) array")
     if not np.issubdtype(y.dtype, np.number) or np.iscomplexobj(y):
         raise ValueError(f"audio prompt must be real numbers, got dtype {y.dtype}")
     y = y.astype(np.float64)
@@ -286,8 +296,8 @@ def _granulate(source: np.ndarray, positions: np.ndarray, n: int, sample_rate: i
         src = min(src, source.size - length)
         if start >= 0:
             out[start:start + length] += window * source[src:src + length] * rng.choice([-1.0, 1.0])
-        else:
-            out[:start + length] += (window * source[src:src + length])[-start:]
+        else:  # the first grain may start before the output does
+            out[:start + length] += (window * source[src:src + length])[-start:] * rng.choice([-1.0, 1.0])
         t += hop * (1.0 + rng.uniform(-GRANULAR_HOP_JITTER, GRANULAR_HOP_JITTER))
     out = out[:n]
     rms = np.sqrt(np.mean(np.square(out))) if n else 0.0
@@ -377,10 +387,22 @@ def _grain_time(env: np.ndarray, frame_rate: float, ev) -> float:
     return max(ev.start_s - 0.5 / frame_rate, t + GRAIN_ATTACK_DELAY_S)
 
 
+def _level(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Divide ``x`` by its moving RMS over TEXTURE_LEVELLING_S (structure shorter than that
+    is kept), then soft-cap its crest factor at ``materials.TEXTURE_MAX_CREST``."""
+    width = max(1, int(TEXTURE_LEVELLING_S * sample_rate))
+    if x.size <= width:
+        return x
+    energy = scipy.ndimage.uniform_filter1d(np.square(x, dtype=np.float64), width, mode="reflect")
+    floor = TEXTURE_LEVELLING_FLOOR * float(np.mean(energy))
+    x = x / np.sqrt(np.maximum(energy, floor) + 1e-30)
+    return _materials.TEXTURE_MAX_CREST * np.tanh(x / _materials.TEXTURE_MAX_CREST)  # soft crest cap (see materials)
+
+
 def _carrier(env, frame_rate, sample_rate, n_samples, voice, rng, n_channels) -> tuple[np.ndarray, np.ndarray]:
     """Mid (mono) and side carriers before the gain, both shape (n_samples,)."""
-    mid = np.zeros(n_samples)
-    side = np.zeros(n_samples) if n_channels == 2 else None
+    mid = np.zeros(n_samples, dtype=np.float32)  # float32 carriers: half the memory of float64
+    side = np.zeros(n_samples, dtype=np.float32) if n_channels == 2 else None
     events = envelope_events(env, frame_rate)
 
     # Textures over each non-silent span (padded), level = weight * target RMS.
@@ -395,9 +417,9 @@ def _carrier(env, frame_rate, sample_rate, n_samples, voice, rng, n_channels) ->
         if s1 <= s0:
             continue
         amp = _frames_to_samples(level, frame_rate, sample_rate, s1 - s0, s0)
-        mid[s0:s1] += amp * voice.texture(s1 - s0, texture_rng)
+        mid[s0:s1] += amp * _level(voice.texture(s1 - s0, texture_rng), sample_rate)
         if side is not None:
-            side[s0:s1] += STEREO_WIDTH * amp * voice.texture(s1 - s0, side_rng)
+            side[s0:s1] += STEREO_WIDTH * amp * _level(voice.texture(s1 - s0, side_rng), sample_rate)
 
     # One grain per event, level = envelope maximum just after its contact instant.
     level_len = max(1, int(round(GRAIN_LEVEL_WINDOW_S * sample_rate)))
@@ -507,7 +529,9 @@ def _follow_gain(mid: np.ndarray, env: np.ndarray, frame_rate: float, sample_rat
     silent = env < SILENCE_RMS
     a = _energy_matrix(_to_analysis_rate(mid, sample_rate), n, frame_rate)
     a = a @ scipy.sparse.diags((~silent).astype(np.float64))  # silent frames' gains are fixed at 0
-    weight = 1.0 / np.maximum(env, SILENCE_RMS) ** 2
+    # Relative error on non-silent frames; silent frames are not fitted (their gain is 0, and
+    # the leak from a loud neighbour through the 32 ms window is what a real sound would give).
+    weight = np.where(silent, 0.0, 1.0 / np.maximum(env, SILENCE_RMS) ** 2)
     aw = (scipy.sparse.diags(weight) @ a).tocsr()
     bw = weight * np.square(env)
     both_active = (~silent[:-1] & ~silent[1:]).astype(np.float64)
@@ -530,21 +554,28 @@ def _follow_gain(mid: np.ndarray, env: np.ndarray, frame_rate: float, sample_rat
 
 
 def _limit(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Smooth peak limiter: every |sample| <= PEAK_LIMIT, gain varies over LIMITER_WINDOW_S.
+    """Smooth peak limiter, in place: every |sample| <= PEAK_LIMIT.
 
     The needed gain ``min(1, PEAK_LIMIT / |x|)`` (over channels) is passed
     through a sliding minimum and then a moving average of the same centred
-    window, so the applied gain is smooth and never above the needed gain.
+    window (:data:`LIMITER_WINDOW_S`), so the applied gain is smooth and never
+    above the needed gain. Only the neighbourhoods of overs are processed.
     """
-    peak = np.max(np.abs(y)) if y.size else 0.0
-    if peak <= PEAK_LIMIT:
+    magnitude = np.max(np.abs(y), axis=0)
+    overs = np.flatnonzero(magnitude > PEAK_LIMIT)
+    if overs.size == 0:
         return y
-    need = np.minimum(1.0, PEAK_LIMIT / np.maximum(np.max(np.abs(y), axis=0), 1e-12))
     width = max(1, int(LIMITER_WINDOW_S * sample_rate)) | 1
-    g = scipy.ndimage.minimum_filter1d(need, width, mode="nearest")
-    g = scipy.ndimage.uniform_filter1d(g, width, mode="nearest")
-    g = np.minimum(g, need)  # float rounding of the moving average
-    return y * g
+    # Regions of overs closer than 2 windows are processed together, with a 2-window margin.
+    breaks = np.flatnonzero(np.diff(overs) > 2 * width)
+    for first, last in zip(np.concatenate([[0], breaks + 1]), np.concatenate([breaks, [overs.size - 1]])):
+        a = max(0, int(overs[first]) - 2 * width)
+        b = min(y.shape[1], int(overs[last]) + 2 * width + 1)
+        need = np.minimum(1.0, PEAK_LIMIT / np.maximum(magnitude[a:b], 1e-12))
+        g = scipy.ndimage.minimum_filter1d(need, width, mode="nearest")
+        g = scipy.ndimage.uniform_filter1d(g, width, mode="nearest")
+        y[:, a:b] *= np.minimum(g, need).astype(y.dtype)  # min(): float rounding of the average
+    return y
 
 
 # ---------------------------------------------------------------------------
@@ -582,8 +613,10 @@ def render_from_envelope(
         Text prompt; its first material word picks the material
         (:func:`folai_models.materials.material_from_prompt`, default wood).
     audio_prompt : array_like, shape (n,) or (channels, n), optional
-        A user's sample; when given, grains and textures are cut from it
-        (downmixed to mono) instead of a procedural material.
+        A user's sample; when given, grains (cut at its onsets, one per
+        event, played as recorded) and textures (granulated) come from it,
+        downmixed to mono, instead of a procedural material; ``material``
+        and ``prompt`` are then only validated.
     audio_prompt_sample_rate : float, optional
         Sample rate of ``audio_prompt``; required with it.
     seed : int
@@ -608,10 +641,10 @@ def render_from_envelope(
     env = _check_inputs(envelope, frame_rate, sample_rate, n_channels)
     frame_rate = float(frame_rate)
     sample_rate = int(sample_rate)
+    name = _materials.resolve_material(material) if material is not None else _materials.material_from_prompt(prompt)
     if audio_prompt is not None:
         voice = _prompt_voice(_check_prompt(audio_prompt, audio_prompt_sample_rate), float(audio_prompt_sample_rate), sample_rate)
     else:
-        name = _materials.resolve_material(material) if material is not None else _materials.material_from_prompt(prompt)
         voice = _material_voice(name, sample_rate)
 
     n_samples = int(round(env.size / frame_rate * sample_rate))
@@ -623,8 +656,10 @@ def render_from_envelope(
     mid, side = _carrier(env, frame_rate, sample_rate, n_samples, voice, rng, n_channels)
     gain = np.sqrt(_frames_to_samples(_follow_gain(mid, env, frame_rate, sample_rate), frame_rate, sample_rate, n_samples))
     if n_channels == 1:
-        y = (gain * mid)[None, :]
+        np.multiply(gain, mid, out=out[0], casting="same_kind")
     else:
-        y = np.stack([gain * (mid + side), gain * (mid - side)])
-    out[:] = np.clip(_limit(y, sample_rate), -PEAK_LIMIT, PEAK_LIMIT)
+        np.multiply(gain, mid + side, out=out[0], casting="same_kind")
+        np.multiply(gain, mid - side, out=out[1], casting="same_kind")
+    _limit(out, sample_rate)
+    np.clip(out, -PEAK_LIMIT, PEAK_LIMIT, out=out)
     return out

@@ -29,14 +29,18 @@ def predict_envelope_task(info: VideoInfo, engine: str) -> tuple[np.ndarray, flo
     return envelope, rate
 
 
-def envelope_from_audio(path: str, smoothing: str = "ellip") -> tuple[np.ndarray, float]:
-    """Envelope of any recording (a vocal imitation, a clap track), smoothed for synthesis."""
+def envelope_from_audio(path: str, smoothing: str = "none") -> tuple[np.ndarray, float]:
+    """Envelope of any recording (a vocal imitation, a clap track).
+
+    Unsmoothed by default: both papers' smoothings move attacks earlier (tens of ms),
+    which a synchronized re-synthesis should not.
+    """
     audio = normalise_peak(extract_audio(path, sample_rate=ENVELOPE_AUDIO_RATE, n_channels=1)[0])
     env = env_math.smooth_envelope(env_math.rms_envelope(audio), method=smoothing)
     return np.clip(env, 0.0, 1.0).astype(np.float32), env_math.envelope_frame_rate()
 
 
 @task(name="envelope-from-audio", **TASK_DEFAULTS)
-def envelope_from_audio_task(path: str, smoothing: str = "ellip") -> tuple[np.ndarray, float]:
+def envelope_from_audio_task(path: str, smoothing: str = "none") -> tuple[np.ndarray, float]:
     """Task wrapper of :func:`envelope_from_audio`."""
     return envelope_from_audio(path, smoothing)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Before anything imports Prefect: its home (database, results) in a temporary folder, quiet
+# logs (an INFO line at interpreter exit would go to pytest's closed capture stream).
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="sonorize-prefect-"))
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DEV_DATA = REPO_ROOT.parent / "shared" / "data" / "greatest-hits-dev"
@@ -28,20 +35,9 @@ def isolated_settings(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def prefect_home(tmp_path_factory):
-    """One ephemeral Prefect home for the session's in-process flow runs."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    old = {k: os.environ.get(k) for k in ("PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED",
-                                          "PREFECT_LOGGING_LEVEL")}
-    os.environ["PREFECT_HOME"] = str(home)
-    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
-    yield home
-    for key, value in old.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+def prefect_home() -> Path:
+    """The session's Prefect home (set above, before Prefect is imported)."""
+    return Path(os.environ["PREFECT_HOME"])
 
 
 @pytest.fixture

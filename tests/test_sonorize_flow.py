@@ -32,7 +32,7 @@ def batch(tmp_path_factory, prefect_home):
     variable_frame_rate(videos / "vfr.mp4", seconds=2.0)
     (videos / "empty.mp4").write_bytes(b"")
     (videos / "notes.mp4").write_text("not a video")
-    audio_only(videos / "voice.m4a")
+    audio_only(videos / "voice.mp4")
     truncated(pattern_clip(root / "full.mp4", seconds=3.0), videos / "cut.mp4")
     ffmpeg("-f", "lavfi", "-i", "color=c=red:size=2x2:rate=30:duration=1", "-c:v", "mpeg4", str(videos / "tiny.avi"))
     out = root / "out"
@@ -62,7 +62,7 @@ def test_bad_videos_fail_with_their_reason_and_the_batch_goes_on(batch):
     expected = {
         "empty.mp4": "empty file",
         "notes.mp4": "not a media file",
-        "voice.m4a": "no video stream",
+        "voice.mp4": "no video stream",
         "cut.mp4": "",
         "tiny.avi": "too small",
     }
@@ -93,8 +93,8 @@ def test_run_record_catalog_and_resume(batch, prefect_home):
     on_disk = json.loads(record_path.read_text())
     assert on_disk["envelope_engine"] == "preview" and on_disk["synth_engine"] == "preview"
     assert {v["status"] for v in on_disk["videos"]} == {"ok", "failed"}
-    table = ds.dataset(Path(batch["result"]["catalog_path"]).parent, format="parquet").to_table().to_pandas()
-    assert set(table["status"]) == {"ok", "failed"} and len(table) == 8
+    table = ds.dataset(Path(batch["result"]["catalog_path"]).parent, format="parquet").to_table().to_pydict()
+    assert set(table["status"]) == {"ok", "failed"} and len(table["status"]) == 8
     assert all(isinstance(json.loads(t), dict) for t in table["timings_json"])
 
     good = batch["videos"] / "ball with audio.mp4"
