@@ -7,8 +7,9 @@ from prefect import task
 
 from data_catalog.hashing import sha256_file
 from data_catalog.media import VideoInfo, extract_audio, probe_video
-from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE
+from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE, iter_audio_blocks
 from folai_models import envelope as env_math
+from folai_models.envelope_stream import StreamingRmsEnvelope
 from tasks._options import TASK_DEFAULTS
 
 
@@ -31,14 +32,17 @@ def normalise_peak(audio: np.ndarray) -> np.ndarray:
 
 
 def reference_envelope(path: str, n_frames: int) -> tuple[np.ndarray, float]:
-    """RMS envelope of a file's own audio (16 kHz mono, unsmoothed, SPEC metrics).
+    """RMS envelope of a file's own audio (16 kHz mono, unsmoothed, SPEC metrics), streamed.
 
     Returns ``(envelope, covered_s)``: an envelope of ``n_frames`` frames
     (zero-padded past the end of a stream that ends early) and how many
     seconds of it the audio really covered.
     """
-    audio = normalise_peak(extract_audio(path, sample_rate=ENVELOPE_AUDIO_RATE, n_channels=1)[0])
-    env = env_math.rms_envelope(audio)
+    stream = StreamingRmsEnvelope()
+    for block in iter_audio_blocks(path, sample_rate=ENVELOPE_AUDIO_RATE, n_channels=1):
+        stream.update(block[0])
+    # RMS scales with the signal: dividing the envelope by the peak = normalising the audio
+    env = stream.finish() / max(1.0, stream.peak)
     covered = len(env) / env_math.envelope_frame_rate()
     out = np.zeros(n_frames, dtype=np.float32)
     out[: min(n_frames, len(env))] = env[:n_frames]
@@ -51,7 +55,11 @@ def reference_envelope_task(path: str, n_frames: int) -> tuple[np.ndarray, float
     return reference_envelope(path, n_frames)
 
 
+AUDIO_PROMPT_MAX_S = 60.0  # grains come from the first minute: a long file costs no memory
+
+
 @task(name="load-audio-prompt", **TASK_DEFAULTS)
 def load_audio_prompt_task(path: str) -> tuple[np.ndarray, int]:
-    """Decode an audio prompt (any file ffmpeg reads) to mono 44.1 kHz."""
-    return extract_audio(path, sample_rate=SYNTH_AUDIO_RATE, n_channels=1)[0], SYNTH_AUDIO_RATE
+    """Decode an audio prompt (any file ffmpeg reads, first minute) to mono 44.1 kHz."""
+    audio = extract_audio(path, sample_rate=SYNTH_AUDIO_RATE, n_channels=1, max_duration_s=AUDIO_PROMPT_MAX_S)
+    return audio[0], SYNTH_AUDIO_RATE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -15,6 +16,7 @@ from data_catalog.media.probe import probe_media
 ENVELOPE_AUDIO_RATE = 16000  # FolAI IV-C / SPEC stage 4: envelopes from 16 kHz mono
 SYNTH_AUDIO_RATE = 44100  # FolAI IV-D: 44.1 kHz stereo output
 WAV_SUBTYPE = "PCM_24"  # 24-bit: what sound designers expect in a session
+AUDIO_BLOCK_SAMPLES = 1 << 18  # ~16 s at 16 kHz per read: bounded memory for any length
 
 
 def extract_audio(
@@ -30,22 +32,48 @@ def extract_audio(
     A stream that ends early decodes to what is there (callers compare its
     length with the video's).
     """
+    blocks = iter_audio_blocks(path, sample_rate=sample_rate, n_channels=n_channels)
+    if max_duration_s is None:
+        return np.concatenate(list(blocks), axis=1)
+    limit, out, total = int(round(max_duration_s * sample_rate)), [], 0
+    for block in blocks:
+        out.append(block[:, : limit - total])
+        total += out[-1].shape[1]
+        if total >= limit:
+            break
+    return np.concatenate(out, axis=1)
+
+
+def iter_audio_blocks(
+    path: str | os.PathLike,
+    *,
+    sample_rate: int = ENVELOPE_AUDIO_RATE,
+    n_channels: int = 1,
+    block_samples: int = AUDIO_BLOCK_SAMPLES,
+) -> Iterator[np.ndarray]:
+    """Decode the first audio stream in blocks of float32 ``[n_channels, <= block_samples]``.
+
+    Memory stays flat for any length. Raises MediaError when the file has no
+    audio stream or nothing decodes.
+    """
     data = probe_media(path)
     if not any(s.get("codec_type") == "audio" for s in data.get("streams", [])):
         raise MediaError(path, "no audio stream")
-    args = ["-i", os.fspath(path), "-map", "0:a:0", "-vn", "-sn"]
-    if max_duration_s is not None:
-        args += ["-t", f"{max_duration_s:.6f}"]
-    args += ["-ac", str(n_channels), "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
+    args = ["-i", os.fspath(path), "-map", "0:a:0", "-vn", "-sn",
+            "-ac", str(n_channels), "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
+    frame_bytes = 4 * n_channels
+    total = 0
     with ffmpeg_stream(args) as (proc, err):
         assert proc.stdout is not None
-        raw = proc.stdout.read()
+        while raw := proc.stdout.read(block_samples * frame_bytes):
+            usable = len(raw) // frame_bytes * frame_bytes
+            samples = np.frombuffer(raw[:usable], dtype="<f4")
+            total += samples.size
+            yield samples.reshape(-1, n_channels).T.astype(np.float32, copy=True)
         proc.wait()
         stderr = read_stderr(err)
-    samples = np.frombuffer(raw[: len(raw) // (4 * n_channels) * 4 * n_channels], dtype="<f4")
-    if samples.size == 0:
+    if total == 0:
         raise MediaError(path, f"no audio could be decoded ({last_error_line(stderr, 'empty stream')})")
-    return samples.reshape(-1, n_channels).T.astype(np.float32, copy=True)
 
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
