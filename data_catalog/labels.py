@@ -8,7 +8,7 @@ from pathlib import Path
 
 from data_catalog.atomic import write_text_atomic
 
-HIT_MAX_S = 0.15  # events shorter than this read as hits, longer ones as sustained sound
+HIT_MAX_S = 0.3  # events shorter than this read as hits (a hit rings 0.1-0.3 s), longer ones as sustained
 
 
 def audacity_labels(events: Iterable) -> str:

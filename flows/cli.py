@@ -144,18 +144,18 @@ def synth(
     from data_catalog.envelope_file import read_envelope
     from data_catalog.errors import SonorizeInputError
     from tasks.media_tasks import load_audio_prompt_task, probe_video_task
-    from tasks.output_tasks import output_paths, write_audio_outputs_task
+    from tasks.output_tasks import mux_video_task, output_paths
     from tasks.synth_tasks import synthesize_task
 
     try:
         info = probe_video_task.fn(str(video))
         env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s)
         prompt_audio, prompt_rate = load_audio_prompt_task.fn(str(audio_prompt)) if audio_prompt else (None, None)
-        audio, details = synthesize_task.fn(env_file.envelope, env_file.frame_rate, info.duration_s, synth_engine,
-                                            prompt=prompt, audio_prompt=prompt_audio,
-                                            audio_prompt_rate=prompt_rate, seed=seed)
         paths = output_paths(out or envelope_csv.parent, video.stem)
-        write_audio_outputs_task.fn(paths, audio, str(video))
+        details = synthesize_task.fn(env_file.envelope, env_file.frame_rate, info.duration_s, synth_engine,
+                                     paths["wav"], prompt=prompt, audio_prompt=prompt_audio,
+                                     audio_prompt_rate=prompt_rate, seed=seed)
+        mux_video_task.fn(paths, str(video))
     except (SonorizeInputError, ValueError, OSError) as exc:
         _fail(str(exc))
     typer.echo(paths["wav"])

@@ -17,10 +17,11 @@ from folai_models.events import detect_onsets
 from folai_models.metrics import envelope_scores
 from tasks.envelope_tasks import predict_envelope_task
 from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_video_task, reference_envelope_task
-from tasks.output_tasks import output_paths, write_audio_outputs_task, write_envelope_outputs_task
-from tasks.synth_tasks import rendered_envelope, synthesize_task
+from tasks.output_tasks import mux_video_task, output_paths, write_envelope_outputs_task
+from tasks.synth_tasks import synthesize_task
 
 MIN_SCORED_COVERAGE = 0.5  # score against original audio only when it covers half the video
+AUDIO_SHORTFALL_WARN_S = 0.25  # audio a little shorter than the picture is normal (codec priming)
 
 
 @dataclass
@@ -113,26 +114,27 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
         stage("reference audio")
         try:
             reference, covered = timer("reference", reference_envelope_task, video, len(envelope))
-            if covered < info.duration_s - 0.1:
+            if covered < info.duration_s - AUDIO_SHORTFALL_WARN_S:
                 warnings.append(f"original audio ends early: {covered:.2f} s of {info.duration_s:.2f} s")
         except Exception as exc:  # the original audio is optional: score nothing, say why
             warnings.append(f"original audio unreadable, not scored: {exc}")
 
     stage("synthesis")
     prompt_audio, prompt_rate = options.audio_prompt_audio()
-    audio, synth_details = timer("synthesis", synthesize_task, envelope, rate, info.duration_s,
-                                 options.synth_engine, prompt=options.prompt, audio_prompt=prompt_audio,
-                                 audio_prompt_rate=prompt_rate, seed=options.seed)
+    synth_details = timer("synthesis", synthesize_task, envelope, rate, info.duration_s, options.synth_engine,
+                          paths["wav"], prompt=options.prompt, audio_prompt=prompt_audio,
+                          audio_prompt_rate=prompt_rate, seed=options.seed)
+    rendered = synth_details.pop("rendered_envelope")
 
     stage("writing outputs")
     metadata = {"source": video, "video_sha256": sha, "engine": options.envelope_engine}
     timer("envelope_files", write_envelope_outputs_task, paths, envelope, rate,
           title=f"{Path(video).name} ({options.envelope_engine} envelope)", metadata=metadata,
           reference=reference)
-    mux = timer("audio_files", write_audio_outputs_task, paths, audio, video)
+    mux = timer("mux", mux_video_task, paths, video)
 
     metrics = {"n_onsets": int(len(detect_onsets(envelope, rate)))}
-    follow = envelope_scores(envelope, rendered_envelope(audio)[: len(envelope)], rate)
+    follow = envelope_scores(envelope, _match_length(rendered, len(envelope)), rate)
     metrics["synth_follows_envelope"] = _rounded(follow)
     if reference is not None:
         n = min(len(envelope), int(covered * rate))
@@ -159,6 +161,11 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     }
     write_json_atomic(paths["record"], record)
     return record
+
+
+def _match_length(envelope: np.ndarray, n: int) -> np.ndarray:
+    """Trim or zero-pad an envelope to ``n`` frames (rounding of 44.1 vs 16 kHz lengths)."""
+    return envelope[:n] if len(envelope) >= n else np.pad(envelope, (0, n - len(envelope)))
 
 
 def _rounded(scores: dict) -> dict:

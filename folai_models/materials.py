@@ -315,7 +315,8 @@ def _modal_texture(spec: _ModalSpec, n: int, sample_rate: int, rng) -> np.ndarra
             resonant += a * _resonator(excitation, sample_rate, f, tau * TEXTURE_DECAY_SCALE)
     scrape = _filter(_noise(n, rng), sample_rate, *spec.scrape_band_hz)
     x = _normalize_rms(resonant) + TEXTURE_SCRAPE_LEVEL * _normalize_rms(scrape)
-    return _finish_texture(x * _slow_modulator(n, sample_rate, rng, TEXTURE_MOD_HZ, TEXTURE_MOD_FLOOR))
+    mod = _slow_modulator(n, sample_rate, rng, TEXTURE_MOD_HZ, TEXTURE_MOD_FLOOR)
+    return _finish_texture(x * mod)
 
 
 def wood_grain(sample_rate, rng, *, intensity=1.0, max_duration_s=None) -> np.ndarray:

@@ -100,7 +100,7 @@ GAIN_REFINE_ITERATIONS = 20  # non-negative multiplicative refinements after the
 
 # Output limiter.
 PEAK_LIMIT = 0.99  # no sample exceeds this magnitude
-LIMITER_WINDOW_S = 0.005  # gain reduction is spread over +-2.5 ms around each peak
+LIMITER_WINDOW_S = 0.002  # gain reduction is spread over +-1 ms around each peak (then eased)
 
 # Audio prompt.
 PROMPT_SILENCE_PEAK = 1e-4  # a prompt whose peak is below this is silent
@@ -113,7 +113,7 @@ PROMPT_GRAIN_MIN_PEAK = 0.05  # grains quieter than this (relative to the prompt
 PROMPT_FADE_IN_S = 0.001  # fades on cut grains avoid clicks ...
 PROMPT_FADE_OUT_S = 0.01  # ... at both ends
 GRANULAR_GRAIN_S = 0.06  # granulation: grain length for sustained sections
-GRANULAR_OVERLAP = 2.0  # mean number of overlapping grains (hop = length / overlap)
+GRANULAR_OVERLAP = 4.0  # mean number of overlapping grains (hop = length / overlap)
 GRANULAR_HOP_JITTER = 0.25  # +-25 % random hop: no periodic comb
 GRANULAR_SOURCE_MIN_RMS = 0.1  # grains are read only where the prompt is this loud (relative)
 
@@ -582,8 +582,8 @@ def _follow_gain(mid: np.ndarray, env: np.ndarray, frame_rate: float, sample_rat
     return h
 
 
-def _limit(y: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Smooth peak limiter, in place: every |sample| <= PEAK_LIMIT.
+def _limit(y: np.ndarray, sample_rate: int) -> bool:
+    """Smooth peak limiter, in place: every |sample| <= PEAK_LIMIT; True if it acted.
 
     The needed gain ``min(1, PEAK_LIMIT / |x|)`` (over channels) is passed
     through a sliding minimum and then a moving average of the same centred
@@ -593,7 +593,7 @@ def _limit(y: np.ndarray, sample_rate: int) -> np.ndarray:
     magnitude = np.max(np.abs(y), axis=0)
     overs = np.flatnonzero(magnitude > PEAK_LIMIT)
     if overs.size == 0:
-        return y
+        return False
     width = max(1, int(LIMITER_WINDOW_S * sample_rate)) | 1
     # Overs closer than 2 windows are processed together, with a 2-window margin.
     breaks = np.flatnonzero(np.diff(overs) > 2 * width)
@@ -606,7 +606,18 @@ def _limit(y: np.ndarray, sample_rate: int) -> np.ndarray:
         g = scipy.ndimage.minimum_filter1d(need, width, mode="nearest")
         g = scipy.ndimage.uniform_filter1d(g, width, mode="nearest")
         y[:, a:b] *= np.minimum(g, need).astype(y.dtype)  # min(): float rounding of the mean
-    return y
+    return True
+
+
+def _render(mid, side, h, frame_rate: float, sample_rate: int, out: np.ndarray) -> bool:
+    """``out`` = limited ``sqrt(h) * (mid +- side)``; True if the limiter acted."""
+    gain = np.sqrt(_frames_to_samples(h, frame_rate, sample_rate, mid.size))
+    if side is None:
+        np.multiply(gain, mid, out=out[0], casting="same_kind")
+    else:
+        np.multiply(gain, mid + side, out=out[0], casting="same_kind")
+        np.multiply(gain, mid - side, out=out[1], casting="same_kind")
+    return _limit(out, sample_rate)
 
 
 # ---------------------------------------------------------------------------
@@ -690,12 +701,6 @@ def render_from_envelope(
     mid, side = _carrier(env, frame_rate, sample_rate, n_samples, voice,
                          np.random.default_rng(seed), n_channels)
     h = _follow_gain(mid, env, frame_rate, sample_rate)
-    gain = np.sqrt(_frames_to_samples(h, frame_rate, sample_rate, n_samples))
-    if n_channels == 1:
-        np.multiply(gain, mid, out=out[0], casting="same_kind")
-    else:
-        np.multiply(gain, mid + side, out=out[0], casting="same_kind")
-        np.multiply(gain, mid - side, out=out[1], casting="same_kind")
-    _limit(out, sample_rate)
+    _render(mid, side, h, frame_rate, sample_rate, out)
     np.clip(out, -PEAK_LIMIT, PEAK_LIMIT, out=out)
     return out

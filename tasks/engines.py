@@ -8,6 +8,7 @@ is one more class in a registry, not a change to the flow.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from data_catalog.media import VideoInfo, iter_frame_windows
 from data_catalog.media.frames import FRAME_RATE
 from folai_models import envelope as env_math
 from folai_models import materials, motion_envelope, preview_synth
+from folai_models.windowed_render import iter_windowed_render
 
 
 class EnvelopeEngine(ABC):
@@ -31,15 +33,15 @@ class EnvelopeEngine(ABC):
 
 
 class SynthEngine(ABC):
-    """Renders audio that follows an envelope."""
+    """Renders audio that follows an envelope, window by window (any length, flat memory)."""
 
     name: str
 
     @abstractmethod
-    def render(self, envelope: np.ndarray, frame_rate: float, *, n_samples: int, sample_rate: int,
-               prompt: str | None, audio_prompt: np.ndarray | None, audio_prompt_rate: int | None,
-               seed: int) -> tuple[np.ndarray, dict]:
-        """Return ``(audio [2, n_samples] float32, details)``."""
+    def render_blocks(self, envelope: np.ndarray, frame_rate: float, *, n_samples: int, sample_rate: int,
+                      prompt: str | None, audio_prompt: np.ndarray | None, audio_prompt_rate: int | None,
+                      seed: int) -> tuple[Iterator[np.ndarray], dict]:
+        """Return ``(blocks, details)``: consecutive ``[2, n]`` float32 blocks adding up to ``n_samples``."""
 
     def describe(self) -> dict:
         return {"name": self.name}
@@ -61,23 +63,32 @@ class PreviewSynthEngine(SynthEngine):
 
     name = "preview"
 
-    def render(self, envelope, frame_rate, *, n_samples, sample_rate, prompt, audio_prompt,
-               audio_prompt_rate, seed):
+    def render_blocks(self, envelope, frame_rate, *, n_samples, sample_rate, prompt, audio_prompt,
+                      audio_prompt_rate, seed):
         material = None if audio_prompt is not None else materials.material_from_prompt(prompt)
-        audio = preview_synth.render_from_envelope(
-            envelope, frame_rate, sample_rate=sample_rate, material=material, prompt=prompt,
-            audio_prompt=audio_prompt, audio_prompt_sample_rate=audio_prompt_rate, seed=seed,
-        )
-        audio = fit_length(audio, n_samples)
+
+        def render(env_slice: np.ndarray, window: int) -> np.ndarray:
+            return preview_synth.render_from_envelope(
+                env_slice, frame_rate, sample_rate=sample_rate, material=material, prompt=prompt,
+                audio_prompt=audio_prompt, audio_prompt_sample_rate=audio_prompt_rate, seed=seed + window,
+            )
+
+        blocks = iter_windowed_render(render, envelope, frame_rate, sample_rate)
         source = "audio prompt" if audio_prompt is not None else f"procedural material '{material}'"
-        return audio, {"material": material, "source": source}
+        return fit_length(blocks, n_samples), {"material": material, "source": source}
 
 
-def fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
-    """Trim or zero-pad ``[channels, n]`` audio to exactly ``n_samples``."""
-    if audio.shape[1] >= n_samples:
-        return audio[:, :n_samples]
-    return np.pad(audio, ((0, 0), (0, n_samples - audio.shape[1])))
+def fit_length(blocks: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndarray]:
+    """Trim or zero-pad a stream of ``[channels, n]`` blocks to exactly ``n_samples`` in all."""
+    total, channels = 0, 2
+    for block in blocks:
+        channels = block.shape[0]
+        block = block[:, : max(0, n_samples - total)]
+        total += block.shape[1]
+        if block.shape[1]:
+            yield block
+    if total < n_samples:
+        yield np.zeros((channels, n_samples - total), np.float32)
 
 
 ENVELOPE_ENGINES: dict[str, type[EnvelopeEngine]] = {"preview": PreviewEnvelopeEngine}

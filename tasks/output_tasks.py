@@ -10,8 +10,8 @@ from prefect import task
 from data_catalog.envelope_file import write_envelope
 from data_catalog.envelope_plot import plot_envelope
 from data_catalog.labels import write_audacity_labels
-from data_catalog.media import mux_audio, write_wav
-from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE
+from data_catalog.media import mux_audio
+from data_catalog.media.audio import ENVELOPE_AUDIO_RATE
 from folai_models import envelope as env_math
 from folai_models.events import envelope_events
 from tasks._options import TASK_DEFAULTS
@@ -52,10 +52,7 @@ def write_envelope_outputs_task(
     return events
 
 
-@task(name="write-audio-outputs", **TASK_DEFAULTS)
-def write_audio_outputs_task(paths: dict[str, Path], audio: np.ndarray, video_path: str | None) -> dict:
-    """The 44.1 kHz stereo WAV and, when there is a video, the video with it muxed in."""
-    write_wav(paths["wav"], audio, SYNTH_AUDIO_RATE)
-    if video_path is None:
-        return {}
+@task(name="mux-video", **TASK_DEFAULTS)
+def mux_video_task(paths: dict[str, Path], video_path: str) -> dict:
+    """The video with the new WAV as its sound (picture copied when MP4 can hold it)."""
     return mux_audio(video_path, paths["wav"], paths["video"])

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-import librosa
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
 import numpy as np
+import soxr
 from prefect import task
 
+from data_catalog.media import write_wav_blocks
 from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE
-from folai_models import envelope as env_math
+from folai_models.envelope_stream import StreamingRmsEnvelope
 from tasks._options import TASK_DEFAULTS
 from tasks.engines import get_synth_engine
+
+
+class RenderedEnvelope:
+    """Taps audio blocks on their way to disk and measures their RMS envelope (16 kHz mono)."""
+
+    def __init__(self, sample_rate: int = SYNTH_AUDIO_RATE):
+        self._resampler = soxr.ResampleStream(sample_rate, ENVELOPE_AUDIO_RATE, 1, dtype="float32")
+        self._rms = StreamingRmsEnvelope()
+
+    def tap(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for block in blocks:
+            self._rms.update(self._resampler.resample_chunk(block.mean(axis=0).astype(np.float32)))
+            yield block
+        self._rms.update(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+
+    def envelope(self) -> np.ndarray:
+        return self._rms.finish()
 
 
 @task(name="synthesize", tags=["synth"], **TASK_DEFAULTS)
@@ -18,20 +39,22 @@ def synthesize_task(
     frame_rate: float,
     duration_s: float,
     engine: str,
+    wav_path: Path,
     prompt: str | None = None,
     audio_prompt: np.ndarray | None = None,
     audio_prompt_rate: int | None = None,
     seed: int = 0,
-) -> tuple[np.ndarray, dict]:
-    """Render 44.1 kHz stereo audio of exactly ``duration_s`` following ``envelope``."""
+) -> dict:
+    """Render 44.1 kHz stereo of exactly ``duration_s`` following ``envelope`` into ``wav_path``.
+
+    Audio streams from the engine to the WAV window by window. Returns the
+    engine's details plus ``rendered_envelope``, the output's own envelope.
+    """
     n_samples = int(round(duration_s * SYNTH_AUDIO_RATE))
-    return get_synth_engine(engine).render(
+    blocks, details = get_synth_engine(engine).render_blocks(
         envelope, frame_rate, n_samples=n_samples, sample_rate=SYNTH_AUDIO_RATE, prompt=prompt,
         audio_prompt=audio_prompt, audio_prompt_rate=audio_prompt_rate, seed=seed,
     )
-
-
-def rendered_envelope(audio: np.ndarray, sample_rate: int = SYNTH_AUDIO_RATE) -> np.ndarray:
-    """The RMS envelope (16 kHz mono, 125 frames/s) of rendered audio, to check it follows."""
-    mono = librosa.resample(np.mean(audio, axis=0), orig_sr=sample_rate, target_sr=ENVELOPE_AUDIO_RATE)
-    return env_math.rms_envelope(mono)
+    meter = RenderedEnvelope()
+    write_wav_blocks(wav_path, meter.tap(blocks), SYNTH_AUDIO_RATE)
+    return {**details, "rendered_envelope": meter.envelope()}

@@ -14,6 +14,10 @@ import pytest
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="sonorize-prefect-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Module-scoped fixtures run before the per-test isolation below: never let them reach ~/.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="sonorize-test-home-"))
+for _name in ("CACHE", "CATALOG", "MODEL", "OUTPUT"):
+    os.environ[f"SONORIZE_{_name}_DIR"] = str(_SESSION_HOME / _name.lower())
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DEV_DATA = REPO_ROOT.parent / "shared" / "data" / "greatest-hits-dev"

@@ -53,7 +53,8 @@ def _audio_derived(seconds: float = 6.0, seed: int = 1) -> np.ndarray:
     y = np.zeros(n)
     for onset in np.arange(0.4, seconds - 0.5, 0.55):
         i = int(onset * sr)
-        y[i:] += rng.uniform(0.1, 0.5) * rng.standard_normal(n - i) * np.exp(-np.arange(n - i) / sr / rng.uniform(0.02, 0.2))
+        decay = np.exp(-np.arange(n - i) / sr / rng.uniform(0.02, 0.2))
+        y[i:] += rng.uniform(0.1, 0.5) * rng.standard_normal(n - i) * decay
     a, b = int(2.0 * sr), int(3.5 * sr)
     y[a:b] += np.linspace(0.0, 0.3, b - a) * rng.standard_normal(b - a)
     y *= 0.95 / np.max(np.abs(y))
@@ -62,13 +63,24 @@ def _audio_derived(seconds: float = 6.0, seed: int = 1) -> np.ndarray:
     return env
 
 
-def _onsets_within(target: np.ndarray, output_env: np.ndarray, tolerance_s: float = 0.02) -> float:
+def _check_onsets(target: np.ndarray, output_env: np.ndarray) -> None:
+    """Onsets of the output's envelope land within 20 ms of the target's.
+
+    Every output onset near a target onset (within 50 ms, the NMS window)
+    must be within 20 ms of it; at least 85 % of the target's onsets must be
+    found and at most 15 % of the output's onsets may be extra (a rise
+    barely above the detection threshold, e.g. a hit on top of a ramp, can
+    flip either way).
+    """
     ref = detect_onsets(target, FR)
     est = detect_onsets(output_env, FR)
-    assert ref.size > 0
-    if est.size == 0:
-        return 0.0
-    return float(np.mean(np.min(np.abs(ref[:, None] - est[None, :]), axis=1) <= tolerance_s))
+    assert ref.size > 0 and est.size > 0
+    distance = np.abs(ref[:, None] - est[None, :])
+    nearest = distance.min(axis=1)
+    matched = nearest <= 0.05
+    assert np.all(nearest[matched] <= 0.02), f"onset errors {nearest[matched]}"
+    assert matched.mean() >= 0.85, f"found {matched.sum()} of {ref.size} onsets"
+    assert (distance.min(axis=0) > 0.05).mean() <= 0.15, f"extra onsets in {est}"
 
 
 @pytest.mark.parametrize("n_frames", [1, 2, 62, 63, 125, 1250])
@@ -132,7 +144,7 @@ def test_output_envelope_follows_target(make_target, material):
     measured = _output_envelope(out, env.size)
     r = np.corrcoef(env, measured)[0, 1]
     assert r > 0.9, f"{material}: envelope correlation {r:.3f}"
-    assert _onsets_within(env, measured) == 1.0
+    _check_onsets(env, measured)
     # the engine's own measurement agrees with the independent one
     assert np.max(np.abs(envelope_rms(out, SR, FR, env.size) - measured)) < 0.01
 
@@ -151,7 +163,8 @@ def test_material_from_text_prompt_and_explicit_material():
     by_prompt = render_from_envelope(env, FR, prompt="A person hit on metal with a wooden stick")
     by_name = render_from_envelope(env, FR, material="metal")
     assert np.array_equal(by_prompt, by_name)
-    assert np.array_equal(render_from_envelope(env, FR), render_from_envelope(env, FR, material="wood"))
+    default = render_from_envelope(env, FR)
+    assert np.array_equal(default, render_from_envelope(env, FR, material="wood"))
     with pytest.raises(ValueError, match="valid materials: .*metal"):
         render_from_envelope(env, FR, material="lava")
 
@@ -175,7 +188,7 @@ def test_audio_prompt_follows_envelope(stereo):
     assert out.shape == (2, int(round(env.size / FR * SR))) and out.dtype == np.float32
     measured = _output_envelope(out, env.size)
     assert np.corrcoef(env, measured)[0, 1] > 0.9
-    assert _onsets_within(env, measured) == 1.0
+    _check_onsets(env, measured)
     assert not np.allclose(out[0], out[1])
 
 
@@ -199,12 +212,12 @@ def test_audio_prompt_without_onsets_uses_fixed_grains():
         (dict(frame_rate=float("nan")), "frame_rate must be a positive number"),
         (dict(sample_rate=0), "sample_rate must be a positive integer"),
         (dict(n_channels=3), "n_channels must be 1 or 2"),
-        (dict(audio_prompt=np.zeros(1000), audio_prompt_sample_rate=16000), "audio prompt is silent"),
-        (dict(audio_prompt=np.array([]), audio_prompt_sample_rate=16000), "audio prompt is empty"),
-        (dict(audio_prompt=np.array([0.5, np.nan]), audio_prompt_sample_rate=16000), "audio prompt contains NaN"),
+        (dict(audio_prompt=np.zeros(1000), audio_prompt_sample_rate=16000), "prompt is silent"),
+        (dict(audio_prompt=np.array([]), audio_prompt_sample_rate=16000), "prompt is empty"),
+        (dict(audio_prompt=np.array([0.5, np.nan]), audio_prompt_sample_rate=8000), "prompt contains NaN"),
         (dict(audio_prompt=np.ones(100)), "audio_prompt_sample_rate is required"),
-        (dict(audio_prompt=np.ones(100), audio_prompt_sample_rate=0), "audio_prompt_sample_rate must be positive"),
-        (dict(audio_prompt=np.ones((1000, 2)), audio_prompt_sample_rate=16000), r"\(channels, n\)"),
+        (dict(audio_prompt=np.ones(9), audio_prompt_sample_rate=0), "sample_rate must be positive"),
+        (dict(audio_prompt=np.ones((900, 2)), audio_prompt_sample_rate=8000), r"\(channels, n\)"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(kwargs, message):

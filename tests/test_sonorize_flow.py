@@ -93,7 +93,8 @@ def test_run_record_catalog_and_resume(batch, prefect_home):
     on_disk = json.loads(record_path.read_text())
     assert on_disk["envelope_engine"] == "preview" and on_disk["synth_engine"] == "preview"
     assert {v["status"] for v in on_disk["videos"]} == {"ok", "failed"}
-    table = ds.dataset(Path(batch["result"]["catalog_path"]).parent, format="parquet").to_table().to_pydict()
+    table = ds.dataset(batch["result"]["catalog_path"], format="parquet").to_table().to_pydict()
+    assert set(table["run_id"]) == {batch["result"]["run_id"]}
     assert set(table["status"]) == {"ok", "failed"} and len(table["status"]) == 8
     assert all(isinstance(json.loads(t), dict) for t in table["timings_json"])
 

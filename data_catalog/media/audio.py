@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -79,7 +79,29 @@ def iter_audio_blocks(
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
     """Write ``[channels, samples]`` float audio as a 24-bit WAV, atomically."""
     audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim == 1:
-        audio = audio[None, :]
+    write_wav_blocks(path, [audio[None, :] if audio.ndim == 1 else audio], sample_rate)
+
+
+def write_wav_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sample_rate: int) -> int:
+    """Write consecutive ``[channels, n]`` blocks as one 24-bit WAV, atomically; return its length.
+
+    The file only appears once every block is written, so a failure midway
+    leaves nothing behind.
+    """
+    total = 0
     with atomic_path(path) as tmp:
-        sf.write(tmp, np.clip(audio, -1.0, 1.0).T, sample_rate, subtype=WAV_SUBTYPE, format="WAV")
+        handle = None
+        try:
+            for block in blocks:
+                block = np.asarray(block, dtype=np.float32)
+                if handle is None:
+                    handle = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=block.shape[0],
+                                          subtype=WAV_SUBTYPE, format="WAV")
+                handle.write(np.clip(block, -1.0, 1.0).T)
+                total += block.shape[1]
+            if handle is None:
+                raise ValueError(f"{path}: no audio to write")
+        finally:
+            if handle is not None:
+                handle.close()
+    return total
