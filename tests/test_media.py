@@ -133,6 +133,12 @@ def test_one_by_one_pixel_video(tmp_path):
     _expect(clip, "too small")
 
 
+def test_huge_frame_size_is_refused(tmp_path):
+    clip = tmp_path / "huge.mkv"  # 9000x9000 (81 Mpx): PNG frames in Matroska can hold it
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:size=9000x9000:rate=25:duration=0.04", "-c:v", "png", str(clip))
+    _expect(clip, "9000x9000 is too large")
+
+
 def test_very_large_frame_size_is_refused_by_limit(tmp_path):
     clip = pattern_clip(tmp_path / "big.mp4", seconds=0.2, size="640x480")
     with pytest.raises(MediaError, match="too large"):

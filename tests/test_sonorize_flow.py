@@ -113,6 +113,23 @@ def test_run_record_catalog_and_resume(batch, prefect_home):
     assert get_settings().catalog_dir.is_dir()
 
 
+def test_prefect_artifacts_are_published(batch):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def latest(key):
+        async with get_client() as client:
+            found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            return found[-1] if found else None
+
+    table = asyncio.run(latest("sonorize-videos"))
+    summary = asyncio.run(latest("sonorize-summary"))
+    assert table is not None and table.type == "table"
+    assert summary is not None and summary.type == "markdown" and "sonorize run" in summary.data
+
+
 def test_output_folder_that_cannot_be_written(batch, tmp_path):
     from flows.sonorize_flow import sonorize
 
