@@ -3,7 +3,8 @@
 For each recording: decode grey frames at 30 fps (data_catalog.media), estimate
 the preview envelope (folai_models.motion_envelope), compute the ground-truth
 RMS envelope of the real audio (16 kHz mono, no smoothing, SPEC item 14) and
-score both the preview and the silence baseline (all zeros): E-L1, envelope
+score the preview, a periodic chance baseline (a hit every 0.25 s) and the
+silence baseline (all zeros): E-L1, envelope
 correlation, onset precision / recall / F1 (+-0.1 s) and median timing error.
 
 Usage::
@@ -27,10 +28,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from data_catalog.media import extract_audio, iter_frame_windows, probe_video  # noqa: E402
-from folai_models.envelope import rms_envelope  # noqa: E402
+from data_catalog.media import iter_frame_windows, probe_video  # noqa: E402
 from folai_models.metrics import envelope_scores  # noqa: E402
 from folai_models.motion_envelope import MotionFeatureExtractor, envelope_from_motion  # noqa: E402
+from tasks.media_tasks import reference_envelope  # noqa: E402  (the same reference the flow scores against)
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "greatest-hits-dev"
 SAMPLE_RATE = 16000  # SPEC stage 4: envelopes from 16 kHz mono
@@ -38,17 +39,18 @@ HOP = 128  # SPEC stage 7: hop 128 -> 125 envelope frames/s
 FRAME_RATE = 30.0  # SPEC stage 3
 ENVELOPE_RATE = SAMPLE_RATE / HOP
 SHORT_AUDIO_S = 0.25  # audio shorter than the video by more than this is reported as ending early (containers differ by ~0.1 s)
-METHODS = ("preview", "silence")
+METHODS = ("preview", "periodic", "silence")
+PERIODIC_HZ = 4.0  # a chance baseline: one hit every 0.25 s, about the dev set's onset rate
+PERIODIC_PEAK_RMS = 0.065  # median hit peak of the dev audio
+PERIODIC_DECAY_S = 0.05
 COLUMNS = ("e_l1", "correlation", "onset_precision", "onset_recall", "onset_f1", "onset_median_error_s")
 
 
-def ground_truth_envelope(audio: np.ndarray) -> np.ndarray:
-    """Unsmoothed RMS envelope of 16 kHz mono audio, peak-normalised only if it clips."""
-    mono = audio[0].astype(np.float32)
-    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
-    if peak > 1.0:
-        mono = mono / peak
-    return rms_envelope(mono)
+def periodic_envelope(n_frames: int) -> np.ndarray:
+    """Decaying bursts at PERIODIC_HZ: what blind, evenly spaced guessing scores."""
+    t = (np.arange(n_frames) + 0.5) / ENVELOPE_RATE
+    phase = np.mod(t, 1.0 / PERIODIC_HZ)
+    return (PERIODIC_PEAK_RMS * np.exp(-phase / PERIODIC_DECAY_S)).astype(np.float32)
 
 
 def score_recording(path: Path) -> dict:
@@ -68,10 +70,8 @@ def score_recording(path: Path) -> dict:
     preview = envelope_from_motion(extractor.features(), frame_rate=FRAME_RATE, n_frames_out=n_out)
     envelope_s = time.perf_counter() - t0 - decode_s - features_s
 
-    audio = extract_audio(path, sample_rate=SAMPLE_RATE)
-    reference = ground_truth_envelope(audio)
-    audio_s = audio.shape[1] / SAMPLE_RATE
-    n = min(len(reference), len(preview))  # compare on the overlap when the audio ends early
+    reference, audio_s = reference_envelope(str(path), len(preview))
+    n = min(len(preview), int(audio_s * ENVELOPE_RATE))  # compare on the overlap when the audio ends early
     note = ""
     if info.duration_s - audio_s > SHORT_AUDIO_S:
         note = f"audio ends early: {audio_s:.2f} s of {info.duration_s:.2f} s; scored on the overlap"
@@ -85,7 +85,8 @@ def score_recording(path: Path) -> dict:
         "envelope_s": envelope_s,
         "note": note,
     }
-    for method, estimate in (("preview", preview[:n]), ("silence", np.zeros(n, dtype=np.float32))):
+    for method, estimate in (("preview", preview[:n]), ("periodic", periodic_envelope(n)),
+                             ("silence", np.zeros(n, dtype=np.float32))):
         row[method] = envelope_scores(reference[:n], estimate, ENVELOPE_RATE)
     return row
 

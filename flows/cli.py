@@ -103,6 +103,17 @@ def _reason(video: dict) -> str:
     return error.removeprefix(f"{video['video_path']}: ")
 
 
+def _write_envelope(folder: Path, stem: str, env, rate: float, *, title: str, metadata: dict) -> None:
+    """Envelope CSV + sidecar, plot and labels into ``folder``; print their paths."""
+    from tasks.output_tasks import output_paths, write_envelope_outputs_task
+
+    paths = output_paths(folder, stem)
+    events = write_envelope_outputs_task.fn(paths, env, rate, title=title, metadata=metadata)
+    for key in ("envelope_csv", "envelope_json", "envelope_png", "labels"):
+        typer.echo(paths[key])
+    console.print(f"{len(events)} events over {len(env) / rate:.2f} s")
+
+
 @app.command()
 def envelope(
     video: Path = typer.Argument(..., help="A video file."),
@@ -113,21 +124,15 @@ def envelope(
     from data_catalog.errors import SonorizeInputError
     from tasks.envelope_tasks import predict_envelope_task
     from tasks.media_tasks import hash_video_task, probe_video_task
-    from tasks.output_tasks import output_paths, write_envelope_outputs_task
 
     try:
         info = probe_video_task.fn(str(video))
         sha = hash_video_task.fn(str(video))
         env, rate = predict_envelope_task.fn(info, envelope_engine)
-        paths = output_paths(out or video.parent, video.stem)
-        events = write_envelope_outputs_task.fn(
-            paths, env, rate, title=f"{video.name} ({envelope_engine} envelope)",
-            metadata={"source": str(video), "video_sha256": sha, "engine": envelope_engine})
+        _write_envelope(out or video.parent, video.stem, env, rate, title=f"{video.name} ({envelope_engine} envelope)",
+                        metadata={"source": str(video), "video_sha256": sha, "engine": envelope_engine})
     except (SonorizeInputError, ValueError, OSError) as exc:
         _fail(str(exc))
-    for key in ("envelope_csv", "envelope_json", "envelope_png", "labels"):
-        typer.echo(paths[key])
-    console.print(f"{len(events)} events over {info.duration_s:.2f} s")
 
 
 @app.command()
@@ -173,20 +178,14 @@ def envelope_from_audio(
     from data_catalog.errors import SonorizeInputError
     from data_catalog.hashing import sha256_file
     from tasks.envelope_tasks import envelope_from_audio_task
-    from tasks.output_tasks import output_paths, write_envelope_outputs_task
 
     try:
         env, rate = envelope_from_audio_task.fn(str(audio), smoothing)
-        paths = output_paths(out or audio.parent, audio.stem)
-        events = write_envelope_outputs_task.fn(
-            paths, env, rate, title=f"{audio.name} (from audio, {smoothing} smoothing)",
-            metadata={"source": str(audio), "source_sha256": sha256_file(audio), "engine": "audio",
-                      "smoothing": smoothing})
+        _write_envelope(out or audio.parent, audio.stem, env, rate, title=f"{audio.name} (from audio, {smoothing} smoothing)",
+                        metadata={"source": str(audio), "source_sha256": sha256_file(audio), "engine": "audio",
+                                  "smoothing": smoothing})
     except (SonorizeInputError, ValueError, OSError) as exc:
         _fail(str(exc))
-    for key in ("envelope_csv", "envelope_json", "envelope_png", "labels"):
-        typer.echo(paths[key])
-    console.print(f"{len(events)} events over {len(env) / rate:.2f} s")
 
 
 @app.command()

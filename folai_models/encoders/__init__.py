@@ -1,0 +1,10 @@
+"""Frame encoders: video frames (and flow images) -> per-frame feature vectors.
+
+Encoders register themselves by name in :data:`ENCODERS` (see ``base.py``);
+adding one is one file that defines a :class:`FrameEncoder` subclass and
+registers it, plus one import line below.
+"""
+
+from folai_models.encoders.base import ENCODERS, EncoderConfig, FrameEncoder, create_encoder_from_config, register_encoder
+
+__all__ = ["ENCODERS", "EncoderConfig", "FrameEncoder", "create_encoder_from_config", "register_encoder"]

@@ -1,0 +1,87 @@
+"""The frame-encoder interface and its registry (stable-audio-tools style factories).
+
+A frame encoder maps a window of consecutive RGB frames (uint8, at the
+encoder's input size) and, when it uses motion, the matching flow images
+(uint8, see :mod:`folai_models.optical_flow.flow_images`) to one feature
+vector per frame. Weights come in as a state dict (loaded by the model store);
+the encoder never reads files or downloads anything.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """How to build an encoder: its registry ``name`` and keyword ``options`` (e.g. sizes)."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+class FrameEncoder(ABC):
+    """One feature vector per frame.
+
+    Attributes
+    ----------
+    name : registry key.
+    feature_dim : length of each frame's feature vector.
+    uses_flow : whether :meth:`encode` needs flow images.
+    input_size : (height, width) the frames must have; None = any size.
+    weights_name : model-store entry of its pretrained weights, None if it has none.
+    """
+
+    name: str = ""
+    feature_dim: int = 0
+    uses_flow: bool = False
+    input_size: tuple[int, int] | None = None
+    weights_name: str | None = None
+
+    @abstractmethod
+    def encode(self, frames: np.ndarray, flow_images: np.ndarray | None = None) -> np.ndarray:
+        """Encode ``frames`` [n, H, W, 3] uint8 (and ``flow_images`` [n, H, W, 3] uint8).
+
+        Returns float32 [n, feature_dim]. Flow image ``i`` is the motion from
+        frame ``i - 1`` to frame ``i`` (zeros for the video's first frame).
+        """
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:  # pragma: no cover - weight-free default
+        """Load pretrained weights strictly (encoders with weights override this)."""
+        raise ValueError(f"encoder {self.name!r} has no weights to load")
+
+    def revision(self) -> str:
+        """What its weights are (part of the feature-cache key): a hash, 'random' or 'none'."""
+        return "none"
+
+
+ENCODERS: dict[str, Callable[..., FrameEncoder]] = {}
+
+
+def register_encoder(name: str) -> Callable[[type[FrameEncoder]], type[FrameEncoder]]:
+    """Class decorator: make an encoder available by ``name``."""
+
+    def decorate(cls: type[FrameEncoder]) -> type[FrameEncoder]:
+        if name in ENCODERS:
+            raise ValueError(f"encoder {name!r} is registered twice")
+        cls.name = name
+        ENCODERS[name] = cls
+        return cls
+
+    return decorate
+
+
+def create_encoder_from_config(config: EncoderConfig | Mapping[str, Any]) -> FrameEncoder:
+    """Build the encoder a config names, e.g. ``{"name": "motion"}`` or ``{"name": "tc_clip", "options": {...}}``."""
+    if isinstance(config, Mapping):
+        config = EncoderConfig(name=config["name"], options=dict(config.get("options", {})))
+    try:
+        factory = ENCODERS[config.name]
+    except KeyError:
+        raise ValueError(f"unknown encoder {config.name!r}; available: {', '.join(sorted(ENCODERS))}") from None
+    return factory(**dict(config.options))
