@@ -29,13 +29,14 @@ _UMASK = _current_umask()
 def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; move it there on success.
 
-    The temporary name keeps the destination's suffix so that tools which
-    pick a format from the extension (ffmpeg, matplotlib, soundfile) work.
+    The temporary name ends in ``.tmp``, not the destination's suffix, so a
+    glob such as ``*.parquet`` (duckdb reads dot-files) never picks up a
+    half-written file; writers must therefore name their format explicitly.
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{destination.stem}.", suffix=f".part{destination.suffix}", dir=destination.parent
+        prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
     )
     os.close(fd)
     tmp = Path(tmp_name)

@@ -44,19 +44,25 @@ ELLIP_CUTOFF = 0.125  # Video-Foley code: cutoff / Nyquist (7.8 Hz at 125 frames
 SMOOTHING_METHODS = ("kernel", "ellip", "none")
 
 
-def _check_positive(value: float, name: str) -> float:
+def check_positive(value: float, name: str) -> float:
+    """``value`` as a float; ValueError naming ``name`` unless finite and > 0."""
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
     return float(value)
 
 
-def _check_positive_int(value: int, name: str) -> int:
+def check_positive_int(value: int, name: str) -> int:
+    """``value`` as an int; ValueError naming ``name`` unless a whole number >= 1."""
     if int(value) != value or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
 
-def _check_envelope(envelope, *, allow_nd: bool) -> np.ndarray:
+def check_envelope(envelope, *, allow_nd: bool) -> np.ndarray:
+    """Float64 copy of a non-empty, finite, non-negative RMS envelope (frames on the last axis).
+
+    ``allow_nd=False`` requires 1-D ``(n_frames,)``; shared with :mod:`folai_models.events`.
+    """
     env = np.asarray(envelope, dtype=np.float64)
     if env.ndim == 0 or (env.ndim > 1 and not allow_nd):
         raise ValueError(f"envelope must be 1-D (n_frames,), got shape {env.shape}")
@@ -83,8 +89,8 @@ def n_envelope_frames(
     ``pad = (frame_length - hop_length) // 2``; 160000 -> 1250.
     Returns 0 when the input is too short for one frame.
     """
-    hop_length = _check_positive_int(hop_length, "hop_length")
-    frame_length = _check_positive_int(frame_length, "frame_length")
+    hop_length = check_positive_int(hop_length, "hop_length")
+    frame_length = check_positive_int(frame_length, "frame_length")
     if int(n_samples) != n_samples or n_samples < 0:
         raise ValueError(f"n_samples must be a non-negative integer, got {n_samples!r}")
     padded = int(n_samples) + 2 * _padding(frame_length, hop_length)
@@ -116,8 +122,8 @@ def rms_envelope(
     np.ndarray
         Shape ``(n_envelope_frames(len(audio)),)``, float32, >= 0.
     """
-    frame_length = _check_positive_int(frame_length, "frame_length")
-    hop_length = _check_positive_int(hop_length, "hop_length")
+    frame_length = check_positive_int(frame_length, "frame_length")
+    hop_length = check_positive_int(hop_length, "hop_length")
     if hop_length > frame_length:
         raise ValueError("hop_length must not exceed frame_length")
     y = np.asarray(audio)
@@ -149,14 +155,14 @@ def envelope_frame_rate(
     sample_rate: float = ENVELOPE_SAMPLE_RATE, hop_length: int = HOP_LENGTH
 ) -> float:
     """Envelope frames per second, ``sample_rate / hop_length`` (125.0 by default)."""
-    return _check_positive(sample_rate, "sample_rate") / _check_positive_int(hop_length, "hop_length")
+    return check_positive(sample_rate, "sample_rate") / check_positive_int(hop_length, "hop_length")
 
 
 def envelope_frame_times(n_frames: int, frame_rate: float) -> np.ndarray:
     """Centre time of each frame in seconds, ``(i + 0.5) / frame_rate``."""
     if int(n_frames) != n_frames or n_frames < 0:
         raise ValueError(f"n_frames must be a non-negative integer, got {n_frames!r}")
-    frame_rate = _check_positive(frame_rate, "frame_rate")
+    frame_rate = check_positive(frame_rate, "frame_rate")
     return (np.arange(int(n_frames), dtype=np.float64) + 0.5) / frame_rate
 
 
@@ -206,11 +212,11 @@ def smooth_envelope(
     np.ndarray
         Same shape, float32, >= 0.
     """
-    env = _check_envelope(envelope, allow_nd=True)
+    env = check_envelope(envelope, allow_nd=True)
     if method == "none":
         out = env.copy()
     elif method == "kernel":
-        kernel_size = _check_positive_int(kernel_size, "kernel_size")
+        kernel_size = check_positive_int(kernel_size, "kernel_size")
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd to stay centred, got {kernel_size}")
         out = scipy.ndimage.uniform_filter1d(env, size=kernel_size, axis=-1, mode="nearest")
@@ -218,9 +224,9 @@ def smooth_envelope(
         if not (0.0 < cutoff < 1.0):
             raise ValueError(f"cutoff is relative to Nyquist and must lie in (0, 1), got {cutoff!r}")
         b, a = scipy.signal.ellip(
-            _check_positive_int(ellip_order, "ellip_order"),
-            _check_positive(passband_ripple_db, "passband_ripple_db"),
-            _check_positive(stopband_attenuation_db, "stopband_attenuation_db"),
+            check_positive_int(ellip_order, "ellip_order"),
+            check_positive(passband_ripple_db, "passband_ripple_db"),
+            check_positive(stopband_attenuation_db, "stopband_attenuation_db"),
             cutoff,
         )
         if env.shape[-1] <= 3 * max(len(a), len(b)):
@@ -265,18 +271,18 @@ def interpolate_envelope(
     np.ndarray
         Shape ``(..., n_target)``, float32.
     """
-    env = _check_envelope(envelope, allow_nd=True)
-    source_rate = _check_positive(source_rate, "source_rate")
+    env = check_envelope(envelope, allow_nd=True)
+    source_rate = check_positive(source_rate, "source_rate")
     if (target_rate is None) == (n_target is None):
         raise ValueError("give exactly one of target_rate and n_target")
     n_source = env.shape[-1]
     if target_rate is not None:
-        target_rate = _check_positive(target_rate, "target_rate")
+        target_rate = check_positive(target_rate, "target_rate")
         n_out = int(round(n_source * target_rate / source_rate))
         if n_out < 1:
             raise ValueError("target_rate is too low: the output would be empty")
     else:
-        n_out = _check_positive_int(n_target, "n_target")
+        n_out = check_positive_int(n_target, "n_target")
         target_rate = n_out * source_rate / n_source
     source_times = envelope_frame_times(n_source, source_rate)
     target_times = envelope_frame_times(n_out, target_rate)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import librosa
 import numpy as np
 
+from folai_models.envelope import check_envelope, check_positive
 from folai_models.quantize import MU, RMS_MIN
 
 __all__ = [
@@ -51,17 +52,9 @@ class EnvelopeEvent:
 
 
 def _check_envelope(envelope, frame_rate: float) -> np.ndarray:
-    env = np.asarray(envelope, dtype=np.float64)
-    if env.ndim != 1:
-        raise ValueError(f"envelope must be 1-D (n_frames,), got shape {env.shape}")
-    if env.size == 0:
-        raise ValueError("envelope is empty")
-    if not np.all(np.isfinite(env)):
-        raise ValueError("envelope contains NaN or infinite values")
-    if np.any(env < 0):
-        raise ValueError("envelope contains negative values; RMS must be >= 0")
-    if not np.isfinite(frame_rate) or frame_rate <= 0:
-        raise ValueError(f"frame_rate must be a positive number, got {frame_rate!r}")
+    """Validated 1-D float64 envelope (the envelope stage's checks) and a positive frame rate."""
+    env = check_envelope(envelope, allow_nd=False)
+    check_positive(frame_rate, "frame_rate")
     return env
 
 

@@ -51,6 +51,14 @@ def _as_float_array(x, name: str) -> np.ndarray:
     return arr
 
 
+def _as_unit_range(x, name: str, caller: str) -> np.ndarray:
+    """:func:`_as_float_array`, also requiring values in [-1, 1] (the mu-law's domain)."""
+    arr = _as_float_array(x, name)
+    if np.any(np.abs(arr) > 1.0):
+        raise ValueError(f"{caller} expects values in [-1, 1]")
+    return arr
+
+
 def _check_params(n_classes: int, mu: float, rms_min: float) -> None:
     if int(n_classes) != n_classes or n_classes < 2:
         raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
@@ -77,9 +85,7 @@ def mu_law(x, mu: float = MU) -> np.ndarray:
     np.ndarray
         Compressed values in [-1, 1], float64.
     """
-    arr = _as_float_array(x, "x")
-    if np.any(np.abs(arr) > 1.0):
-        raise ValueError("mu_law expects values in [-1, 1]")
+    arr = _as_unit_range(x, "x", "mu_law")
     return np.asarray(librosa.mu_compress(arr, mu=mu, quantize=False), dtype=np.float64)
 
 
@@ -98,9 +104,7 @@ def inverse_mu_law(y, mu: float = MU) -> np.ndarray:
     np.ndarray
         Expanded values in [-1, 1], float64.
     """
-    arr = _as_float_array(y, "y")
-    if np.any(np.abs(arr) > 1.0):
-        raise ValueError("inverse_mu_law expects values in [-1, 1]")
+    arr = _as_unit_range(y, "y", "inverse_mu_law")
     return np.asarray(librosa.mu_expand(arr, mu=mu, quantize=False), dtype=np.float64)
 
 

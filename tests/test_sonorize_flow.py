@@ -72,7 +72,7 @@ def test_bad_videos_fail_with_their_reason_and_the_batch_goes_on(batch):
         assert name in record["error"] and fragment in record["error"]
     assert batch["result"]["n_ok"] == 3 and batch["result"]["n_failed"] == 5
     # no partial files anywhere in the outputs
-    leftovers = [p for p in batch["out"].rglob("*") if ".part" in p.name]
+    leftovers = [p for p in batch["out"].rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
     for name in expected:
         assert not (batch["out"] / Path(name).stem).exists()

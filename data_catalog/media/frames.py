@@ -39,10 +39,13 @@ def iter_frame_windows(
     size: tuple[int, int] | None = None,
     pixel_format: str = "gray",
     min_decoded_fraction: float = MIN_DECODED_FRACTION,
+    center_crop: bool = False,
 ) -> Iterator[np.ndarray]:
     """Yield uint8 arrays ``[n, height, width(, 3)]`` of consecutive frames at ``frame_rate``.
 
-    Every window holds ``window_frames`` frames except the last. Raises
+    Every window holds ``window_frames`` frames except the last. With
+    ``center_crop`` the frame is scaled to cover ``size`` and its centre cut
+    out (CLIP-style preprocessing), else it is scaled to ``size``. Raises
     MediaError when nothing decodes, or when decoding stops early (a
     truncated or corrupt file) after fewer than ``min_decoded_fraction`` of
     the frames the probed duration promises.
@@ -53,9 +56,11 @@ def iter_frame_windows(
     channels = PIXEL_CHANNELS[pixel_format]
     frame_bytes = width * height * channels
     shape = (height, width) if channels == 1 else (height, width, channels)
+    geometry = (f"scale={width}:{height}:force_original_aspect_ratio=increase:flags=area,crop={width}:{height}"
+                if center_crop else f"scale={width}:{height}:flags=area")
     args = [
         "-noautorotate", "-i", os.fspath(info.path), "-map", "0:v:0", "-an", "-sn",
-        "-vf", f"fps={frame_rate},scale={width}:{height}:flags=area",
+        "-vf", f"fps={frame_rate},{geometry}",
         "-f", "rawvideo", "-pix_fmt", pixel_format, "pipe:1",
     ]
     expected = info.duration_s * frame_rate

@@ -8,3 +8,4 @@ registers it, plus one import line below.
 from folai_models.encoders.base import ENCODERS, EncoderConfig, FrameEncoder, create_encoder_from_config, register_encoder
 
 __all__ = ["ENCODERS", "EncoderConfig", "FrameEncoder", "create_encoder_from_config", "register_encoder"]
+from folai_models.encoders import tc_clip  # noqa: F401  (registers "tc_clip")

@@ -4,20 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from folai_models.materials.dsp import (
-    MODE_LENGTH_TAUS,
-    band_limit,
-    exp_decay,
-    finish_grain,
-    finish_texture,
-    grain_length,
-    normalize_rms,
-    peak1,
-    poisson_impulses,
-    resonator,
-    slow_modulator,
-    white_noise,
-)
+from folai_models.materials import dsp
 
 GRAVEL_GRAIN_COUNT = (8, 30)  # micro-grains (pebbles) per hit
 GRAVEL_SPREAD_S = (0.02, 0.08)  # time over which the pebbles settle
@@ -38,8 +25,8 @@ GRAVEL_RUMBLE_MOD_FLOOR = 0.3
 def gravel_grain(sample_rate, rng, *, intensity=1.0, max_duration_s=None) -> np.ndarray:
     """Step / drop on gravel: a burst of pebble micro-grains over a low crunch (peak 1)."""
     spread = rng.uniform(*GRAVEL_SPREAD_S)
-    natural = spread + GRAVEL_PEBBLE_TAU_S[1] * MODE_LENGTH_TAUS
-    n = grain_length(sample_rate, natural, max_duration_s)
+    natural = spread + GRAVEL_PEBBLE_TAU_S[1] * dsp.MODE_LENGTH_TAUS
+    n = dsp.grain_length(sample_rate, natural, max_duration_s)
     x = np.zeros(n)
     count = int(rng.integers(GRAVEL_GRAIN_COUNT[0], GRAVEL_GRAIN_COUNT[1] + 1))
     delays = rng.gamma(GRAVEL_ONSET_SHAPE, spread / (2 * GRAVEL_ONSET_SHAPE), count)
@@ -47,15 +34,16 @@ def gravel_grain(sample_rate, rng, *, intensity=1.0, max_duration_s=None) -> np.
     onsets[0] = 0  # the first pebble marks the contact instant
     for start in onsets:
         tau = rng.uniform(*GRAVEL_PEBBLE_TAU_S)
-        m = min(n - start, int(tau * MODE_LENGTH_TAUS * sample_rate) + 1)
+        m = min(n - start, int(tau * dsp.MODE_LENGTH_TAUS * sample_rate) + 1)
         t = np.arange(m) / sample_rate
         f = rng.uniform(*GRAVEL_PEBBLE_HZ) * (0.6 + 0.4 * intensity)
         amp = rng.lognormal(0.0, GRAVEL_PEBBLE_AMP_SIGMA)
         x[start : start + m] += amp * np.exp(-t / tau) * np.sin(2 * np.pi * f * t)
-    crunch = white_noise(n, rng) * exp_decay(n, sample_rate, spread / 2, GRAVEL_CRUNCH_ATTACK_S)
-    crunch = band_limit(crunch, sample_rate, *GRAVEL_CRUNCH_BAND_HZ)
-    x = peak1(x) + GRAVEL_CRUNCH_LEVEL * peak1(crunch)
-    return finish_grain(x, sample_rate, natural)
+    noise = dsp.white_noise(n, rng)
+    crunch = noise * dsp.exp_decay(n, sample_rate, spread / 2, GRAVEL_CRUNCH_ATTACK_S)
+    crunch = dsp.band_limit(crunch, sample_rate, *GRAVEL_CRUNCH_BAND_HZ)
+    x = dsp.peak1(x) + GRAVEL_CRUNCH_LEVEL * dsp.peak1(crunch)
+    return dsp.finish_grain(x, sample_rate, natural)
 
 
 def gravel_texture(n_samples, sample_rate, rng) -> np.ndarray:
@@ -65,9 +53,9 @@ def gravel_texture(n_samples, sample_rate, rng) -> np.ndarray:
     rate = GRAVEL_TEXTURE_RATE_HZ / len(GRAVEL_TEXTURE_BANDS_HZ)
     for f in GRAVEL_TEXTURE_BANDS_HZ:
         f = f * (1.0 + rng.uniform(-GRAVEL_TEXTURE_BAND_JITTER, GRAVEL_TEXTURE_BAND_JITTER))
-        impulses = poisson_impulses(n, sample_rate, rng, rate)
-        x += resonator(impulses, sample_rate, f, rng.uniform(*GRAVEL_PEBBLE_TAU_S))
-    rumble = normalize_rms(band_limit(white_noise(n, rng), sample_rate, *GRAVEL_CRUNCH_BAND_HZ))
-    rumble = rumble * slow_modulator(n, sample_rate, rng, GRAVEL_RUMBLE_MOD_HZ,
-                                     GRAVEL_RUMBLE_MOD_FLOOR)
-    return finish_texture(normalize_rms(x) + GRAVEL_CRUNCH_LEVEL * rumble)
+        impulses = dsp.poisson_impulses(n, sample_rate, rng, rate)
+        x += dsp.resonator(impulses, sample_rate, f, rng.uniform(*GRAVEL_PEBBLE_TAU_S))
+    rumble = dsp.band_limit(dsp.white_noise(n, rng), sample_rate, *GRAVEL_CRUNCH_BAND_HZ)
+    mod = dsp.slow_modulator(n, sample_rate, rng, GRAVEL_RUMBLE_MOD_HZ, GRAVEL_RUMBLE_MOD_FLOOR)
+    rumble = dsp.normalize_rms(rumble) * mod
+    return dsp.finish_texture(dsp.normalize_rms(x) + GRAVEL_CRUNCH_LEVEL * rumble)

@@ -13,24 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from folai_models.materials.dsp import (
-    DECAY_JITTER,
-    MODE_JITTER,
-    MODE_LENGTH_TAUS,
-    NYQUIST_GUARD,
-    band_limit,
-    contact_click,
-    finish_grain,
-    finish_texture,
-    grain_length,
-    modal_sum,
-    normalize_rms,
-    peak1,
-    poisson_impulses,
-    resonator,
-    slow_modulator,
-    white_noise,
-)
+from folai_models.materials import dsp
 
 
 @dataclass(frozen=True)
@@ -105,30 +88,32 @@ def modal_grain(
 
     Harder hits (``intensity`` near 1) excite the high modes more and click louder.
     """
-    natural = max(spec.decays_s) * (1.0 + DECAY_JITTER) * MODE_LENGTH_TAUS
-    n = grain_length(sample_rate, natural, max_duration_s)
+    natural = max(spec.decays_s) * (1.0 + dsp.DECAY_JITTER) * dsp.MODE_LENGTH_TAUS
+    n = dsp.grain_length(sample_rate, natural, max_duration_s)
     base = rng.uniform(*spec.base_hz) * (1.0 + rng.uniform(-DETUNE_SPREAD, DETUNE_SPREAD))
-    x = peak1(modal_sum(n, sample_rate, rng, base, spec.ratios, spec.decays_s, spec.amps,
-                        intensity))
-    click = peak1(contact_click(n, sample_rate, rng, spec.click_tau_s, *spec.click_band_hz))
+    modes = dsp.modal_sum(n, sample_rate, rng, base, spec.ratios, spec.decays_s, spec.amps,
+                          intensity)
+    x = dsp.peak1(modes)
+    click = dsp.peak1(dsp.contact_click(n, sample_rate, rng, spec.click_tau_s, *spec.click_band_hz))
     x += spec.click_level * (CLICK_SOFT_LEVEL + (1.0 - CLICK_SOFT_LEVEL) * intensity) * click
-    return finish_grain(x, sample_rate, natural)
+    return dsp.finish_grain(x, sample_rate, natural)
 
 
 def modal_texture(spec: ModalSpec, n_samples: int, sample_rate: int, rng) -> np.ndarray:
     """Scrape / rub on a modal solid: stick-slip pulses and friction noise through
     ``spec``'s lowest modes, plus noise in its scrape band (unit RMS)."""
     n = n_samples
-    excitation = poisson_impulses(n, sample_rate, rng, TEXTURE_STICK_SLIP_HZ)
-    excitation += TEXTURE_FRICTION_NOISE * white_noise(n, rng)
+    excitation = dsp.poisson_impulses(n, sample_rate, rng, TEXTURE_STICK_SLIP_HZ)
+    excitation += TEXTURE_FRICTION_NOISE * dsp.white_noise(n, rng)
     k = min(len(spec.ratios), TEXTURE_MAX_MODES)
     base = rng.uniform(*spec.base_hz)
-    freqs = base * np.asarray(spec.ratios[:k]) * (1.0 + rng.uniform(-MODE_JITTER, MODE_JITTER, k))
+    jitter = 1.0 + rng.uniform(-dsp.MODE_JITTER, dsp.MODE_JITTER, k)
+    freqs = base * np.asarray(spec.ratios[:k]) * jitter
     resonant = np.zeros(n)
     for f, tau, a in zip(freqs, spec.decays_s[:k], spec.amps[:k]):
-        if f < NYQUIST_GUARD * sample_rate:
-            resonant += a * resonator(excitation, sample_rate, f, tau * TEXTURE_DECAY_SCALE)
-    scrape = band_limit(white_noise(n, rng), sample_rate, *spec.scrape_band_hz)
-    x = normalize_rms(resonant) + TEXTURE_SCRAPE_LEVEL * normalize_rms(scrape)
-    mod = slow_modulator(n, sample_rate, rng, TEXTURE_MOD_HZ, TEXTURE_MOD_FLOOR)
-    return finish_texture(x * mod)
+        if f < dsp.NYQUIST_GUARD * sample_rate:
+            resonant += a * dsp.resonator(excitation, sample_rate, f, tau * TEXTURE_DECAY_SCALE)
+    scrape = dsp.band_limit(dsp.white_noise(n, rng), sample_rate, *spec.scrape_band_hz)
+    x = dsp.normalize_rms(resonant) + TEXTURE_SCRAPE_LEVEL * dsp.normalize_rms(scrape)
+    mod = dsp.slow_modulator(n, sample_rate, rng, TEXTURE_MOD_HZ, TEXTURE_MOD_FLOOR)
+    return dsp.finish_texture(x * mod)

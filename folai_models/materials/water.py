@@ -4,19 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from folai_models.materials.dsp import (
-    MODE_LENGTH_TAUS,
-    band_limit,
-    exp_decay,
-    finish_grain,
-    finish_texture,
-    grain_length,
-    normalize_rms,
-    peak1,
-    place,
-    slow_modulator,
-    white_noise,
-)
+from folai_models.materials import dsp
 
 WATER_GRAIN_S = 0.15  # length of a splash grain
 WATER_BUBBLES = (1, 4)  # bubbles per splash grain
@@ -43,7 +31,7 @@ def _bubble(sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """One bubble (van den Doel 2005): Minnaert frequency, rising chirp, fast decay."""
     f0 = WATER_MINNAERT_HZ_MM / rng.uniform(*WATER_BUBBLE_RADIUS_MM)
     d = WATER_DAMPING[0] * f0 + WATER_DAMPING[1] * f0**1.5  # damping grows with frequency
-    n = max(1, int(MODE_LENGTH_TAUS / d * sample_rate))
+    n = max(1, int(dsp.MODE_LENGTH_TAUS / d * sample_rate))
     t = (np.arange(n) / sample_rate).astype(np.float32)
     # phase = integral of f(t); float32 for SIMD speed
     phase = np.float32(2 * np.pi * f0) * (t + np.float32(0.5 * WATER_CHIRP_XI * d) * t * t)
@@ -52,17 +40,17 @@ def _bubble(sample_rate: int, rng: np.random.Generator) -> np.ndarray:
 
 def water_grain(sample_rate, rng, *, intensity=1.0, max_duration_s=None) -> np.ndarray:
     """Splash / drip: a few chirping bubbles over a short splash of noise (peak 1)."""
-    n = grain_length(sample_rate, WATER_GRAIN_S, max_duration_s)
+    n = dsp.grain_length(sample_rate, WATER_GRAIN_S, max_duration_s)
     x = np.zeros(n)
     count = int(rng.integers(WATER_BUBBLES[0], WATER_BUBBLES[1] + 1))
     for i in range(count):
         start = 0 if i == 0 else int(rng.uniform(0, WATER_BUBBLE_SPREAD_S) * sample_rate)
-        place(x, _bubble(sample_rate, rng), min(start, n - 1), rng.uniform(*WATER_BUBBLE_GAIN))
-    splash = white_noise(n, rng) * exp_decay(n, sample_rate, WATER_SPLASH_TAU_S,
-                                             WATER_SPLASH_ATTACK_S)
-    splash = band_limit(splash, sample_rate, *WATER_SPLASH_BAND_HZ)
-    x = peak1(x) + WATER_SPLASH_LEVEL * intensity * peak1(splash)
-    return finish_grain(x, sample_rate, WATER_GRAIN_S)
+        dsp.place(x, _bubble(sample_rate, rng), min(start, n - 1), rng.uniform(*WATER_BUBBLE_GAIN))
+    splash = dsp.white_noise(n, rng)
+    splash = splash * dsp.exp_decay(n, sample_rate, WATER_SPLASH_TAU_S, WATER_SPLASH_ATTACK_S)
+    splash = dsp.band_limit(splash, sample_rate, *WATER_SPLASH_BAND_HZ)
+    x = dsp.peak1(x) + WATER_SPLASH_LEVEL * intensity * dsp.peak1(splash)
+    return dsp.finish_grain(x, sample_rate, WATER_GRAIN_S)
 
 
 def water_texture(n_samples, sample_rate, rng) -> np.ndarray:
@@ -75,7 +63,8 @@ def water_texture(n_samples, sample_rate, rng) -> np.ndarray:
     which = rng.integers(0, max(len(pool), 1), count)
     gains = rng.lognormal(0.0, WATER_BUBBLE_AMP_SIGMA, count)
     for start, k, gain in zip(starts, which, gains):
-        place(x, pool[k], int(start), gain)
-    flow = normalize_rms(band_limit(white_noise(n, rng), sample_rate, *WATER_TEXTURE_FLOW_BAND_HZ))
-    flow = flow * slow_modulator(n, sample_rate, rng, WATER_FLOW_MOD_HZ, WATER_FLOW_MOD_FLOOR)
-    return finish_texture(normalize_rms(x) + WATER_TEXTURE_FLOW_LEVEL * flow)
+        dsp.place(x, pool[k], int(start), gain)
+    flow = dsp.band_limit(dsp.white_noise(n, rng), sample_rate, *WATER_TEXTURE_FLOW_BAND_HZ)
+    flow = dsp.normalize_rms(flow)
+    flow = flow * dsp.slow_modulator(n, sample_rate, rng, WATER_FLOW_MOD_HZ, WATER_FLOW_MOD_FLOOR)
+    return dsp.finish_texture(dsp.normalize_rms(x) + WATER_TEXTURE_FLOW_LEVEL * flow)

@@ -1,0 +1,56 @@
+"""Frame features of a whole video, window by window (SPEC stages 5 and 6).
+
+Frames arrive in windows at 30 fps; optical flow runs between consecutive
+frames (the last frame of a window is carried into the next, so window
+boundaries change nothing), is turned into uint8 flow images as Video-Foley
+does, and the encoder maps each window to one feature vector per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from folai_models.encoders.base import FrameEncoder
+from folai_models.optical_flow.base import FlowEstimator
+from folai_models.optical_flow.flow_images import flow_to_image
+
+
+def extract_features(
+    windows: Iterable[np.ndarray],
+    encoder: FrameEncoder,
+    flow_estimator: FlowEstimator | None = None,
+    *,
+    on_window: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Encode every frame of ``windows`` ([n, H, W, 3] uint8 each) into float32 [T, feature_dim].
+
+    ``flow_estimator`` is required when ``encoder.uses_flow``; the flow image
+    of the first frame is the zero-motion image. ``on_window(n_frames_done)``
+    reports progress.
+    """
+    if encoder.uses_flow and flow_estimator is None:
+        raise ValueError(f"encoder {encoder.name!r} needs optical flow: pass a flow estimator")
+    outputs, previous, done = [], None, 0
+    if hasattr(encoder, "reset"):  # stateful encoders (e.g. frame differences) start afresh
+        encoder.reset()
+    for frames in windows:
+        frames = np.ascontiguousarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must be [n, H, W, 3] RGB, got shape {frames.shape}")
+        flow_images = None
+        if encoder.uses_flow:
+            firsts = np.concatenate([frames[:1] if previous is None else previous, frames[:-1]])
+            flow = flow_estimator.flow(firsts, frames)
+            if previous is None:
+                flow[0] = 0.0  # the video's first frame has no predecessor: no motion
+            flow_images = flow_to_image(flow)
+        outputs.append(np.asarray(encoder.encode(frames, flow_images), dtype=np.float32))
+        previous = frames[-1:]
+        done += len(frames)
+        if on_window:
+            on_window(done)
+    if not outputs:
+        raise ValueError("no frames to encode")
+    return np.concatenate(outputs)
