@@ -80,13 +80,12 @@ def bench_flow(
         for size in sizes:
             first, second = synthetic_pairs(n_pairs, size)
             # OpenCV runs on the CPU whatever --device says.
-            rates = _rates(lambda: estimator.flow(first, second), n_pairs, device if "raft" in name else "cpu",
-                           repeats)
+            rates = _rates(lambda e=estimator, a=first, b=second: e.flow(a, b), n_pairs,
+                           device if "raft" in name else "cpu", repeats)
             best, median = max(rates), float(np.median(rates))
             rows.append({"estimator": name, "size": size, "pairs_per_s": best, "median_pairs_per_s": median})
             print(f"{name:18s} {size[0]:4d}x{size[1]:<4d} best {best:8.2f} pairs/s ({1000 / best:7.1f} ms/pair)"
                   f"  median {median:8.2f}", flush=True)
-        del estimator
     return rows
 
 

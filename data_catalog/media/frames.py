@@ -40,12 +40,14 @@ def iter_frame_windows(
     pixel_format: str = "gray",
     min_decoded_fraction: float = MIN_DECODED_FRACTION,
     center_crop: bool = False,
+    resize_shorter_side: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield uint8 arrays ``[n, height, width(, 3)]`` of consecutive frames at ``frame_rate``.
 
     Every window holds ``window_frames`` frames except the last. With
-    ``center_crop`` the frame is scaled to cover ``size`` and its centre cut
-    out (CLIP-style preprocessing), else it is scaled to ``size``. Raises
+    ``center_crop`` the frame is scaled to cover ``size`` (its shorter side
+    made ``resize_shorter_side``, default the crop's) and its centre cut out
+    (CLIP-style preprocessing), else it is squashed to ``size``. Raises
     MediaError when nothing decodes, or when decoding stops early (a
     truncated or corrupt file) after fewer than ``min_decoded_fraction`` of
     the frames the probed duration promises.
@@ -56,8 +58,14 @@ def iter_frame_windows(
     channels = PIXEL_CHANNELS[pixel_format]
     frame_bytes = width * height * channels
     shape = (height, width) if channels == 1 else (height, width, channels)
-    geometry = (f"scale={width}:{height}:force_original_aspect_ratio=increase:flags=area,crop={width}:{height}"
-                if center_crop else f"scale={width}:{height}:flags=area")
+    if center_crop:
+        # cover (W, H) scaled so the shorter side is resize_shorter_side, then cut the centre
+        k = (resize_shorter_side or min(width, height)) / min(width, height)
+        cover_w, cover_h = int(round(width * k)), int(round(height * k))
+        geometry = (f"scale={cover_w}:{cover_h}:force_original_aspect_ratio=increase:flags=area,"
+                    f"crop={width}:{height}")
+    else:
+        geometry = f"scale={width}:{height}:flags=area"
     args = [
         "-noautorotate", "-i", os.fspath(info.path), "-map", "0:v:0", "-an", "-sn",
         "-vf", f"fps={frame_rate},{geometry}",

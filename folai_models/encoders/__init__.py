@@ -9,3 +9,4 @@ from folai_models.encoders.base import ENCODERS, EncoderConfig, FrameEncoder, cr
 
 __all__ = ["ENCODERS", "EncoderConfig", "FrameEncoder", "create_encoder_from_config", "register_encoder"]
 from folai_models.encoders import tc_clip  # noqa: F401  (registers "tc_clip")
+from folai_models.encoders import bn_inception, motion  # noqa: F401  (register encoders)

@@ -34,6 +34,9 @@ class FrameEncoder(ABC):
     feature_dim : length of each frame's feature vector.
     uses_flow : whether :meth:`encode` needs flow images.
     input_size : (height, width) the frames must have; None = any size.
+    center_crop : the caller scales frames to cover ``resize_shorter_side`` (default: the
+        input size) and cuts out the centre; False = squash the whole frame to ``input_size``.
+    resize_shorter_side : shorter side before the centre crop (e.g. 256 for 224 crops).
     weights_name : model-store entry of its pretrained weights, None if it has none.
     """
 
@@ -41,6 +44,8 @@ class FrameEncoder(ABC):
     feature_dim: int = 0
     uses_flow: bool = False
     input_size: tuple[int, int] | None = None
+    center_crop: bool = True
+    resize_shorter_side: int | None = None
     weights_name: str | None = None
 
     @abstractmethod

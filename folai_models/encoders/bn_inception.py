@@ -245,16 +245,16 @@ def normalize_checkpoint(state_dict: Mapping[str, Any], expected: Mapping[str, t
     return out
 
 
-def preprocess_rgb(frames: np.ndarray) -> torch.Tensor:
+def preprocess_rgb(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """RGB uint8 [n, H, W, 3] -> float [n, 3, H, W]: BGR, 0..255 minus RGB_MEAN_BGR (TSN/RegNet)."""
-    x = torch.from_numpy(np.ascontiguousarray(frames[..., ::-1])).float()
-    x -= torch.tensor(RGB_MEAN_BGR)
+    x = torch.from_numpy(np.ascontiguousarray(frames[..., ::-1])).to(device).float()
+    x -= torch.tensor(RGB_MEAN_BGR, device=x.device)
     return x.permute(0, 3, 1, 2).contiguous()
 
 
-def preprocess_flow(flow_images: np.ndarray) -> torch.Tensor:
+def preprocess_flow(flow_images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """Flow images uint8 [n, H, W, >=2] (x, y levels) -> float [n, 2, H, W] minus FLOW_MEAN (TSN/RegNet)."""
-    x = torch.from_numpy(np.ascontiguousarray(flow_images[..., :FLOW_CHANNELS])).float() - FLOW_MEAN
+    x = torch.from_numpy(np.ascontiguousarray(flow_images[..., :FLOW_CHANNELS])).to(device).float() - FLOW_MEAN
     return x.permute(0, 3, 1, 2).contiguous()
 
 
@@ -264,7 +264,7 @@ def _digest(*states: Mapping[str, torch.Tensor]) -> str:
         for key in sorted(state):
             t = state[key].detach().cpu().contiguous()
             h.update(f"{key}:{list(t.shape)}:{t.dtype}".encode())
-            h.update(t.numpy().tobytes())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
 
@@ -283,6 +283,7 @@ class BNInceptionEncoder(FrameEncoder):
     feature_dim = 2 * 1024  # inception_5b_output channels, per stream
     uses_flow = True
     input_size = INPUT_SIZE
+    center_crop = False  # RegNet / Video-Foley squash the whole frame to 224 x 224
     weights_name = "bn_inception_imagenet"
 
     def __init__(
@@ -342,8 +343,8 @@ class BNInceptionEncoder(FrameEncoder):
         with torch.inference_mode():
             for start in range(0, len(frames), self.batch_size):
                 stop = start + self.batch_size
-                rgb = self.rgb_net.features(preprocess_rgb(frames[start:stop]).to(self.device))
-                flow = self.flow_net.features(preprocess_flow(flow_images[start:stop]).to(self.device))
+                rgb = self.rgb_net.features(preprocess_rgb(frames[start:stop], self.device))
+                flow = self.flow_net.features(preprocess_flow(flow_images[start:stop], self.device))
                 out[start:stop, :half] = rgb.float().cpu().numpy()
                 out[start:stop, half:] = flow.float().cpu().numpy()
         return out

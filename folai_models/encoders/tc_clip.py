@@ -71,6 +71,7 @@ NUM_FRAMES = 16  # configs/{zero_shot,few_shot,base2novel,fully_supervised}.yaml
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # openai/CLIP clip.py _transform Normalize
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)  # openai/CLIP clip.py _transform Normalize
 # TC-CLIP datasets/build.py img_norm_cfg (mean/std 123.675.../58.395... over 255): what its checkpoints saw.
+RESIZE_SHORTER_SIDE = 256  # tc-clip datasets/build.py (test pipeline): Resize(-1, 256) then CenterCrop 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALIZATIONS = {"clip": (CLIP_MEAN, CLIP_STD), "imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
@@ -122,6 +123,8 @@ class TCCLIPVisionConfig:
             raise ValueError("seed_token_ratio * patches must keep at least one seed token per frame")
         if self.context_tokens < 1 or self.tome_r < 1 or self.layers < 1 or self.num_frames < 1:
             raise ValueError("context_tokens, tome_r, layers and num_frames must be positive")
+        if min(merge_schedule(self.layers, self.tome_r, self.tome_d)[:-1], default=1) < 1:
+            raise ValueError(f"tome_d {self.tome_d} gives a merge step of 0 tokens before the last layer")
 
     @property
     def num_patches(self) -> int:
@@ -405,7 +408,8 @@ class TCVisionTransformer(nn.Module):
         batch, frames, channels, height, width = clips.shape
         config = self.config
         if (height, width) != (config.image_size, config.image_size) or channels != 3:
-            raise ValueError(f"clips must be [B, T, 3, {config.image_size}, {config.image_size}], got {tuple(clips.shape)}")
+            size = config.image_size
+            raise ValueError(f"clips must be [B, T, 3, {size}, {size}], got {tuple(clips.shape)}")
         if config.positional_embedding == "joint" and frames != config.num_frames:
             raise ValueError(f"joint positional embedding needs {config.num_frames} frames per clip, got {frames}")
         dtype = self.conv1.weight.dtype
@@ -470,7 +474,9 @@ def check_state_dict(module: nn.Module, state: Mapping[str, Any]) -> None:
         raise ValueError("TC-CLIP vision weights do not fit the model: " + "; ".join(problems))
 
 
-def clip_slots(count: int, clip_frames: int, grouping: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def clip_slots(
+    count: int, clip_frames: int, grouping: str, shrink: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Group ``count`` frames into clips of ``clip_frames``.
 
     Parameters
@@ -480,6 +486,7 @@ def clip_slots(count: int, clip_frames: int, grouping: str) -> tuple[np.ndarray,
     grouping : "strided": clip j holds frames j, j + S, j + 2S, ... with S = ceil(count / T), so every clip
         spans the whole window like TC-CLIP's training clips (T frames spread over a whole video);
         "consecutive": clip c holds frames cT .. cT + T - 1.
+    shrink : a window shorter than T is one clip of just its frames (else padded to T).
 
     Returns
     -------
@@ -489,6 +496,8 @@ def clip_slots(count: int, clip_frames: int, grouping: str) -> tuple[np.ndarray,
     if grouping not in ("strided", "consecutive"):
         raise ValueError(f"grouping must be 'strided' or 'consecutive', not {grouping!r}")
     frames = np.arange(count)
+    if shrink:
+        clip_frames = max(1, min(clip_frames, count))
     if grouping == "strided":
         stride = math.ceil(count / clip_frames)
         members = np.arange(stride)[:, None] + stride * np.arange(clip_frames)[None, :]
@@ -530,6 +539,7 @@ class TCCLIPEncoder(FrameEncoder):
     feature_dim = 2 * VIT_B16_OUTPUT
     uses_flow = True
     input_size = (VIT_B16_IMAGE, VIT_B16_IMAGE)
+    resize_shorter_side = RESIZE_SHORTER_SIDE
     weights_name = "tc_clip_vit_b16"
 
     def __init__(
@@ -548,7 +558,7 @@ class TCCLIPEncoder(FrameEncoder):
         positional_embedding: str = POSITIONAL_EMBEDDING,
         clip_frames: int = NUM_FRAMES,
         grouping: str = "strided",
-        normalization: str = "clip",
+        normalization: str = "imagenet",
         device: str | torch.device = "cpu",
         dtype: str = "float32",
         batch_clips: int = 4,
@@ -633,13 +643,16 @@ class TCCLIPEncoder(FrameEncoder):
         images = np.asarray(images)
         expected = (*self.input_size, 3)
         if images.ndim != 4 or images.shape[1:] != expected or images.dtype != np.uint8:
-            raise ValueError(f"{what} must be uint8 [n, {expected[0]}, {expected[1]}, 3], got {images.dtype} {images.shape}")
+            raise ValueError(
+                f"{what} must be uint8 [n, {expected[0]}, {expected[1]}, 3], got {images.dtype} {images.shape}"
+            )
         return images
 
     @torch.inference_mode()
     def _encode_stream(self, images: np.ndarray) -> np.ndarray:
         """Per-frame features [n, output_dim] of one stream (RGB frames or flow images)."""
-        members, clip, position = clip_slots(len(images), self.clip_frames, self.grouping)
+        joint = self.config.positional_embedding == "joint"  # its weights fix T
+        members, clip, position = clip_slots(len(images), self.clip_frames, self.grouping, shrink=not joint)
         pixels = torch.from_numpy(images)
         outputs = []
         for start in range(0, len(members), self.batch_clips):

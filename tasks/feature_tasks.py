@@ -1,0 +1,106 @@
+"""Tasks of the video stage: optical flow + frame features, through the content-keyed cache."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from prefect import task
+
+from data_catalog.feature_cache import FeatureCache, FeatureKey
+from data_catalog.media import VideoInfo, iter_frame_windows
+from data_catalog.media.frames import FRAME_RATE, WINDOW_FRAMES
+from data_catalog.model_store import ModelStore, load_state_dict
+from folai_models.encoders import FrameEncoder, create_encoder_from_config
+from folai_models.features import extract_features
+from folai_models.optical_flow.base import FlowEstimator
+from tasks._options import TASK_DEFAULTS
+
+FLOW_METHODS = ("raft", "opencv")
+DEFAULT_FLOW = {"motion": "opencv"}  # weight-free encoders get weight-free flow; the others RAFT (papers)
+ENCODER_INPUT_SIZE = (224, 224)  # FolAI / Video-Foley: 224 x 224 frames for TC-CLIP and BN-Inception
+RAFT_WEIGHTS = "raft_large"  # model-store entry of torchvision's C_T_SKHT_V2 checkpoint
+
+
+@dataclass
+class VideoStage:
+    """A ready-to-run encoder and flow estimator, built once per batch."""
+
+    encoder: FrameEncoder
+    flow: FlowEstimator | None
+    flow_method: str
+
+    @property
+    def cache_name(self) -> str:
+        return f"{self.encoder.name}+{self.flow_method}" if self.flow else self.encoder.name
+
+    @property
+    def revision(self) -> str:
+        flow_revision = self.flow.revision() if self.flow else "none"
+        return f"{self.encoder.revision()}|{flow_revision}"
+
+
+def default_flow_method(encoder: str) -> str:
+    return DEFAULT_FLOW.get(encoder, "raft")
+
+
+def build_flow(method: str, device: str, store: ModelStore) -> FlowEstimator:
+    """A flow estimator by name; RAFT loads its weights from the model store (never downloads)."""
+    if method == "opencv":
+        from folai_models.optical_flow.opencv_flow import OpenCVFlow
+
+        return OpenCVFlow()
+    if method == "raft":
+        from folai_models.optical_flow.raft import RaftFlow
+
+        estimator = RaftFlow(size="large", device=device)
+        estimator.load_state_dict(load_state_dict(store.require(RAFT_WEIGHTS)))
+        return estimator
+    raise ValueError(f"unknown flow method {method!r}; available: {', '.join(FLOW_METHODS)}")
+
+
+def build_video_stage(encoder: str, flow: str | None = None, device: str = "cpu",
+                      store: ModelStore | None = None) -> VideoStage:
+    """Encoder (pretrained weights from the store when it has any) and its flow estimator."""
+    store = store or ModelStore()
+    options = {"device": device} if encoder != "motion" else {}
+    model = create_encoder_from_config({"name": encoder, "options": options})
+    if model.weights_name:
+        model.load_state_dict(load_state_dict(store.require(model.weights_name)))
+    method = flow or default_flow_method(encoder)
+    estimator = build_flow(method, device, store) if model.uses_flow else None
+    return VideoStage(encoder=model, flow=estimator, flow_method=method if estimator else "none")
+
+
+def feature_key(stage: VideoStage, video_sha256: str, frame_rate: float = FRAME_RATE,
+                window_frames: int = WINDOW_FRAMES) -> FeatureKey:
+    return FeatureKey(video_sha256=video_sha256, encoder=stage.cache_name, weights_revision=stage.revision,
+                      frame_rate=frame_rate, window_frames=window_frames)
+
+
+@task(name="frame-features", tags=["gpu", "features"], **TASK_DEFAULTS)
+def frame_features_task(info: VideoInfo, video_sha256: str, stage: VideoStage, *, dataset: str = "default",
+                        split: str = "all", cache: FeatureCache | None = None) -> tuple[np.ndarray, dict]:
+    """Features [T, D] of a video at 30 fps, from the cache when its key matches.
+
+    A cache hit decodes nothing and runs no model. Tagged ``gpu`` so a Prefect
+    concurrency limit can hold this work to a worker's GPU slots.
+    """
+    cache = cache or FeatureCache()
+    key = feature_key(stage, video_sha256)
+    start = time.perf_counter()
+
+    def compute() -> np.ndarray:
+        size = stage.encoder.input_size or ENCODER_INPUT_SIZE
+        windows = iter_frame_windows(info, frame_rate=key.frame_rate, window_frames=key.window_frames,
+                                     size=(size[1], size[0]), pixel_format="rgb24",
+                                     center_crop=stage.encoder.center_crop,
+                                     resize_shorter_side=stage.encoder.resize_shorter_side)
+        return extract_features(windows, stage.encoder, stage.flow)
+
+    features, cached = cache.get_or_compute(key, compute, dataset=dataset, split=split)
+    details = {"encoder": stage.encoder.name, "flow": stage.flow_method, "revision": stage.revision,
+               "shape": list(features.shape), "cached": cached, "seconds": round(time.perf_counter() - start, 3),
+               "cache_file": str(cache.path_for(key, dataset, split))}
+    return features, details
