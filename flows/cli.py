@@ -49,10 +49,14 @@ def run(
     audio_prompt: Optional[Path] = typer.Option(None, help="An audio sample to build the sound from."),
     seed: int = typer.Option(0, help="Random seed of the synthesizer."),
     force: bool = typer.Option(False, help="Recompute videos whose outputs already exist."),
+    encoder: Optional[str] = typer.Option(None, help="Also cache frame features: 'motion', 'tc_clip' or 'bn_inception'."),
+    flow: Optional[str] = typer.Option(None, help="Optical flow for --encoder: 'raft' or 'opencv'."),
+    device: str = typer.Option("cpu", help="Where the video stage runs: 'cpu' or 'cuda'."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Sonorize videos: WAV, muxed MP4, envelope (CSV + plot), labels and a run record per video."""
     _quiet_prefect(verbose)
+    from data_catalog.errors import SonorizeInputError
     from data_catalog.media import require_ffmpeg
     from flows.sonorize_flow import sonorize
 
@@ -66,8 +70,8 @@ def run(
         result = sonorize(paths=list(paths), out_dir=str(out) if out else None, envelope_engine=envelope_engine,
                           synth_engine=synth_engine, prompt=prompt,
                           audio_prompt=str(audio_prompt) if audio_prompt else None, seed=seed, force=force,
-                          show_progress=sys.stderr.isatty())
-    except ValueError as exc:
+                          encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty())
+    except (ValueError, SonorizeInputError) as exc:
         _fail(str(exc))
     print_summary(result)
     if result["n_videos"] == 0:
@@ -211,6 +215,41 @@ def labels(
 
 
 @app.command()
+def features(
+    paths: list[str] = typer.Argument(..., help="Video files or folders."),
+    encoder: str = typer.Option("motion", help="'motion' (no weights), 'tc_clip' or 'bn_inception' (model store)."),
+    flow: Optional[str] = typer.Option(None, help="'raft' or 'opencv' [default: opencv for motion, raft otherwise]."),
+    device: str = typer.Option("cpu", help="'cpu' or 'cuda'."),
+    dataset: str = typer.Option("default", help="Feature-cache partition: dataset name."),
+    split: str = typer.Option("all", help="Feature-cache partition: split name."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Compute and cache frame features only (cache under SONORIZE_CACHE_DIR/features)."""
+    _quiet_prefect(verbose)
+    from data_catalog.errors import SonorizeInputError
+    from flows.features_flow import features as features_flow
+
+    try:
+        result = features_flow(paths=list(paths), encoder=encoder, flow_method=flow, device=device,
+                               dataset=dataset, split=split, show_progress=sys.stderr.isatty())
+    except (SonorizeInputError, ValueError) as exc:
+        _fail(str(exc))
+    table = Table(title=f"features: {result['encoder']} + {result['flow']} flow -> {result['cache_dir']}",
+                  title_justify="left")
+    for column in ("video", "status", "frames x dim", "time", "cache file / reason"):
+        table.add_column(column, overflow="fold")
+    for v in result["videos"]:
+        shape = "x".join(map(str, v["shape"])) if v.get("shape") else ""
+        detail = v.get("cache_file", "") if v["status"] != "failed" else _reason(v)
+        table.add_row(Path(v["video_path"]).name, v["status"], shape, f"{v['wall_s']:.2f} s", detail)
+    Console().print(table)
+    if result["n_videos"] == 0:
+        _fail("no video files found in the given paths")
+    if result["n_failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("sonorize-demo"), "--out", "-o", help="Output folder."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
@@ -223,8 +262,16 @@ def demo(
     console.print(f"example clip: {example} (impacts at {', '.join(f'{t:.2f}' for t in impacts)} s)")
     run(paths=[str(example)], out=out, envelope_engine="preview", synth_engine="preview",
         prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, seed=0, force=True,
-        verbose=verbose)
+        encoder=None, flow=None, device="cpu", verbose=verbose)
 
+
+def _mount_models_app() -> None:
+    from flows.models_cli import models_app
+
+    app.add_typer(models_app, name="models", help="The local model store: list, pull, verify weights.")
+
+
+_mount_models_app()
 
 if __name__ == "__main__":
     app()

@@ -27,6 +27,7 @@ from flows.inputs import collect_videos, output_stems
 from flows.progress import BatchProgress
 from flows.video_pipeline import VideoOptions, sonorize_video
 from tasks.engines import get_envelope_engine, get_synth_engine
+from tasks.feature_tasks import build_video_stage
 
 RECORD_PREFIX = "sonorize-run"
 
@@ -58,6 +59,9 @@ def sonorize(
     audio_prompt: str | None = None,
     seed: int = 0,
     force: bool = False,
+    encoder: str | None = None,
+    flow_method: str | None = None,
+    device: str = "cpu",
     show_progress: bool = False,
 ) -> dict:
     """Sonorize every video in ``paths`` (files or folders) into ``out_dir``.
@@ -72,6 +76,10 @@ def sonorize(
     audio_prompt : an audio file whose grains the preview synthesizer reuses.
     seed : random seed of the synthesizer.
     force : recompute videos whose outputs already exist.
+    encoder : also compute and cache frame features with this encoder (``motion``,
+        ``tc_clip``, ``bn_inception``), for the learned envelope model; None skips it.
+    flow_method : optical flow for the encoder (``raft`` / ``opencv``; default per encoder).
+    device : where the video stage runs (``cpu`` / ``cuda``).
     show_progress : draw a progress bar (the command line sets it).
 
     Returns
@@ -88,7 +96,9 @@ def sonorize(
     engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
                "synth": get_synth_engine(synth_engine).describe()}
     options = VideoOptions(envelope_engine=envelope_engine, synth_engine=synth_engine, prompt=prompt,
-                           audio_prompt=audio_prompt, seed=seed, force=force)
+                           audio_prompt=audio_prompt, seed=seed, force=force, encoder=encoder)
+    if encoder:  # built once per batch; missing weights stop here, before any video
+        options.video_stage = build_video_stage(encoder, flow_method, device)
     if audio_prompt:
         options.audio_prompt_sha256 = sha256_file(audio_prompt) if Path(audio_prompt).is_file() else None
     options.fingerprint = fingerprint({**options.public(), "version": sonorize_version()})

@@ -6,7 +6,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from data_catalog.errors import OutputError
 from folai_models.events import detect_onsets
 from folai_models.metrics import envelope_scores
 from tasks.envelope_tasks import predict_envelope_task
+from tasks.feature_tasks import frame_features_task
 from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_video_task, reference_envelope_task
 from tasks.output_tasks import mux_video_task, output_paths, write_envelope_outputs_task
 from tasks.synth_tasks import synthesize_task
@@ -35,13 +36,16 @@ class VideoOptions:
     seed: int = 0
     force: bool = False
     audio_prompt_sha256: str | None = None
+    encoder: str | None = None
     fingerprint: str = ""
+    video_stage: object | None = field(default=None, repr=False)  # tasks.feature_tasks.VideoStage
     _audio_prompt_cache: tuple | None = field(default=None, repr=False)
 
     def public(self) -> dict:
-        data = asdict(self)
-        for key in ("force", "fingerprint", "_audio_prompt_cache"):
-            data.pop(key)
+        data = {f.name: getattr(self, f.name) for f in fields(self)  # asdict would deep-copy the models
+                if f.name not in ("force", "fingerprint", "video_stage", "_audio_prompt_cache")}
+        if self.video_stage is not None:
+            data["flow"] = self.video_stage.flow_method
         return data
 
     def audio_prompt_audio(self) -> tuple[np.ndarray | None, int | None]:
@@ -106,6 +110,11 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
         cached.update(status="cached", wall_s=round(time.perf_counter() - started, 3))
         return cached
 
+    features = None
+    if options.video_stage is not None:
+        stage(f"{options.encoder} features")
+        _, features = timer("features", frame_features_task, info, sha, options.video_stage)
+
     stage("envelope")
     envelope, rate = timer("envelope", predict_envelope_task, info, options.envelope_engine)
     warnings: list[str] = []
@@ -156,6 +165,7 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
         "fingerprint": options.fingerprint,
         "timings": timer.timings,
         "metrics": metrics,
+        "features": features,
         "warnings": warnings,
         "wall_s": round(time.perf_counter() - started, 3),
     }

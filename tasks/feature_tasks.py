@@ -20,7 +20,7 @@ from tasks._options import TASK_DEFAULTS
 FLOW_METHODS = ("raft", "opencv")
 DEFAULT_FLOW = {"motion": "opencv"}  # weight-free encoders get weight-free flow; the others RAFT (papers)
 ENCODER_INPUT_SIZE = (224, 224)  # FolAI / Video-Foley: 224 x 224 frames for TC-CLIP and BN-Inception
-RAFT_WEIGHTS = "raft_large"  # model-store entry of torchvision's C_T_SKHT_V2 checkpoint
+RAFT_WEIGHTS = "raft-large"  # model-store entry of torchvision's C_T_SKHT_V2 checkpoint
 
 
 @dataclass

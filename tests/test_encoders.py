@@ -258,7 +258,7 @@ def test_bn_inception_input_checks():
 def test_bn_inception_registry():
     encoder = create_encoder_from_config({"name": "bn_inception", "options": {"width_multiplier": TINY}})
     assert isinstance(encoder, BNInceptionEncoder) and "bn_inception" in ENCODERS
-    assert encoder.uses_flow and encoder.input_size == (224, 224) and encoder.weights_name == "bn_inception_imagenet"
+    assert encoder.uses_flow and encoder.input_size == (224, 224) and encoder.weights_name == "bn-inception"
     assert BNInceptionEncoder.feature_dim == 2048
 
 

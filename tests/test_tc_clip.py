@@ -29,7 +29,7 @@ def _tiny(**options):
 def test_registered_with_folai_interface():
     assert ENCODERS["tc_clip"] is TCCLIPEncoder
     assert TCCLIPEncoder.uses_flow and TCCLIPEncoder.feature_dim == 1024
-    assert TCCLIPEncoder.input_size == (224, 224) and TCCLIPEncoder.weights_name == "tc_clip_vit_b16"
+    assert TCCLIPEncoder.input_size == (224, 224) and TCCLIPEncoder.weights_name == "tc-clip"
     tiny = _tiny()
     assert tiny.feature_dim == 32 and tiny.input_size == (64, 64) and tiny.weights_name is None
     assert tiny.revision() == "random"

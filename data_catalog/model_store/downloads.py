@@ -114,8 +114,11 @@ def download_url(url: str, dest: Path, wf: WeightFile, *, name: str, progress: P
 
 
 def download_hf(hub: HubRepo, filename: str, cache_dir: Path, *, name: str, progress: Progress = True,
-                force_download: bool = False) -> Path:
-    """``hf_hub_download`` into the store's hub cache (its own temp file and rename); return the snapshot path."""
+                force_download: bool = False, endpoint: str | None = None) -> Path:
+    """``hf_hub_download`` into the store's hub cache (its own temp file and rename); return the snapshot path.
+
+    ``endpoint`` overrides the Hub address (a mirror); default: ``HF_ENDPOINT`` or huggingface.co.
+    """
     try:
         import huggingface_hub
         from huggingface_hub import constants, errors
@@ -130,7 +133,7 @@ def download_hf(hub: HubRepo, filename: str, cache_dir: Path, *, name: str, prog
     try:
         path = huggingface_hub.hf_hub_download(
             repo_id=hub.repo_id, filename=filename, revision=hub.revision, repo_type=hub.repo_type,
-            cache_dir=str(cache_dir), force_download=force_download)
+            cache_dir=str(cache_dir), force_download=force_download, endpoint=endpoint)
     except errors.GatedRepoError as exc:
         raise WeightDownloadError(hub.web_url, f"{name!r} is gated: accept its licence at {hub.web_url} and log in "
                                                "(`hf auth login` or HF_TOKEN), then pull again") from exc

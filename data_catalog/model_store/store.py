@@ -47,9 +47,12 @@ class ModelStore:
         The store folder; default: the ``model_dir`` setting (``SONORIZE_MODEL_DIR``).
     registry : mapping of str to WeightSpec, optional
         The weights it knows; default: :data:`REGISTRY` (tests inject small fake ones).
+    hf_endpoint : str, optional
+        Hub address for pulls (a mirror); default: ``HF_ENDPOINT`` or huggingface.co.
     """
 
-    def __init__(self, root: str | os.PathLike | None = None, registry: Mapping[str, WeightSpec] | None = None):
+    def __init__(self, root: str | os.PathLike | None = None, registry: Mapping[str, WeightSpec] | None = None,
+                 *, hf_endpoint: str | None = None):
         if root is None:
             from data_catalog.settings import get_settings
 
@@ -58,6 +61,7 @@ class ModelStore:
         self.registry: Mapping[str, WeightSpec] = REGISTRY if registry is None else registry
         self._memo = HashMemo(self.root)
         self._pulled_path = self.root / "pulled.json"
+        self.hf_endpoint = hf_endpoint
 
     def __repr__(self) -> str:
         return f"ModelStore({str(self.root)!r})"
@@ -221,7 +225,7 @@ class ModelStore:
         hub = spec.hub
         assert hub is not None
         got = download_hf(hub, wf.filename, self.hf_cache_dir, name=spec.name, progress=progress,
-                          force_download=force_download)
+                          force_download=force_download, endpoint=self.hf_endpoint)
         repo = self._repo_dir(spec)
         commit = got.relative_to(repo / "snapshots").parts[0]
         digests = self._hash_with_progress(got, spec.name, progress)

@@ -284,7 +284,7 @@ class BNInceptionEncoder(FrameEncoder):
     uses_flow = True
     input_size = INPUT_SIZE
     center_crop = False  # RegNet / Video-Foley squash the whole frame to 224 x 224
-    weights_name = "bn_inception_imagenet"
+    weights_name = "bn-inception"
 
     def __init__(
         self, *, width_multiplier: float = 1.0, device: str = "cpu", batch_size: int = 32, seed: int = 0

@@ -540,7 +540,7 @@ class TCCLIPEncoder(FrameEncoder):
     uses_flow = True
     input_size = (VIT_B16_IMAGE, VIT_B16_IMAGE)
     resize_shorter_side = RESIZE_SHORTER_SIDE
-    weights_name = "tc_clip_vit_b16"
+    weights_name = "tc-clip"
 
     def __init__(
         self,
