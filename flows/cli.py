@@ -51,7 +51,7 @@ def run(
     force: bool = typer.Option(False, help="Recompute videos whose outputs already exist."),
     encoder: Optional[str] = typer.Option(None, help="Also cache frame features: 'motion', 'tc_clip' or 'bn_inception'."),
     flow: Optional[str] = typer.Option(None, help="Optical flow for --encoder: 'raft' or 'opencv'."),
-    device: str = typer.Option("cpu", help="Where the video stage runs: 'cpu' or 'cuda'."),
+    device: str = typer.Option("auto", help="Where the video stage runs: 'auto' (the GPU when present), 'cpu', 'cuda'."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Sonorize videos: WAV, muxed MP4, envelope (CSV + plot), labels and a run record per video."""
@@ -219,7 +219,7 @@ def features(
     paths: list[str] = typer.Argument(..., help="Video files or folders."),
     encoder: str = typer.Option("motion", help="'motion' (no weights), 'tc_clip' or 'bn_inception' (model store)."),
     flow: Optional[str] = typer.Option(None, help="'raft' or 'opencv' [default: opencv for motion, raft otherwise]."),
-    device: str = typer.Option("cpu", help="'cpu' or 'cuda'."),
+    device: str = typer.Option("auto", help="'auto' (the GPU when present), 'cpu' or 'cuda'."),
     dataset: str = typer.Option("default", help="Feature-cache partition: dataset name."),
     split: str = typer.Option("all", help="Feature-cache partition: split name."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
@@ -262,7 +262,7 @@ def demo(
     console.print(f"example clip: {example} (impacts at {', '.join(f'{t:.2f}' for t in impacts)} s)")
     run(paths=[str(example)], out=out, envelope_engine="preview", synth_engine="preview",
         prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, seed=0, force=True,
-        encoder=None, flow=None, device="cpu", verbose=verbose)
+        encoder=None, flow=None, device="auto", verbose=verbose)
 
 
 def _mount_models_app() -> None:

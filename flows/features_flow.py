@@ -26,7 +26,7 @@ def features(
     paths: list[str],
     encoder: str = "motion",
     flow_method: str | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     dataset: str = "default",
     split: str = "all",
     show_progress: bool = False,
@@ -38,7 +38,7 @@ def features(
     paths : video files or folders.
     encoder : ``motion`` (no weights), ``tc_clip`` or ``bn_inception`` (weights from the model store).
     flow_method : ``raft`` or ``opencv`` (default: opencv for ``motion``, raft otherwise).
-    device : ``cpu`` or ``cuda``.
+    device : ``auto`` (GPU when present), ``cpu`` or ``cuda``.
     dataset, split : the cache partition the features go to.
     """
     logger = get_run_logger()

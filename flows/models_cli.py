@@ -32,6 +32,14 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _in_store(store, path) -> str:
+    """A path relative to the store root printed above the table (short rows)."""
+    try:
+        return str(path.relative_to(store.root))
+    except ValueError:
+        return str(path)
+
+
 def _human(n: Optional[int]) -> str:
     if n is None:
         return "?"
@@ -65,7 +73,7 @@ def list_weights() -> None:
     table.add_column("licence")
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("path", overflow="fold")
+    table.add_column("path (in the store)", overflow="fold")
     missing = 0
     for name in store.names():
         spec = store.spec(name)
@@ -73,7 +81,7 @@ def list_weights() -> None:
         missing += status == "missing"
         size = _on_disk(store.paths(name)) if status != "missing" else spec.size
         table.add_row(name, spec.stage, spec.licence, _human(size),
-                      f"[{_STYLE[status]}]{status}[/{_STYLE[status]}]", str(store.path(name)))
+                      f"[{_STYLE[status]}]{status}[/{_STYLE[status]}]", _in_store(store, store.path(name)))
     Console().print(table)
     if missing:
         Console().print(f"fetch one with: sonorize models pull NAME   (or --all; {missing} missing)")

@@ -61,7 +61,7 @@ def sonorize(
     force: bool = False,
     encoder: str | None = None,
     flow_method: str | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     show_progress: bool = False,
 ) -> dict:
     """Sonorize every video in ``paths`` (files or folders) into ``out_dir``.
@@ -79,7 +79,7 @@ def sonorize(
     encoder : also compute and cache frame features with this encoder (``motion``,
         ``tc_clip``, ``bn_inception``), for the learned envelope model; None skips it.
     flow_method : optical flow for the encoder (``raft`` / ``opencv``; default per encoder).
-    device : where the video stage runs (``cpu`` / ``cuda``).
+    device : where the video stage runs (``auto``: the GPU when present; ``cpu``, ``cuda``).
     show_progress : draw a progress bar (the command line sets it).
 
     Returns

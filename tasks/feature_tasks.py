@@ -60,10 +60,20 @@ def build_flow(method: str, device: str, store: ModelStore) -> FlowEstimator:
     raise ValueError(f"unknown flow method {method!r}; available: {', '.join(FLOW_METHODS)}")
 
 
-def build_video_stage(encoder: str, flow: str | None = None, device: str = "cpu",
+def resolve_device(device: str = "auto") -> str:
+    """``auto``: the GPU when torch sees one, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_video_stage(encoder: str, flow: str | None = None, device: str = "auto",
                       store: ModelStore | None = None) -> VideoStage:
     """Encoder (pretrained weights from the store when it has any) and its flow estimator."""
     store = store or ModelStore()
+    device = resolve_device(device)
     options = {"device": device} if encoder != "motion" else {}
     model = create_encoder_from_config({"name": encoder, "options": options})
     if model.weights_name:
