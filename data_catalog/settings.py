@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     model_dir: Path = _xdg("XDG_DATA_HOME", ".local/share") / "sonorize" / "models"
     catalog_dir: Path = _xdg("XDG_DATA_HOME", ".local/share") / "sonorize" / "catalog"
     output_dir: Path = Path("sonorize-out")
-    device: str = "cpu"
+    video2rms_checkpoint: Path | None = None  # a trained envelope model; default: the shipped one
 
 
 @lru_cache(maxsize=1)

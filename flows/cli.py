@@ -22,7 +22,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn silent video into synchronized, editable Foley sound.")
 console = Console(stderr=True)
 
-ENVELOPE_ENGINE_HELP = "What predicts the envelope: 'preview' (motion, no weights)."
+ENVELOPE_ENGINE_HELP = ("What predicts the envelope: 'video2rms' (learned model), 'preview' (motion heuristic) "
+                        "or 'auto' (video2rms when PyTorch and a checkpoint are there, else preview).")
 SYNTH_ENGINE_HELP = "What renders audio: 'preview' (procedural materials or grains of --audio-prompt)."
 PROMPT_HELP = "Words naming the material, e.g. 'footsteps on gravel' (preview engine: wood, metal, glass, ...)."
 
@@ -34,6 +35,8 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's 20 s wait for its temporary API is too short on a busy 2-core laptop.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         logging.getLogger("prefect").setLevel(logging.WARNING)
@@ -43,7 +46,7 @@ def _quiet_prefect(verbose: bool) -> None:
 def run(
     paths: list[str] = typer.Argument(..., help="Video files or folders."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: SONORIZE_OUTPUT_DIR or ./sonorize-out]."),
-    envelope_engine: str = typer.Option("preview", help=ENVELOPE_ENGINE_HELP),
+    envelope_engine: str = typer.Option("auto", help=ENVELOPE_ENGINE_HELP),
     synth_engine: str = typer.Option("preview", help=SYNTH_ENGINE_HELP),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
     audio_prompt: Optional[Path] = typer.Option(None, help="An audio sample to build the sound from."),
@@ -122,7 +125,7 @@ def _write_envelope(folder: Path, stem: str, env, rate: float, *, title: str, me
 def envelope(
     video: Path = typer.Argument(..., help="A video file."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: beside the video]."),
-    envelope_engine: str = typer.Option("preview", help=ENVELOPE_ENGINE_HELP),
+    envelope_engine: str = typer.Option("auto", help=ENVELOPE_ENGINE_HELP),
 ) -> None:
     """Write only the envelope of VIDEO (CSV + JSON sidecar, PNG plot, Audacity labels)."""
     from data_catalog.errors import SonorizeInputError
@@ -260,7 +263,7 @@ def demo(
     example = out / "example" / "bouncing-ball.mp4"
     impacts = make_bouncing_ball_video(example, duration_s=6.0)
     console.print(f"example clip: {example} (impacts at {', '.join(f'{t:.2f}' for t in impacts)} s)")
-    run(paths=[str(example)], out=out, envelope_engine="preview", synth_engine="preview",
+    run(paths=[str(example)], out=out, envelope_engine="auto", synth_engine="preview",
         prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, seed=0, force=True,
         encoder=None, flow=None, device="auto", verbose=verbose)
 

@@ -26,8 +26,7 @@ from data_catalog.settings import get_settings
 from flows.inputs import collect_videos, output_stems
 from flows.progress import BatchProgress
 from flows.video_pipeline import VideoOptions, sonorize_video
-from tasks.engines import get_envelope_engine, get_synth_engine
-from tasks.feature_tasks import build_video_stage
+from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine
 
 RECORD_PREFIX = "sonorize-run"
 
@@ -53,7 +52,7 @@ def _check_output_dir(out_dir: Path) -> None:
 def sonorize(
     paths: list[str],
     out_dir: str | None = None,
-    envelope_engine: str = "preview",
+    envelope_engine: str = "auto",
     synth_engine: str = "preview",
     prompt: str | None = None,
     audio_prompt: str | None = None,
@@ -70,7 +69,9 @@ def sonorize(
     ----------
     paths : video files or folders (searched recursively for video files).
     out_dir : output folder (default: the ``SONORIZE_OUTPUT_DIR`` setting).
-    envelope_engine : what predicts the envelope (``preview``: motion, no weights).
+    envelope_engine : what predicts the envelope: ``video2rms`` (the learned model; its shipped
+        checkpoint needs no pretrained weights), ``preview`` (motion heuristic, no PyTorch), or
+        ``auto``: video2rms when PyTorch and a checkpoint are there, else preview.
     synth_engine : what renders audio (``preview``: procedural / sample grains).
     prompt : text naming the material (e.g. "footsteps on gravel").
     audio_prompt : an audio file whose grains the preview synthesizer reuses.
@@ -93,11 +94,14 @@ def sonorize(
     out_root = Path(out_dir) if out_dir else settings.output_dir
     _require_absolute_in_deployments(paths, out_root)
     # Fail fast on a wrong engine name, before any video is touched.
+    envelope_engine = resolve_envelope_engine(envelope_engine)
     engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
                "synth": get_synth_engine(synth_engine).describe()}
     options = VideoOptions(envelope_engine=envelope_engine, synth_engine=synth_engine, prompt=prompt,
                            audio_prompt=audio_prompt, seed=seed, force=force, encoder=encoder)
     if encoder:  # built once per batch; missing weights stop here, before any video
+        from tasks.feature_tasks import build_video_stage  # PyTorch: only when asked for
+
         options.video_stage = build_video_stage(encoder, flow_method, device)
     if audio_prompt:
         options.audio_prompt_sha256 = sha256_file(audio_prompt) if Path(audio_prompt).is_file() else None

@@ -16,7 +16,6 @@ from data_catalog.errors import OutputError
 from folai_models.events import detect_onsets
 from folai_models.metrics import envelope_scores
 from tasks.envelope_tasks import predict_envelope_task
-from tasks.feature_tasks import frame_features_task
 from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_video_task, reference_envelope_task
 from tasks.output_tasks import mux_video_task, output_paths, write_envelope_outputs_task
 from tasks.synth_tasks import synthesize_task
@@ -29,7 +28,7 @@ AUDIO_SHORTFALL_WARN_S = 0.25  # audio a little shorter than the picture is norm
 class VideoOptions:
     """The per-video choices of a batch (recorded in every run record)."""
 
-    envelope_engine: str = "preview"
+    envelope_engine: str = "auto"
     synth_engine: str = "preview"
     prompt: str | None = None
     audio_prompt: str | None = None
@@ -112,6 +111,8 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
 
     features = None
     if options.video_stage is not None:
+        from tasks.feature_tasks import frame_features_task  # PyTorch: only with --encoder
+
         stage(f"{options.encoder} features")
         _, features = timer("features", frame_features_task, info, sha, options.video_stage)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -58,6 +60,74 @@ class PreviewEnvelopeEngine(EnvelopeEngine):
         return np.asarray(envelope, dtype=np.float32), env_math.envelope_frame_rate()
 
 
+class Video2RMSEnvelopeEngine(EnvelopeEngine):
+    """The learned envelope model (FolAI IV-C) on cached frame features.
+
+    Its checkpoint names the encoder it was trained on; with the shipped
+    checkpoint (``motion`` features) no pretrained weights are needed.
+    """
+
+    name = "video2rms"
+
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "auto"):
+        self.checkpoint = Path(checkpoint) if checkpoint else default_video2rms_checkpoint()
+        if self.checkpoint is None:
+            raise ValueError("no Video2RMS checkpoint: set SONORIZE_VIDEO2RMS_CHECKPOINT or train one "
+                             "(train-video2rms flow); the package ships none in this install")
+        self.device = device
+
+    def predict(self, info: VideoInfo) -> tuple[np.ndarray, float]:
+        from data_catalog.hashing import sha256_file
+        from folai_models.video2rms import predict_envelope
+        from tasks.feature_tasks import frame_features_task
+
+        model, config, stage, normalizer = _load_video2rms(str(self.checkpoint), self.device)
+        features, _ = frame_features_task.fn(info, sha256_file(info.path), stage)
+        envelope = predict_envelope(model, normalizer(features), config)
+        return np.asarray(envelope, dtype=np.float32), config.envelope_rate
+
+    def describe(self) -> dict:
+        return {"name": self.name, "checkpoint": str(self.checkpoint)}
+
+
+SHIPPED_VIDEO2RMS = Path(__file__).resolve().parents[1] / "folai_models" / "checkpoints" / "video2rms-motion.safetensors"
+
+
+def default_video2rms_checkpoint() -> Path | None:
+    """The configured checkpoint (``SONORIZE_VIDEO2RMS_CHECKPOINT``), else the shipped one, else None."""
+    from data_catalog.settings import get_settings
+
+    configured = get_settings().video2rms_checkpoint
+    if configured:
+        return Path(configured)
+    return SHIPPED_VIDEO2RMS if SHIPPED_VIDEO2RMS.is_file() else None
+
+
+@lru_cache(maxsize=2)
+def _load_video2rms(checkpoint: str, device: str):
+    """Model, config, video stage and feature normaliser of a checkpoint (loaded once per process)."""
+    from data_catalog.checkpoints import load_checkpoint
+    from tasks.feature_tasks import build_video_stage, resolve_device
+    from tasks.training_data import FeatureNormalizer
+
+    device = resolve_device(device)
+    model, config, meta = load_checkpoint(checkpoint, map_location=device)
+    extra = meta.get("extra", {})
+    stage = build_video_stage(extra.get("encoder", "motion"), device=device)
+    return model.to(device).eval(), config, stage, FeatureNormalizer.from_dict(extra)
+
+
+def resolve_envelope_engine(name: str) -> str:
+    """``auto``: video2rms when PyTorch and a checkpoint are available, else preview."""
+    if name != "auto":
+        return name
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "preview"
+    return "video2rms" if default_video2rms_checkpoint() is not None else "preview"
+
+
 class PreviewSynthEngine(SynthEngine):
     """Weight-free synthesis: procedural materials or grains of the user's sample."""
 
@@ -91,7 +161,8 @@ def fit_length(blocks: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndar
         yield np.zeros((channels, n_samples - total), np.float32)
 
 
-ENVELOPE_ENGINES: dict[str, type[EnvelopeEngine]] = {"preview": PreviewEnvelopeEngine}
+ENVELOPE_ENGINES: dict[str, type[EnvelopeEngine]] = {"preview": PreviewEnvelopeEngine,
+                                                     "video2rms": Video2RMSEnvelopeEngine}
 SYNTH_ENGINES: dict[str, type[SynthEngine]] = {"preview": PreviewSynthEngine}
 
 
@@ -103,8 +174,8 @@ def _lookup(registry: dict, kind: str, name: str):
 
 
 def get_envelope_engine(name: str) -> EnvelopeEngine:
-    """The envelope engine registered under ``name`` (ValueError lists the choices)."""
-    return _lookup(ENVELOPE_ENGINES, "envelope", name)
+    """The envelope engine registered under ``name`` (``auto`` resolved; ValueError lists the choices)."""
+    return _lookup(ENVELOPE_ENGINES, "envelope", resolve_envelope_engine(name))
 
 
 def get_synth_engine(name: str) -> SynthEngine:

@@ -14,6 +14,8 @@ import pytest
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="sonorize-prefect-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# A loaded 2-core CI machine can take longer than Prefect's default 20 s to start its API.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # Module-scoped fixtures run before the per-test isolation below: never let them reach ~/.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="sonorize-test-home-"))
 for _name in ("CACHE", "CATALOG", "MODEL", "OUTPUT"):

@@ -1,0 +1,243 @@
+"""Video2RMS checkpoints on disk: safetensors weights plus a JSON sidecar.
+
+Files for ``path = ckpt/best.safetensors``:
+
+- ``ckpt/best.safetensors``: the model's ``state_dict`` (weights and BatchNorm
+  statistics), nothing else, so any safetensors reader can open it.
+- ``ckpt/best.optim.safetensors`` (only when an optimizer is given): the
+  optimizer's ``state_dict`` flattened: each per-parameter tensor stored as
+  ``state.<param index>.<name>`` (Adam: ``step``, ``exp_avg``, ``exp_avg_sq``),
+  the ``param_groups`` and any non-tensor state as JSON in the file's metadata.
+  :func:`load_optimizer_state` restores it for resuming.
+- ``ckpt/best.json``: the :class:`~folai_models.video2rms.config.Video2RMSConfig`,
+  epoch, metrics, ``extra`` and the sha256 of each safetensors file.
+
+Every file is written atomically (temporary ``.tmp`` file, then rename); the
+JSON goes last and its hashes tie the set together, so a half-updated or
+edited checkpoint is refused on load rather than silently mixed.
+
+torch, safetensors and the model package are imported on use, so importing
+this module stays light.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from data_catalog.atomic import atomic_path, write_json_atomic
+from data_catalog.errors import SonorizeInputError
+from data_catalog.hashing import sha256_file
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "CheckpointError",
+    "sidecar_path",
+    "optimizer_path",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_optimizer_state",
+]
+
+CHECKPOINT_FORMAT = "sonorize-video2rms-checkpoint"  # "format" key of the JSON sidecar
+CHECKPOINT_VERSION = 1  # bump when the file layout changes
+
+
+class CheckpointError(SonorizeInputError):
+    """A checkpoint that cannot be used: missing sidecar, hash mismatch, wrong weights."""
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """The JSON sidecar of weights file ``path`` (``best.safetensors`` -> ``best.json``)."""
+    return Path(path).with_suffix(".json")
+
+
+def optimizer_path(path: str | os.PathLike) -> Path:
+    """The optimizer file of weights file ``path`` (-> ``best.optim.safetensors``)."""
+    return Path(path).with_suffix(".optim.safetensors")
+
+
+def _flatten_optimizer(state_dict: dict) -> tuple[dict, dict[str, str]]:
+    import torch
+
+    tensors, scalars = {}, {}
+    for index, values in state_dict["state"].items():
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{index}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{name}"] = value
+    metadata = {
+        "param_groups": json.dumps(state_dict["param_groups"]),
+        "scalars": json.dumps(scalars),
+    }
+    return tensors, metadata
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model,
+    config,
+    *,
+    optimizer=None,
+    epoch: int,
+    metrics: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint (weights, optional optimizer state, JSON sidecar) atomically.
+
+    Parameters
+    ----------
+    path : path ending in ``.safetensors``
+        The weights file; the sidecar and optimizer file go beside it.
+    model : torch.nn.Module
+        Its ``state_dict`` is saved (moved to CPU).
+    config : Video2RMSConfig
+        Stored in the sidecar; :func:`load_checkpoint` rebuilds the model from it.
+    optimizer : torch.optim.Optimizer, optional
+    epoch : int
+        Epochs completed.
+    metrics, extra : dict, optional
+        JSON-serialisable; non-finite floats become null.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"checkpoint path must end in .safetensors, got {path}")
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt"})
+    record: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model": type(model).__name__,
+        "weights_file": path.name,
+        "weights_sha256": sha256_file(path),
+        "optimizer_file": None,
+        "optimizer_sha256": None,
+        "config": config.to_dict(),
+        "epoch": int(epoch),
+        "metrics": dict(metrics or {}),
+        "extra": dict(extra or {}),
+        "torch_version": torch.__version__,
+    }
+    if optimizer is not None:
+        tensors, metadata = _flatten_optimizer(optimizer.state_dict())
+        optim_file = optimizer_path(path)
+        with atomic_path(optim_file) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
+        record.update(optimizer_file=optim_file.name, optimizer_sha256=sha256_file(optim_file))
+    write_json_atomic(sidecar_path(path), record)
+    return path
+
+
+def _read_sidecar(path: Path) -> dict:
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        raise CheckpointError(sidecar, f"checkpoint sidecar is missing; it is required to load {path.name} "
+                                       "(it holds the model config and the weights' sha256)")
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(sidecar, f"checkpoint sidecar is not valid JSON ({error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(sidecar, f"not a {CHECKPOINT_FORMAT} sidecar")
+    if meta.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(sidecar, f"checkpoint version {meta.get('version')!r} is not "
+                                       f"{CHECKPOINT_VERSION}, the one this sonorize reads")
+    return meta
+
+
+def _verify(file: Path, expected: str | None, sidecar: Path) -> None:
+    if not file.is_file():
+        raise CheckpointError(file, "checkpoint file is missing")
+    actual = sha256_file(file)
+    if actual != expected:
+        raise CheckpointError(
+            file, f"sha256 {actual[:12]}... does not match {str(expected)[:12]}... recorded in {sidecar.name}: "
+                  "the file was modified, damaged or belongs to another checkpoint"
+        )
+
+
+def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu"):
+    """Load a checkpoint written by :func:`save_checkpoint`, verified and strict.
+
+    Parameters
+    ----------
+    path : path of the ``.safetensors`` weights
+    map_location : device for the weights
+
+    Returns
+    -------
+    (model, config, meta)
+        ``model`` (a :class:`~folai_models.video2rms.model.Video2RMS`, in eval
+        mode, on ``map_location``), its ``Video2RMSConfig`` and the sidecar dict.
+
+    Raises
+    ------
+    CheckpointError
+        Missing or invalid sidecar, missing weights, sha256 mismatch, or
+        weights that do not fit the configured model (names the file).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from folai_models.video2rms.config import Video2RMSConfig
+    from folai_models.video2rms.model import create_video2rms_from_config
+
+    path = Path(path)
+    meta = _read_sidecar(path)
+    _verify(path, meta.get("weights_sha256"), sidecar_path(path))
+    try:
+        config = Video2RMSConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(sidecar_path(path), f"invalid model config ({error})") from None
+    model = create_video2rms_from_config(config)
+    try:
+        state = load_file(str(path), device=str(map_location))
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError, OSError) as error:
+        raise CheckpointError(path, f"weights do not load into the configured Video2RMS ({error})") from None
+    model.to(map_location)
+    model.eval()
+    return model, config, meta
+
+
+def load_optimizer_state(path: str | os.PathLike, optimizer, *, map_location: str = "cpu") -> None:
+    """Restore the optimizer state saved with checkpoint ``path`` into ``optimizer`` (to resume).
+
+    ``optimizer`` must be built over the same model parameters, in the same
+    order. Raises :class:`CheckpointError` when no optimizer state was saved
+    or its hash does not match the sidecar.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    meta = _read_sidecar(path)
+    if not meta.get("optimizer_file"):
+        raise CheckpointError(path, "this checkpoint was saved without optimizer state")
+    optim_file = path.with_name(meta["optimizer_file"])
+    _verify(optim_file, meta.get("optimizer_sha256"), sidecar_path(path))
+    state: dict[int, dict[str, Any]] = {}
+    with safe_open(str(optim_file), framework="pt", device=str(map_location)) as handle:
+        metadata = handle.metadata() or {}
+        for key in handle.keys():
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = handle.get_tensor(key)
+    for key, value in json.loads(metadata.get("scalars", "{}")).items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    try:
+        optimizer.load_state_dict({"state": state, "param_groups": json.loads(metadata["param_groups"])})
+    except (KeyError, ValueError) as error:
+        raise CheckpointError(optim_file, f"optimizer state does not fit this optimizer ({error})") from None

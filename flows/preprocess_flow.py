@@ -1,0 +1,291 @@
+"""The ``preprocess`` flow: a dataset folder -> catalog tables, envelope targets, frame features.
+
+For every item the dataset adapter lists: probe (a video with no audio
+fails: its audio is the target) -> hash -> envelope target (RMS of its own
+16 kHz audio, unsmoothed, into the target cache) -> frame features (30 fps,
+into the feature cache, partition ``dataset=<name>/split=<split>``) ->
+chunks. Then one file each is added to the catalog tables ``videos`` and
+``chunks`` (:mod:`data_catalog.dataset_tables`) and the split is recorded
+under ``<catalog>/splits/``.
+
+Resumable and idempotent: both caches are keyed by the video's content, so a
+re-run (or a run after a crash) decodes only the items whose target or
+features are missing; a re-run of an unchanged dataset decodes nothing and
+adds no catalog file. One broken item is reported with its reason and the
+others finish. An audio track that ends early is kept: its envelope is zero
+past the end, ``audio_duration_s`` records where it stops and the chunks
+past it are marked ``audio_complete = false``.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+
+from data_catalog.dataset_tables import run_stamp, write_chunks, write_split_record, write_videos
+from data_catalog.datasets import DatasetAdapter, DatasetItem, get_dataset_adapter
+from data_catalog.datasets.base import AUDIO_TOLERANCE_S
+from data_catalog.errors import SonorizeInputError
+from data_catalog.feature_cache import FeatureCache
+from data_catalog.targets import TargetCache
+from flows.progress import BatchProgress
+from tasks.envelope_tasks import n_envelope_frames
+from tasks.feature_tasks import VideoStage, build_video_stage, feature_key, frame_features_task
+from tasks.media_tasks import hash_video_task, probe_video_task, reference_envelope
+
+
+@flow(name="preprocess", log_prints=True)
+def preprocess(
+    dataset: str,
+    root: str,
+    encoder: str = "motion",
+    flow_method: str | None = None,
+    device: str = "auto",
+    limit: int | None = None,
+    show_progress: bool = False,
+    split_file: str | None = None,
+    options: dict | None = None,
+) -> dict:
+    """Build a dataset's catalog tables, envelope targets and feature cache.
+
+    Parameters
+    ----------
+    dataset : ``greatest-hits``, ``walking-the-maps`` or ``folder`` (``_`` works too) (:data:`data_catalog.datasets.DATASETS`).
+    root : the dataset's folder (absolute in deployments).
+    encoder : frame encoder (``motion``: no weights; ``tc_clip``, ``bn_inception``: from the model store).
+    flow_method : optical flow (``raft`` / ``opencv``; default per encoder).
+    device : ``auto`` (GPU when present), ``cpu`` or ``cuda``.
+    limit : process only the first ``limit`` items (by id); the split is still made over all of them.
+    show_progress : draw a progress bar (the command line sets it).
+    split_file : a recorded split to reuse (e.g. an earlier run's ``<catalog>/splits/<dataset>-*.json``).
+    options : further adapter options, e.g. ``{"seed": 1}`` or, for ``folder``,
+        ``{"name": "gh-dev", "holdout_fraction": 0.2}``.
+
+    Returns
+    -------
+    Summary: counts, per-item results (``ok`` / ``cached`` / ``failed`` with the reason), notes,
+    the catalog files written and the split record.
+
+    Raises
+    ------
+    SonorizeInputError
+        The dataset folder itself is unusable (missing, empty, no videos, a
+        malformed name or metadata file): nothing could be listed.
+    """
+    logger = get_run_logger()
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    run_id = _run_id()
+    _require_absolute_in_deployments([root, *([split_file] if split_file else [])])
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a whole number >= 0 or None, got {limit!r}")
+    adapter_options = dict(options or {})
+    if split_file:
+        adapter_options["split_file"] = split_file
+    adapter = get_dataset_adapter(dataset, **adapter_options)
+    items = adapter.items(root)
+    record = adapter.split_record()
+    split_path = write_split_record(record)
+    selected = items if limit is None else items[:limit]
+    stage = build_video_stage(encoder, flow_method, device)  # missing weights stop here, before any item
+    features, targets = FeatureCache(), TargetCache()
+    logger.info("preprocess %s: %d item(s) of %d in %s (encoder=%s, flow=%s)", adapter.name, len(selected),
+                len(items), root, stage.encoder.name, stage.flow_method)
+
+    context = {"root": str(root), "run_id": run_id, "created_at": started, "split_method": record["method"],
+               "split_record": str(split_path)}
+    results, video_rows, chunk_rows = [], [], []
+    with BatchProgress(len(selected), enabled=show_progress) as progress:
+        for item in selected:
+            item_started = time.perf_counter()
+            name = Path(item.video_path).name
+            try:
+                result, row, chunks = _preprocess_item(item, adapter, stage, features, targets, context,
+                                                       lambda s, n=name: progress.stage(n, s))
+            except SonorizeInputError as exc:
+                result, row, chunks = _failure(item, stage, context, str(exc))
+            except Exception as exc:  # one unexpected bug must not stop the other items
+                logger.error("unexpected error on %s:\n%s", item.video_path, traceback.format_exc())
+                result, row, chunks = _failure(
+                    item, stage, context, f"{item.video_path}: internal error {type(exc).__name__}: {exc}")
+            result["wall_s"] = round(time.perf_counter() - item_started, 3)
+            if result["status"] == "failed":
+                logger.warning("failed: %s", result["error"])
+            elif result.get("note"):
+                logger.warning("%s: %s", item.item_id, result["note"])
+            progress.done(name, result["status"])
+            results.append(result)
+            video_rows.append(row)
+            chunk_rows += chunks
+
+    stamp = run_stamp(started, run_id)
+    videos_file = write_videos(video_rows, run_stamp=stamp)
+    chunks_file = write_chunks(chunk_rows, run_stamp=stamp)
+    summary = _summary(adapter, items, results, stage, features, targets, record, split_path, root, run_id)
+    summary.update(catalog={"videos": str(videos_file) if videos_file else None,
+                            "chunks": str(chunks_file) if chunks_file else None,
+                            "n_chunks": len(chunk_rows)},
+                   wall_s=round(time.perf_counter() - clock, 3))
+    logger.info("preprocess %s: %d ok, %d cached, %d failed", adapter.name, summary["n_ok"], summary["n_cached"],
+                summary["n_failed"])
+    create_markdown_artifact(key="sonorize-preprocess", markdown=summary_markdown(summary),
+                             description=f"preprocess {adapter.name}")
+    return summary
+
+
+def _preprocess_item(item: DatasetItem, adapter: DatasetAdapter, stage: VideoStage, features: FeatureCache,
+                     targets: TargetCache, context: dict, stage_note) -> tuple[dict, dict, list[dict]]:
+    """Target, features and chunks of one item; raises SonorizeInputError on bad media."""
+    stage_note("probe")
+    info = probe_video_task(item.video_path)
+    adapter.require_audio(item, info)
+    sha = hash_video_task(item.video_path)
+
+    stage_note("envelope target")
+    n_target = n_envelope_frames(info.duration_s)
+    target = targets.get(sha)
+    target_cached = target is not None and len(target.envelope) == n_target
+    if target_cached:
+        covered = target.covered_s
+    else:
+        try:
+            envelope, covered = reference_envelope(item.video_path, n_target)
+        except ValueError as exc:  # e.g. an audio track too short for one RMS frame
+            raise SonorizeInputError(item.video_path, f"audio unusable as a target ({exc})") from None
+        targets.put(sha, envelope, covered, source_duration_s=info.duration_s)
+
+    stage_note(f"{stage.encoder.name} features")
+    array, details = frame_features_task(info, sha, stage, dataset=adapter.name, split=item.split, cache=features)
+    key = feature_key(stage, sha)
+
+    audio_complete = covered >= info.duration_s - AUDIO_TOLERANCE_S
+    chunks = adapter.chunks(item, info.duration_s, audio_duration_s=covered)
+    note = None
+    if not audio_complete:
+        cut = sum(not c.audio_complete for c in chunks)
+        note = (f"audio ends early: {covered:.2f} s of {info.duration_s:.2f} s; "
+                f"{cut} of {len(chunks)} chunk(s) reach past it (audio_complete = false)")
+    n_features, dim = (int(array.shape[0]), int(array.shape[1]))
+    rate = targets.spec.frame_rate
+    row = {
+        **_item_columns(item, stage, context),
+        "status": "ok", "note": note, "video_sha256": sha,
+        "duration_s": info.duration_s, "frame_rate": info.frame_rate,
+        "audio_duration_s": round(float(covered), 4), "audio_complete": audio_complete,
+        "n_chunks": len(chunks), "feature_revision": key.weights_revision, "feature_frame_rate": key.frame_rate,
+        "feature_window_frames": key.window_frames, "n_feature_frames": n_features, "feature_dim": dim,
+        "target_spec": targets.spec.id, "target_frame_rate": rate, "n_target_frames": n_target,
+    }
+    chunk_rows = []
+    for chunk in chunks:
+        f_start, t_start = round(chunk.start_s * key.frame_rate), round(chunk.start_s * rate)
+        chunk_rows.append({
+            "dataset": item.dataset, "split": item.split, "item_id": item.item_id, "video_sha256": sha,
+            "chunk_index": chunk.index, "start_s": chunk.start_s, "duration_s": chunk.duration_s,
+            "prompt": chunk.prompt, "n_hits": chunk.n_hits, "audio_complete": chunk.audio_complete,
+            # ranges clipped to the arrays, for a video shorter than one chunk
+            "feature_start": f_start,
+            "feature_frames": max(0, min(round(chunk.duration_s * key.frame_rate), n_features - f_start)),
+            "target_start": t_start,
+            "target_frames": max(0, min(round(chunk.duration_s * rate), n_target - t_start)),
+            "run_id": context["run_id"], "created_at": context["created_at"],
+        })
+    cached = target_cached and details["cached"]
+    result = {"item_id": item.item_id, "split": item.split, "video_path": item.video_path, "video_sha256": sha,
+              "status": "cached" if cached else "ok", "target_cached": target_cached,
+              "features_cached": details["cached"], "feature_shape": details["shape"], "n_chunks": len(chunks),
+              "audio_duration_s": row["audio_duration_s"], "duration_s": info.duration_s, "note": note}
+    return result, row, chunk_rows
+
+
+def _item_columns(item: DatasetItem, stage: VideoStage, context: dict) -> dict:
+    return {
+        "dataset": item.dataset, "split": item.split, "item_id": item.item_id, "root": context["root"],
+        "video_path": item.video_path, "chunk_s": item.chunk_s, "prompt": item.prompt,
+        "material": item.material, "action": item.action, "reaction": item.reaction,
+        "n_hits": None if item.hits is None else len(item.hits),
+        "clip_start_s": item.start_s, "clip_end_s": item.end_s, "feature_encoder": stage.cache_name,
+        "split_method": context["split_method"], "split_record": context["split_record"],
+        "run_id": context["run_id"], "created_at": context["created_at"],
+    }
+
+
+def _failure(item: DatasetItem, stage: VideoStage, context: dict, error: str) -> tuple[dict, dict, list[dict]]:
+    row = {**_item_columns(item, stage, context), "status": "failed", "error": error}
+    result = {"item_id": item.item_id, "split": item.split, "video_path": item.video_path, "status": "failed",
+              "error": error}
+    return result, row, []
+
+
+def _summary(adapter: DatasetAdapter, items: list[DatasetItem], results: list[dict], stage: VideoStage,
+             features: FeatureCache, targets: TargetCache, record: dict, split_path: Path, root: str,
+             run_id: str) -> dict:
+    splits: dict[str, int] = {}
+    for r in results:
+        if r["status"] != "failed":
+            splits[r["split"]] = splits.get(r["split"], 0) + 1
+    return {
+        "run_id": run_id,
+        "dataset": adapter.name,
+        "root": str(root),
+        "encoder": stage.cache_name,
+        "flow": stage.flow_method,
+        "revision": stage.revision,
+        "target_spec": targets.spec.id,
+        "n_items": len(items),
+        "n_selected": len(results),
+        "n_ok": sum(r["status"] in ("ok", "cached") for r in results),
+        "n_cached": sum(r["status"] == "cached" for r in results),
+        "n_failed": sum(r["status"] == "failed" for r in results),
+        "splits": splits,
+        "split_method": record["method"],
+        "split_counts": record["counts"],
+        "split_record": str(split_path),
+        "feature_cache": str(features.root),
+        "target_cache": str(targets.root),
+        "notes": [f"{r['item_id']}: {r['note']}" for r in results if r.get("note")],
+        "failures": [{"item_id": r["item_id"], "error": r["error"]} for r in results if r["status"] == "failed"],
+        "items": results,
+    }
+
+
+def summary_markdown(summary: dict) -> str:
+    """A short markdown summary of a preprocess run."""
+    lines = [
+        f"# preprocess `{summary['dataset']}` ({summary['root']})",
+        "",
+        f"- items: {summary['n_selected']} of {summary['n_items']} ({summary['n_ok']} ok, "
+        f"{summary['n_cached']} of them from the caches, {summary['n_failed']} failed)",
+        f"- split: {summary['split_counts']} ({summary['split_method']}), recorded in `{summary['split_record']}`",
+        f"- encoder `{summary['encoder']}`, target `{summary['target_spec']}`",
+        "",
+    ]
+    lines += [f"- note: {note}" for note in summary["notes"]]
+    lines += [f"- failed: {f['error']}" for f in summary["failures"]]
+    return "\n".join(lines) + "\n"
+
+
+def _require_absolute_in_deployments(paths: list[str]) -> None:
+    """A worker runs each flow run in a temporary folder: relative paths would vanish with it."""
+    from prefect.runtime import deployment
+
+    if deployment.id is None:
+        return
+    relative = [p for p in paths if not Path(p).expanduser().is_absolute()]
+    if relative:
+        raise ValueError(f"deployment runs need absolute paths (a worker runs in a temporary folder): {relative}")
+
+
+def _run_id() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or uuid.uuid4())
+
+
+__all__ = ["preprocess", "summary_markdown"]

@@ -1,0 +1,174 @@
+"""The ``train-video2rms`` flow: train the envelope model on a preprocessed dataset.
+
+Reads features and envelope targets from the caches the ``preprocess`` flow
+filled, trains Video2RMS (FolAI IV-C) on the train split, scores the
+validation videos every ``eval_every`` epochs (E-L1, correlation, Acc@1/5/10,
+onset F1 against their unsmoothed envelopes), records each evaluation as a
+Prefect artifact and as rows of the catalog table ``video2rms_epochs``, keeps
+``last`` and ``best`` checkpoints (safetensors + JSON) and resumes from
+``last`` after an interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from data_catalog.checkpoints import load_checkpoint, load_optimizer_state, save_checkpoint
+from data_catalog.run_records import append_rows
+from data_catalog.settings import get_settings
+from folai_models.video2rms import Video2RMSConfig
+from tasks.feature_tasks import resolve_device
+from tasks.training_data import FeatureNormalizer, load_dataset_videos, target_classes
+
+EPOCHS_TABLE = "video2rms_epochs"
+EPOCHS_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("dataset", pa.string()), ("encoder", pa.string()), ("epoch", pa.int64()),
+    ("train_loss", pa.float64()), ("metrics_json", pa.string()), ("is_best", pa.bool_()),
+    ("recorded_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+def split_videos(videos, holdout: list[str] | None, train_split: str, val_split: str):
+    """(train, validation): by explicit held-out item ids, else by the dataset's splits."""
+    if holdout:
+        unknown = set(holdout) - {v.item_id for v in videos}
+        if unknown:
+            raise ValueError(f"held-out items not in the dataset: {sorted(unknown)}")
+        return [v for v in videos if v.item_id not in holdout], [v for v in videos if v.item_id in holdout]
+    train = [v for v in videos if v.split == train_split]
+    val = [v for v in videos if v.split == val_split]
+    if not train or not val:
+        splits = sorted({v.split for v in videos})
+        raise ValueError(f"need videos in splits {train_split!r} and {val_split!r} (found {splits}); "
+                         "or pass holdout=[item ids]")
+    return train, val
+
+
+@flow(name="train-video2rms", log_prints=True)
+def train_video2rms(
+    dataset: str,
+    encoder: str = "motion",
+    out_dir: str | None = None,
+    config: dict | None = None,
+    holdout: list[str] | None = None,
+    train_split: str = "train",
+    val_split: str = "valid",
+    eval_every: int = 1,
+    device: str = "auto",
+    resume: bool = True,
+) -> dict:
+    """Train Video2RMS; return the best epoch's metrics and the checkpoint paths.
+
+    Parameters
+    ----------
+    dataset : a dataset preprocessed with ``encoder`` features.
+    encoder : the feature encoder (``motion``, ``tc_clip``, ``bn_inception``).
+    out_dir : checkpoint folder (default ``<cache>/video2rms/<dataset>-<encoder>``).
+    config : :class:`Video2RMSConfig` fields to override (``input_dim`` is set from the features).
+    holdout : item ids to validate on instead of the ``val_split`` split.
+    eval_every : epochs between validations (and best-checkpoint checks).
+    device : ``auto`` (the GPU when present), ``cpu`` or ``cuda``.
+    resume : continue from ``out_dir/last.safetensors`` when its config matches.
+    """
+    import torch
+
+    from folai_models.video2rms import create_video2rms_from_config
+    from folai_models.video2rms.train import (EvalVideo, create_optimizer, evaluate, is_improvement, make_chunks,
+                                              make_loader, seed_everything, train_epoch)
+
+    logger = get_run_logger()
+    device = resolve_device(device)
+    out = Path(out_dir) if out_dir else get_settings().cache_dir / "video2rms" / f"{dataset}-{encoder}"
+    videos = load_dataset_videos(dataset, encoder)
+    train, val = split_videos(videos, holdout, train_split, val_split)
+    normalizer = FeatureNormalizer.fit(train)
+    cfg = Video2RMSConfig.from_dict({**(config or {}), "input_dim": int(train[0].features.shape[1])})
+    seed_everything(cfg.seed, deterministic=False)
+
+    chunks = []
+    for video in train:
+        classes = target_classes(video.envelope, cfg.target_smoothing, cfg.smoothing_kernel_size)
+        chunks += make_chunks(normalizer(video.features), classes, cfg, hop_s=cfg.train_hop_s)
+    val_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in val]
+    loader = make_loader(chunks, cfg, shuffle=True, seed=cfg.seed)
+    model = create_video2rms_from_config(cfg).to(device)
+    optimizer = create_optimizer(model, cfg)
+    extra = {"dataset": dataset, "encoder": encoder, "train_items": [v.item_id for v in train],
+             "val_items": [v.item_id for v in val], **normalizer.to_dict()}
+
+    start_epoch, best, best_metrics = 1, None, {}
+    last_path, best_path = out / "last.safetensors", out / "best.safetensors"
+    if resume and last_path.is_file():
+        previous, previous_cfg, meta = load_checkpoint(last_path)
+        if _same_model(previous_cfg, cfg) and meta.get("extra", {}).get("train_items") == extra["train_items"]:
+            model.load_state_dict(previous.state_dict())
+            load_optimizer_state(last_path, optimizer)
+            start_epoch = int(meta["epoch"]) + 1
+            best_metrics = json.loads(best_path.with_suffix(".json").read_text())["metrics"] if best_path.is_file() else {}
+            best = best_metrics.get(cfg.best_metric)
+            logger.info("resuming from %s at epoch %d", last_path, start_epoch)
+        else:
+            logger.warning("%s was trained with other settings or data: starting afresh", last_path)
+
+    run_id = str(uuid.uuid4())
+    history = []
+    logger.info("training on %d videos (%d chunks), validating on %d, %d epochs, device %s",
+                len(train), len(chunks), len(val), cfg.epochs, device)
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        started = time.perf_counter()
+        loss = train_epoch(model, optimizer, loader, cfg, device)
+        row = {"epoch": epoch, "train_loss": round(loss, 5), "seconds": round(time.perf_counter() - started, 2)}
+        improved = False
+        if epoch % eval_every == 0 or epoch == cfg.epochs:
+            with torch.no_grad():
+                metrics = evaluate(model, val_items, cfg, device)
+            row.update({k: round(float(v), 5) for k, v in metrics.items() if not k.startswith("n_")})
+            value = metrics.get(cfg.best_metric)
+            if is_improvement(value, best, cfg):
+                best, best_metrics, improved = value, {**metrics, "epoch": epoch}, True
+                save_checkpoint(best_path, model, cfg, optimizer=None, epoch=epoch, metrics=best_metrics, extra=extra)
+            _record_epoch(run_id, dataset, encoder, row, metrics, improved)
+            create_table_artifact(key="video2rms-epochs", table=history + [row],
+                                  description=f"Video2RMS on {dataset} ({encoder}): loss and validation per epoch")
+        save_checkpoint(last_path, model, cfg, optimizer=optimizer, epoch=epoch, metrics=row, extra=extra)
+        history.append(row)
+        logger.info("epoch %d: %s%s", epoch, row, " (best)" if improved else "")
+
+    result = {"run_id": run_id, "out_dir": str(out), "best_checkpoint": str(best_path), "best_metric": cfg.best_metric,
+              "best": best_metrics, "epochs_run": len(history), "train_items": extra["train_items"],
+              "val_items": extra["val_items"], "history": history}
+    create_markdown_artifact(key="video2rms-summary", markdown=_summary(result, dataset, encoder))
+    return result
+
+
+def _same_model(a: Video2RMSConfig, b: Video2RMSConfig) -> bool:
+    """Resumable: everything but the epoch budget is unchanged."""
+    return {**a.to_dict(), "epochs": 0} == {**b.to_dict(), "epochs": 0}
+
+
+def _record_epoch(run_id: str, dataset: str, encoder: str, row: dict, metrics: dict, is_best: bool) -> None:
+    append_rows(get_settings().catalog_dir, EPOCHS_TABLE, [{
+        "run_id": run_id, "dataset": dataset, "encoder": encoder, "epoch": row["epoch"],
+        "train_loss": row["train_loss"], "metrics_json": json.dumps(metrics, default=float), "is_best": is_best,
+        "recorded_at": datetime.now(timezone.utc)}], f"{run_id}-{row['epoch']:05d}", schema=EPOCHS_SCHEMA)
+
+
+def _summary(result: dict, dataset: str, encoder: str) -> str:
+    best = result["best"]
+    keys = ("epoch", "e_l1", "correlation", "acc@1", "acc@5", "acc@10", "onset_f1")
+    return "\n".join([
+        f"# Video2RMS on `{dataset}` ({encoder} features)", "",
+        f"- epochs run: {result['epochs_run']}; best by `{result['best_metric']}`: `{result['best_checkpoint']}`",
+        f"- validation videos: {', '.join(result['val_items'])}", "",
+        "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys),
+        "| " + " | ".join(f"{best.get(k, float('nan')):.4g}" if k != "epoch" else str(best.get(k, ""))
+                          for k in keys) + " |",
+    ]) + "\n"

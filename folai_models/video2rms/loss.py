@@ -1,0 +1,107 @@
+"""Video2RMS training loss: cross-entropy against Gaussian-smoothed class targets.
+
+Video-Foley III-C: ``L = sum_i CE(c_hat_i, c_i)`` with the targets blurred by
+Gaussian label smoothing (eq. 3; FolAI eq. 8). We average over the scored
+frames instead of summing, so the loss does not scale with window length or
+batch size. Frames whose target class is negative (:data:`IGNORE_CLASS`,
+padding of windows that run past the video) and frames outside an optional
+mask are not scored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from folai_models.quantize import gaussian_label_smoothing
+from folai_models.video2rms.config import Video2RMSConfig
+
+__all__ = ["IGNORE_CLASS", "smoothing_table", "soft_targets", "video2rms_loss"]
+
+IGNORE_CLASS = -1  # target class of padded frames: never scored
+
+
+def smoothing_table(config: Video2RMSConfig) -> torch.Tensor:
+    """Row ``c`` = the smoothed target of class ``c``, shape ``(n_classes, n_classes)``.
+
+    Built once by :func:`folai_models.quantize.gaussian_label_smoothing`
+    (normalised rows), so looking rows up equals smoothing frame by frame.
+    """
+    rows = gaussian_label_smoothing(
+        np.arange(config.n_classes),
+        n_classes=config.n_classes,
+        sigma=config.label_smoothing_sigma,
+        window=config.label_smoothing_window,
+    )
+    return torch.from_numpy(rows)
+
+
+def soft_targets(classes, config: Video2RMSConfig) -> torch.Tensor:
+    """Smoothed target distributions for integer classes.
+
+    Parameters
+    ----------
+    classes : array_like or torch.Tensor of int, any shape (e.g. ``(N,)`` or ``(B, N)``)
+        Classes in ``[0, n_classes)``; :data:`IGNORE_CLASS` (any negative value)
+        gives an all-zero row.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``classes.shape + (n_classes,)``, float32, on the device of ``classes``
+        (CPU for numpy input).
+    """
+    cls = torch.as_tensor(classes)
+    if cls.dtype.is_floating_point or cls.dtype == torch.bool:
+        raise ValueError(f"classes must be integers, got {cls.dtype}")
+    if bool((cls >= config.n_classes).any()):
+        raise ValueError(f"classes must lie below n_classes = {config.n_classes}")
+    table = smoothing_table(config).to(cls.device)
+    valid = cls >= 0
+    rows = table[cls.clamp(min=0).long()]
+    return rows * valid.unsqueeze(-1)
+
+
+def video2rms_loss(
+    logits: torch.Tensor,
+    target_classes: torch.Tensor,
+    config: Video2RMSConfig,
+    *,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean cross-entropy of ``logits`` against smoothed targets over the scored frames.
+
+    Parameters
+    ----------
+    logits : torch.Tensor, shape (B, N, n_classes)
+    target_classes : torch.Tensor of int, shape (B, N)
+        Negative values mark padded frames.
+    mask : torch.Tensor of bool, shape (B, N), optional
+        Frames to score (also requires a non-negative target).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar; 0 (still differentiable) when no frame is scored.
+    """
+    if logits.ndim != 3 or logits.shape[-1] != config.n_classes:
+        raise ValueError(f"logits must be [batch, frames, {config.n_classes}], got {tuple(logits.shape)}")
+    target_classes = torch.as_tensor(target_classes, device=logits.device)
+    if tuple(target_classes.shape) != tuple(logits.shape[:2]):
+        raise ValueError(
+            f"target classes {tuple(target_classes.shape)} do not match logits {tuple(logits.shape[:2])}"
+        )
+    scored = target_classes >= 0
+    if mask is not None:
+        mask = torch.as_tensor(mask, device=logits.device)
+        if tuple(mask.shape) != tuple(scored.shape):
+            raise ValueError(f"mask {tuple(mask.shape)} does not match targets {tuple(scored.shape)}")
+        scored = scored & mask.bool()
+    targets = soft_targets(target_classes, config).to(logits.dtype)
+    per_frame = -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1)  # [B, N]
+    n_scored = scored.sum()
+    if int(n_scored) == 0:
+        return logits.sum() * 0.0
+    # where, not multiply: a non-finite loss on an unscored frame must not leak in
+    return torch.where(scored, per_frame, torch.zeros_like(per_frame)).sum() / n_scored

@@ -1,0 +1,116 @@
+"""Training flow and the video2rms engine, end to end on tiny generated media."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from data_catalog.examples import make_bouncing_ball_video
+
+pytestmark = pytest.mark.needs_ffmpeg
+
+TINY = {"conv_channels": 16, "lstm_hidden": 8, "window_s": 2.0, "batch_size": 4, "epochs": 2,
+        "train_hop_s": 1.0, "best_metric": "onset_f1"}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, prefect_home):
+    """Three clips preprocessed once; their cache and catalog folders."""
+    import os
+
+    from data_catalog.settings import get_settings
+    from flows.preprocess_flow import preprocess
+
+    root = tmp_path_factory.mktemp("tiny-dataset")
+    for i, seconds in enumerate((3.0, 4.0, 3.0)):
+        make_bouncing_ball_video(root / f"clip{i}.mp4", duration_s=seconds, with_audio=True)
+    dirs = {"SONORIZE_CACHE_DIR": str(root / "cache"), "SONORIZE_CATALOG_DIR": str(root / "catalog")}
+    saved = {k: os.environ.get(k) for k in dirs}
+    os.environ.update(dirs)
+    get_settings.cache_clear()
+    try:
+        result = preprocess(dataset="folder", root=str(root), encoder="motion")
+    finally:
+        for key, value in saved.items():
+            os.environ[key] = value
+        get_settings.cache_clear()
+    assert result["n_failed"] == 0, result
+    return root, dirs
+
+
+@pytest.fixture
+def dataset(prepared, monkeypatch):
+    """The preprocessed clips' folder, with this test's settings pointing at their caches."""
+    from data_catalog.settings import get_settings
+
+    root, dirs = prepared
+    for key, value in dirs.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    return root
+
+
+def _train(tmp, **overrides):
+    from flows.train_video2rms_flow import train_video2rms
+
+    return train_video2rms(dataset="folder", encoder="motion", out_dir=str(tmp), config={**TINY, **overrides},
+                           holdout=["clip2"], device="cpu")
+
+
+def test_train_checkpoints_and_resume(dataset, tmp_path):
+    first = _train(tmp_path)
+    assert first["epochs_run"] == 2 and first["val_items"] == ["clip2"]
+    assert {"e_l1", "correlation", "acc@5", "onset_f1"} <= set(first["history"][-1])
+    assert (tmp_path / "last.safetensors").is_file() and (tmp_path / "best.safetensors").is_file()
+    meta = json.loads((tmp_path / "last.json").read_text())
+    assert meta["epoch"] == 2 and len(meta["extra"]["feature_mean"]) == 73
+
+    resumed = _train(tmp_path, epochs=4)  # a larger budget continues where it stopped
+    assert [row["epoch"] for row in resumed["history"]] == [3, 4]
+
+
+def test_catalog_rows_per_evaluation(dataset, tmp_path):
+    import pyarrow.dataset as ds
+
+    from data_catalog.settings import get_settings
+
+    _train(tmp_path)
+    rows = ds.dataset(get_settings().catalog_dir / "video2rms_epochs", format="parquet").to_table().to_pylist()
+    assert {r["epoch"] for r in rows} >= {1, 2} and all(json.loads(r["metrics_json"]) for r in rows)
+
+
+def test_video2rms_engine_in_the_sonorize_flow(dataset, tmp_path, monkeypatch):
+    from data_catalog.settings import get_settings
+    from flows.sonorize_flow import sonorize
+
+    trained = _train(tmp_path / "ckpt")
+    monkeypatch.setenv("SONORIZE_VIDEO2RMS_CHECKPOINT", trained["best_checkpoint"])
+    get_settings.cache_clear()
+    run = sonorize(paths=[str(dataset / "clip0.mp4")], out_dir=str(tmp_path / "out"))
+    record = run["videos"][0]
+    assert run["envelope_engine"] == "video2rms" and record["status"] == "ok", record
+    assert record["metrics"]["vs_original_audio"]["n_frames"] > 0
+
+
+def test_tampered_checkpoint_is_refused(dataset, tmp_path):
+    from data_catalog.checkpoints import CheckpointError, load_checkpoint
+
+    trained = _train(tmp_path)
+    weights = Path(trained["best_checkpoint"])
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=weights.name):
+        load_checkpoint(weights)
+
+
+def test_unknown_holdout_and_missing_dataset_are_clear(dataset, tmp_path):
+    from data_catalog.errors import SonorizeInputError
+    from flows.train_video2rms_flow import train_video2rms
+
+    with pytest.raises(ValueError, match="held-out items not in the dataset"):
+        train_video2rms(dataset="folder", config=TINY, holdout=["nope"], out_dir=str(tmp_path), device="cpu")
+    with pytest.raises(SonorizeInputError, match="run the preprocess flow"):
+        train_video2rms(dataset="walking_the_maps", config=TINY, out_dir=str(tmp_path), device="cpu")
