@@ -33,6 +33,15 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _require_torch(what: str) -> None:
+    """The video stage and the learned models need the ``video`` extra: say so, not a traceback."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        _fail(f"{what} needs PyTorch, which the base install leaves out: pip install -e '.[video]' "
+              "(in this folder; or bash setup.sh test)")
+
+
 def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's 20 s wait for its temporary API is too short on a busy 2-core laptop.
@@ -69,6 +78,8 @@ def run(
         _fail(str(exc))
     if audio_prompt is not None and not audio_prompt.is_file():
         _fail(f"{audio_prompt}: audio prompt file does not exist")
+    if encoder or envelope_engine == "video2rms":
+        _require_torch("--encoder / --envelope-engine video2rms")
     try:
         result = sonorize(paths=list(paths), out_dir=str(out) if out else None, envelope_engine=envelope_engine,
                           synth_engine=synth_engine, prompt=prompt,
@@ -128,6 +139,8 @@ def envelope(
     envelope_engine: str = typer.Option("auto", help=ENVELOPE_ENGINE_HELP),
 ) -> None:
     """Write only the envelope of VIDEO (CSV + JSON sidecar, PNG plot, Audacity labels)."""
+    if envelope_engine == "video2rms":
+        _require_torch("--envelope-engine video2rms")
     from data_catalog.errors import SonorizeInputError
     from tasks.envelope_tasks import predict_envelope_task
     from tasks.media_tasks import hash_video_task, probe_video_task
@@ -229,6 +242,7 @@ def features(
 ) -> None:
     """Compute and cache frame features only (cache under SONORIZE_CACHE_DIR/features)."""
     _quiet_prefect(verbose)
+    _require_torch("sonorize features")
     from data_catalog.errors import SonorizeInputError
     from flows.features_flow import features as features_flow
 
@@ -250,6 +264,62 @@ def features(
         _fail("no video files found in the given paths")
     if result["n_failed"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def preprocess(
+    dataset: str = typer.Argument(..., help="'greatest-hits', 'walking-the-maps' or 'folder' (any videos with audio)."),
+    root: Path = typer.Argument(..., help="The dataset's folder."),
+    encoder: str = typer.Option("motion", help="Feature encoder: 'motion', 'tc_clip' or 'bn_inception'."),
+    flow: Optional[str] = typer.Option(None, help="'raft' or 'opencv' [default per encoder]."),
+    device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N items."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Build a dataset's catalog tables, envelope targets and feature cache (idempotent, resumable)."""
+    _quiet_prefect(verbose)
+    _require_torch("sonorize preprocess")
+    from data_catalog.errors import SonorizeInputError
+    from flows.preprocess_flow import preprocess as preprocess_flow
+
+    try:
+        result = preprocess_flow(dataset=dataset, root=str(root), encoder=encoder, flow_method=flow,
+                                 device=device, limit=limit, show_progress=sys.stderr.isatty())
+    except (SonorizeInputError, ValueError) as exc:
+        _fail(str(exc))
+    Console().print({k: v for k, v in result.items() if not isinstance(v, (list, dict))})
+    if result.get("n_failed"):
+        raise typer.Exit(1)
+
+
+@app.command("train-video2rms")
+def train_video2rms(
+    dataset: str = typer.Argument(..., help="A preprocessed dataset."),
+    encoder: str = typer.Option("motion", help="The encoder its features were made with."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs [default: 500, FolAI]."),
+    holdout: Optional[list[str]] = typer.Option(None, help="Item ids to validate on (repeat the option)."),
+    config: Optional[Path] = typer.Option(None, help="JSON file of Video2RMSConfig fields to override."),
+    device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Train the Video2RMS envelope model (resumes from OUT/last.safetensors)."""
+    _quiet_prefect(verbose)
+    _require_torch("sonorize train-video2rms")
+    import json
+
+    from data_catalog.errors import SonorizeInputError
+    from flows.train_video2rms_flow import train_video2rms as train_flow
+
+    overrides = json.loads(config.read_text()) if config else {}
+    if epochs:
+        overrides["epochs"] = epochs
+    try:
+        result = train_flow(dataset=dataset, encoder=encoder, out_dir=str(out) if out else None, config=overrides,
+                            holdout=list(holdout) if holdout else None, device=device)
+    except (SonorizeInputError, ValueError) as exc:
+        _fail(str(exc))
+    Console().print({"best_checkpoint": result["best_checkpoint"], "best": result["best"]})
 
 
 @app.command()

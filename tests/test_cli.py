@@ -92,3 +92,12 @@ def test_clear_errors_for_missing_and_broken_inputs(tmp_path):
     assert result.exit_code == 2 and "not a media file" in result.output
     result = runner.invoke(app, ["envelope-from-audio", str(tmp_path / "notes.mp4")])
     assert result.exit_code == 2 and "notes.mp4" in result.output
+
+
+def test_preprocess_and_train_commands_report_bad_input(tmp_path):
+    result = runner.invoke(app, ["preprocess", "nope", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown dataset 'nope'" in result.output
+    result = runner.invoke(app, ["preprocess", "folder", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "missing" in result.output
+    result = runner.invoke(app, ["train-video2rms", "walking-the-maps", "--out", str(tmp_path / "ckpt")])
+    assert result.exit_code == 2 and "run the preprocess flow" in result.output
