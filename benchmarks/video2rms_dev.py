@@ -29,8 +29,13 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "greatest-hits-dev"
 HOLDOUT_COUNT = 7  # ~20 % of the 34 recordings, whole recordings only
 HOLDOUT_SEED = "sonorize-dev-holdout-v1"
 CPU_CONFIG = {  # sized for a 2-core CPU; the paper defaults (batch 64, 500 epochs) assume a GPU
-    "conv_channels": 128, "lstm_hidden": 64, "batch_size": 16, "train_hop_s": 2.5,
+    "conv_channels": 64, "lstm_hidden": 32, "batch_size": 16, "train_hop_s": 2.5,
     "learning_rate": 1e-3, "weight_decay": 1e-3, "best_metric": "onset_f1",
+    # 27 recordings: unsmoothed targets keep the attacks the onset metric looks for (kernel-15
+    # smoothing spreads them over 120 ms); "presence" decoding with a threshold calibrated on the
+    # training recordings, because argmax decodes silence wherever class 0 is the single most likely
+    # class (nearly everywhere on sparse hits) and the plain expectation flattens every hit.
+    "target_smoothing": "none", "decode_method": "presence",
 }
 SHIP_TO = REPO / "folai_models" / "checkpoints" / "video2rms-motion.safetensors"
 COLUMNS = ("e_l1", "correlation", "acc@5", "onset_precision", "onset_recall", "onset_f1")
@@ -73,6 +78,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder")
     parser.add_argument("--json", type=Path, default=None, help="write the scores here")
     parser.add_argument("--ship", action="store_true", help="copy the best checkpoint into the package")
+    parser.add_argument("--config", type=json.loads, default={}, help="JSON of Video2RMSConfig overrides")
     args = parser.parse_args()
     if not (args.data / "videos").is_dir():
         print(f"No development data at {args.data}; nothing to do.")
@@ -93,8 +99,8 @@ def main() -> None:
 
     start = time.perf_counter()
     result = train_video2rms(dataset="folder", encoder="motion", out_dir=str(args.out) if args.out else None,
-                             config={**CPU_CONFIG, "epochs": args.epochs}, holdout=holdout,
-                             eval_every=args.eval_every, device="cpu")
+                             config={**CPU_CONFIG, **args.config, "epochs": args.epochs}, holdout=holdout,
+                             eval_every=args.eval_every, device="cpu", relative_features=True)
     print(f"trained {result['epochs_run']} epochs in {time.perf_counter() - start:.0f} s; "
           f"best epoch {result['best'].get('epoch')} -> {result['best_checkpoint']}")
 

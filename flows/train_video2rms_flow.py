@@ -14,8 +14,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+
+import numpy as np
 
 import pyarrow as pa
 from prefect import flow, get_run_logger
@@ -64,6 +67,7 @@ def train_video2rms(
     eval_every: int = 1,
     device: str = "auto",
     resume: bool = True,
+    relative_features: bool = False,
 ) -> dict:
     """Train Video2RMS; return the best epoch's metrics and the checkpoint paths.
 
@@ -77,6 +81,11 @@ def train_video2rms(
     eval_every : epochs between validations (and best-checkpoint checks).
     device : ``auto`` (the GPU when present), ``cpu`` or ``cuda``.
     resume : continue from ``out_dir/last.safetensors`` when its config matches.
+    relative_features : also feed each feature relative to its video's 95th percentile.
+
+    With ``decode_method: presence`` the presence threshold is calibrated on the
+    training videos (best mean onset F1) at every validation, and the best
+    checkpoint stores the threshold it was validated with.
     """
     import torch
 
@@ -89,8 +98,9 @@ def train_video2rms(
     out = Path(out_dir) if out_dir else get_settings().cache_dir / "video2rms" / f"{dataset}-{encoder}"
     videos = load_dataset_videos(dataset, encoder)
     train, val = split_videos(videos, holdout, train_split, val_split)
-    normalizer = FeatureNormalizer.fit(train)
-    cfg = Video2RMSConfig.from_dict({**(config or {}), "input_dim": int(train[0].features.shape[1])})
+    normalizer = FeatureNormalizer.fit(train, relative=relative_features)
+    cfg = Video2RMSConfig.from_dict({**(config or {}),
+                                     "input_dim": normalizer.output_dim(int(train[0].features.shape[1]))})
     seed_everything(cfg.seed, deterministic=False)
 
     chunks = []
@@ -98,6 +108,7 @@ def train_video2rms(
         classes = target_classes(video.envelope, cfg.target_smoothing, cfg.smoothing_kernel_size)
         chunks += make_chunks(normalizer(video.features), classes, cfg, hop_s=cfg.train_hop_s)
     val_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in val]
+    train_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in train]
     loader = make_loader(chunks, cfg, shuffle=True, seed=cfg.seed)
     model = create_video2rms_from_config(cfg).to(device)
     optimizer = create_optimizer(model, cfg)
@@ -128,13 +139,18 @@ def train_video2rms(
         row = {"epoch": epoch, "train_loss": round(loss, 5), "seconds": round(time.perf_counter() - started, 2)}
         improved = False
         if epoch % eval_every == 0 or epoch == cfg.epochs:
+            eval_cfg = cfg
+            if cfg.decode_method == "presence":
+                eval_cfg = replace(cfg, presence_threshold=calibrate_presence(model, train_items, cfg, device))
+                row["presence_threshold"] = eval_cfg.presence_threshold
             with torch.no_grad():
-                metrics = evaluate(model, val_items, cfg, device)
+                metrics = evaluate(model, val_items, eval_cfg, device)
             row.update({k: round(float(v), 5) for k, v in metrics.items() if not k.startswith("n_")})
             value = metrics.get(cfg.best_metric)
             if is_improvement(value, best, cfg):
                 best, best_metrics, improved = value, {**metrics, "epoch": epoch}, True
-                save_checkpoint(best_path, model, cfg, optimizer=None, epoch=epoch, metrics=best_metrics, extra=extra)
+                save_checkpoint(best_path, model, eval_cfg, optimizer=None, epoch=epoch, metrics=best_metrics,
+                                extra=extra)
             _record_epoch(run_id, dataset, encoder, row, metrics, improved)
             create_table_artifact(key="video2rms-epochs", table=history + [row],
                                   description=f"Video2RMS on {dataset} ({encoder}): loss and validation per epoch")
@@ -147,6 +163,31 @@ def train_video2rms(
               "val_items": extra["val_items"], "history": history}
     create_markdown_artifact(key="video2rms-summary", markdown=_summary(result, dataset, encoder))
     return result
+
+
+PRESENCE_GRID = tuple(round(0.04 + 0.02 * i, 2) for i in range(24))  # thresholds tried: 0.04 .. 0.50
+
+
+def calibrate_presence(model, videos, config: Video2RMSConfig, device: str) -> float:
+    """The presence threshold with the best mean onset F1 on ``videos`` (the training set)."""
+    from folai_models.events import detect_onsets
+    from folai_models.metrics import onset_scores
+    from folai_models.video2rms.decode import predict_probabilities, probabilities_to_envelope
+
+    cached = []
+    for video in videos:
+        probs = predict_probabilities(model, video.features, config, device=device)
+        cached.append((probs, detect_onsets(video.envelope, config.envelope_rate)))
+
+    def mean_f1(threshold: float) -> float:
+        f1s = []
+        for probs, reference in cached:
+            envelope = probabilities_to_envelope(probs, "presence", mu=config.mu, rms_min=config.rms_min,
+                                                 presence_threshold=threshold)
+            f1s.append(onset_scores(reference, detect_onsets(envelope, config.envelope_rate))["f1"])
+        return float(np.mean(f1s))
+
+    return max(PRESENCE_GRID, key=mean_f1)
 
 
 def _same_model(a: Video2RMSConfig, b: Video2RMSConfig) -> bool:

@@ -114,3 +114,31 @@ def test_unknown_holdout_and_missing_dataset_are_clear(dataset, tmp_path):
         train_video2rms(dataset="folder", config=TINY, holdout=["nope"], out_dir=str(tmp_path), device="cpu")
     with pytest.raises(SonorizeInputError, match="run the preprocess flow"):
         train_video2rms(dataset="walking_the_maps", config=TINY, out_dir=str(tmp_path), device="cpu")
+
+
+def test_presence_decoding_calibrated_and_relative_features(dataset, tmp_path):
+    from data_catalog.checkpoints import load_checkpoint
+    from flows.train_video2rms_flow import PRESENCE_GRID, train_video2rms
+
+    result = train_video2rms(dataset="folder", encoder="motion", out_dir=str(tmp_path),
+                             config={**TINY, "decode_method": "presence"}, holdout=["clip2"], device="cpu",
+                             relative_features=True)
+    assert all(row["presence_threshold"] in PRESENCE_GRID for row in result["history"])
+    model, config, meta = load_checkpoint(result["best_checkpoint"])
+    assert config.decode_method == "presence" and config.presence_threshold in PRESENCE_GRID
+    assert config.input_dim == 2 * 73 and meta["extra"]["relative_features"] is True
+
+
+def test_presence_decoding_is_silent_below_the_threshold():
+    import numpy as np
+
+    from folai_models.video2rms.decode import probabilities_to_envelope
+
+    probs = np.zeros((3, 64))
+    probs[0, 0] = 1.0                       # sure silence
+    probs[1, 0], probs[1, 40] = 0.7, 0.3    # a likely miss below a 0.5 threshold
+    probs[2, 0], probs[2, 40] = 0.2, 0.8    # sound
+    env = probabilities_to_envelope(probs, "presence", presence_threshold=0.5)
+    level = probabilities_to_envelope(np.eye(64)[[40]], "argmax")[0]
+    assert env[0] == 0 and env[1] == 0 and env[2] == np.float32(level)
+    assert probabilities_to_envelope(probs, "presence", presence_threshold=0.2)[1] == np.float32(level)

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 UPSAMPLING_VARIANTS = ("folai", "linear")
-DECODE_METHODS = ("expectation", "argmax")
+DECODE_METHODS = ("expectation", "argmax", "presence")
 HIGHER_IS_BETTER = ("onset_f1", "onset_precision", "onset_recall", "correlation", "acc@1", "acc@5", "acc@10")
 LOWER_IS_BETTER = ("e_l1", "loss", "onset_median_abs_error_s")
 
@@ -128,6 +128,7 @@ class Video2RMSConfig:
     target_smoothing: str = "kernel"
     smoothing_kernel_size: int = SMOOTHING_KERNEL_SIZE
     decode_method: str = "expectation"
+    presence_threshold: float = 0.5  # "presence" decoding: sound where P(class > 0) exceeds it
     inference_overlap: float = INFERENCE_OVERLAP
     train_hop_s: float | None = None
     best_metric: str = "onset_f1"

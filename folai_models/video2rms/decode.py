@@ -61,11 +61,17 @@ def class_levels(n_classes: int, *, mu: float = MU, rms_min: float = RMS_MIN) ->
 
 
 def probabilities_to_envelope(
-    probabilities, method: str = "expectation", *, mu: float = MU, rms_min: float = RMS_MIN
+    probabilities, method: str = "expectation", *, mu: float = MU, rms_min: float = RMS_MIN,
+    presence_threshold: float = 0.5,
 ) -> np.ndarray:
     """Decode class probabilities ``[..., N, n_classes]`` to RMS values ``[..., N]`` in [0, 1].
 
-    See the module docstring for ``method`` (``"expectation"`` or ``"argmax"``).
+    See the module docstring for ``"expectation"`` and ``"argmax"``. ``"presence"``
+    is a two-part (hurdle) decoding for sparse sound: silence unless
+    ``P(class > 0) > presence_threshold``, else the expectation over the
+    non-silent classes. On hits the model is rarely sure enough for argmax to
+    leave class 0, and the plain expectation mixes the silence mass into the
+    level; a threshold calibrated on the training videos avoids both.
     ``n_classes`` is the last axis; ``mu`` and ``rms_min`` must match training.
 
     Returns
@@ -83,6 +89,11 @@ def probabilities_to_envelope(
     rms, compressed = class_levels(probs.shape[-1], mu=mu, rms_min=rms_min)
     if method == "argmax":
         return rms[np.argmax(probs, axis=-1)].astype(np.float32)
+    if method == "presence":
+        sound = probs[..., 1:].sum(axis=-1)
+        level = probs[..., 1:] @ compressed[1:] / np.maximum(sound, 1e-12)
+        decoded = inverse_mu_law(np.clip(level, 0.0, 1.0), mu=mu)
+        return np.where(sound > presence_threshold, decoded, 0.0).astype(np.float32)
     expected = probs @ compressed / np.maximum(probs.sum(axis=-1), 1e-12)
     return inverse_mu_law(np.clip(expected, 0.0, 1.0), mu=mu).astype(np.float32)
 
@@ -98,7 +109,8 @@ def logits_to_envelope(
     logits = torch.as_tensor(logits).detach().float()
     probs = torch.softmax(logits, dim=-1)
     mu, rms_min = (config.mu, config.rms_min) if config is not None else (MU, RMS_MIN)
-    return probabilities_to_envelope(probs, method, mu=mu, rms_min=rms_min)
+    threshold = config.presence_threshold if config is not None else 0.5
+    return probabilities_to_envelope(probs, method, mu=mu, rms_min=rms_min, presence_threshold=threshold)
 
 
 def resolve_hop_frames(config: Video2RMSConfig, hop_s: float | None = None) -> int:
@@ -258,4 +270,5 @@ def predict_envelope(
     """
     config = config or model.config
     probs = predict_probabilities(model, features, config, hop_s=hop_s, device=device, batch_size=batch_size)
-    return probabilities_to_envelope(probs, method or config.decode_method, mu=config.mu, rms_min=config.rms_min)
+    return probabilities_to_envelope(probs, method or config.decode_method, mu=config.mu, rms_min=config.rms_min,
+                                     presence_threshold=config.presence_threshold)
