@@ -1,12 +1,18 @@
 """Frame encoders: video frames (and flow images) -> per-frame feature vectors.
 
-Encoders register themselves by name in :data:`ENCODERS` (see ``base.py``);
-adding one is one file that defines a :class:`FrameEncoder` subclass and
-registers it, plus one import line below.
+Encoders register themselves by name in :data:`ENCODERS` (see ``base.py``).
+Every module of this package is imported below, so adding an encoder is one
+file that defines a :class:`FrameEncoder` subclass decorated with
+``@register_encoder("name")``.
 """
+
+import importlib
+import pkgutil
 
 from folai_models.encoders.base import ENCODERS, EncoderConfig, FrameEncoder, create_encoder_from_config, register_encoder
 
 __all__ = ["ENCODERS", "EncoderConfig", "FrameEncoder", "create_encoder_from_config", "register_encoder"]
-from folai_models.encoders import tc_clip  # noqa: F401  (registers "tc_clip")
-from folai_models.encoders import bn_inception, motion  # noqa: F401  (register encoders)
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base":
+        importlib.import_module(f"{__name__}.{_module.name}")  # registers its encoders
