@@ -19,3 +19,13 @@ class FlowEstimator(ABC):
     def revision(self) -> str:
         """What its weights are (part of the feature-cache key)."""
         return "none"
+
+
+def check_frame_pairs(first, second) -> tuple[np.ndarray, np.ndarray]:
+    """Both uint8 [n, H, W, 3] of one shape, or a ValueError saying what is wrong."""
+    first, second = np.asarray(first), np.asarray(second)
+    if first.shape != second.shape or first.ndim != 4 or first.shape[-1] != 3:
+        raise ValueError(f"frame pairs must both be [n, H, W, 3], got {first.shape} and {second.shape}")
+    if first.dtype != np.uint8 or second.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {first.dtype} and {second.dtype}")
+    return first, second

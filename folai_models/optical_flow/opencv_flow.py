@@ -7,7 +7,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from folai_models.optical_flow.base import FlowEstimator
+from folai_models.optical_flow.base import FlowEstimator, check_frame_pairs
 
 # cv2.DISOpticalFlow presets (OpenCV docs: ULTRAFAST < FAST < MEDIUM in quality and cost).
 DIS_PRESETS = {
@@ -60,11 +60,7 @@ class OpenCVFlow(FlowEstimator):
 
     def flow(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Flow from ``first`` to ``second``: uint8 [n, H, W, 3] pairs -> float32 [n, 2, H, W] in pixels."""
-        first, second = np.asarray(first), np.asarray(second)
-        if first.shape != second.shape or first.ndim != 4 or first.shape[-1] != 3:
-            raise ValueError(f"frame pairs must both be [n, H, W, 3], got {first.shape} and {second.shape}")
-        if first.dtype != np.uint8 or second.dtype != np.uint8:
-            raise ValueError(f"frames must be uint8, got {first.dtype} and {second.dtype}")
+        first, second = check_frame_pairs(first, second)
         n, height, width, _ = first.shape
         out = np.empty((n, 2, height, width), dtype=np.float32)
         for i in range(n):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from folai_models.optical_flow.base import FlowEstimator
+from folai_models.optical_flow.base import FlowEstimator, check_frame_pairs
 
 # SPEC stage 5; torchvision.models.optical_flow.Raft_Large_Weights.C_T_SKHT_V2 (torchvision's DEFAULT).
 RAFT_LARGE_WEIGHTS = "Raft_Large_Weights.C_T_SKHT_V2"
@@ -148,11 +148,7 @@ class RaftFlow(FlowEstimator):
 
     def flow(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Flow from ``first`` to ``second``: uint8 [n, H, W, 3] pairs -> float32 [n, 2, H, W] in pixels."""
-        first, second = np.asarray(first), np.asarray(second)
-        if first.shape != second.shape or first.ndim != 4 or first.shape[-1] != 3:
-            raise ValueError(f"frame pairs must both be [n, H, W, 3], got {first.shape} and {second.shape}")
-        if first.dtype != np.uint8 or second.dtype != np.uint8:
-            raise ValueError(f"frames must be uint8, got {first.dtype} and {second.dtype}")
+        first, second = check_frame_pairs(first, second)
         n, height, width, _ = first.shape
         out = np.empty((n, 2, height, width), dtype=np.float32)
         if n == 0:
