@@ -168,7 +168,7 @@ def test_pull_file_url_end_to_end(store, source):
     assert path == store.path("tiny") and path.read_bytes() == PAYLOAD
     assert store.status("tiny") == "present"
     assert seen[-1] == (len(PAYLOAD), len(PAYLOAD))
-    assert not [p for p in _files_under(store.root) if p.name.endswith(".part")]
+    assert not [p for p in _files_under(store.root) if p.name.endswith((".part", ".tmp"))]
     pulled = json.loads((store.root / "pulled.json").read_text())
     assert pulled[path.relative_to(store.root).as_posix()]["sha256"] == PAYLOAD_SHA
     store.pull("tiny", progress=False)  # present and intact: nothing to do

@@ -6,14 +6,13 @@ Only ``ModelStore.pull`` calls into this module; nothing downloads at run time.
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from data_catalog.atomic import atomic_path
 from data_catalog.model_store.errors import WeightDownloadError, WeightHashMismatchError
 from data_catalog.model_store.file_hashes import CHUNK_BYTES, Digests, Hasher
 from data_catalog.model_store.registry import HubRepo, WeightFile
@@ -77,14 +76,11 @@ def download_url(url: str, dest: Path, wf: WeightFile, *, name: str, progress: P
     WeightHashMismatchError
         The bytes differ from the registry's size or hashes; nothing is left behind.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(dest) as tmp:  # on any error the partial file goes
         hasher = Hasher()
         request = urllib.request.Request(url, headers={"User-Agent": "sonorize-model-store"})
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            with open(tmp, "wb") as out, urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
                 length = response.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else wf.size
                 with progress_reporter(progress, f"{name}: {dest.name}", total) as advance:
@@ -105,12 +101,7 @@ def download_url(url: str, dest: Path, wf: WeightFile, *, name: str, progress: P
         mismatch = expected_mismatch(wf, digests)
         if mismatch is not None:
             raise WeightHashMismatchError(url, *mismatch, name=name)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-        return digests
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()  # after os.replace there is nothing here; on any error the partial file goes
+    return digests
 
 
 def download_hf(hub: HubRepo, filename: str, cache_dir: Path, *, name: str, progress: Progress = True,

@@ -9,14 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from data_catalog.atomic import write_json_atomic
+from data_catalog.atomic import atomic_path, write_json_atomic
 from data_catalog.model_store import hf_cache
 from data_catalog.model_store.downloads import Progress, download_hf, download_url, expected_mismatch, progress_reporter
 from data_catalog.model_store.errors import (CorruptWeightsError, ManualDownloadRequired, MissingWeightsError,
@@ -280,12 +279,9 @@ class ModelStore:
 
 def _copy_checked(source: Path, dest: Path, wf: WeightFile, name: str) -> Digests:
     """Copy ``source`` to a temporary file beside ``dest``, check it, rename it into place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(dest) as tmp:  # a mismatching copy is removed, never renamed into place
         hasher = Hasher()
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+        with open(tmp, "wb") as out, open(source, "rb") as src:
             while chunk := src.read(CHUNK_BYTES):
                 out.write(chunk)
                 hasher.update(chunk)
@@ -293,12 +289,7 @@ def _copy_checked(source: Path, dest: Path, wf: WeightFile, name: str) -> Digest
         mismatch = expected_mismatch(wf, digests)
         if mismatch is not None:
             raise WeightHashMismatchError(source, *mismatch, name=name)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-        return digests
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    return digests
 
 
 def _remove_snapshot_file(path: Path) -> None:
