@@ -148,7 +148,7 @@ def envelope(
     try:
         info = probe_video_task.fn(str(video))
         sha = hash_video_task.fn(str(video))
-        env, rate = predict_envelope_task.fn(info, envelope_engine)
+        env, rate = predict_envelope_task.fn(info, envelope_engine, sha)
         _write_envelope(out or video.parent, video.stem, env, rate, title=f"{video.name} ({envelope_engine} envelope)",
                         metadata={"source": str(video), "video_sha256": sha, "engine": envelope_engine})
     except (SonorizeInputError, ValueError, OSError) as exc:

@@ -117,7 +117,7 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
         _, features = timer("features", frame_features_task, info, sha, options.video_stage)
 
     stage("envelope")
-    envelope, rate = timer("envelope", predict_envelope_task, info, options.envelope_engine)
+    envelope, rate = timer("envelope", predict_envelope_task, info, options.envelope_engine, sha)
     warnings: list[str] = []
     reference = None
     if info.has_audio:

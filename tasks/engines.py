@@ -27,8 +27,8 @@ class EnvelopeEngine(ABC):
     name: str
 
     @abstractmethod
-    def predict(self, info: VideoInfo) -> tuple[np.ndarray, float]:
-        """Return ``(envelope, frame_rate)`` covering the whole video."""
+    def predict(self, info: VideoInfo, video_sha256: str | None = None) -> tuple[np.ndarray, float]:
+        """Return ``(envelope, frame_rate)`` covering the whole video (``video_sha256``: its id, if known)."""
 
     def describe(self) -> dict:
         return {"name": self.name}
@@ -54,7 +54,7 @@ class PreviewEnvelopeEngine(EnvelopeEngine):
 
     name = "preview"
 
-    def predict(self, info: VideoInfo) -> tuple[np.ndarray, float]:
+    def predict(self, info: VideoInfo, video_sha256: str | None = None) -> tuple[np.ndarray, float]:
         windows = iter_frame_windows(info, frame_rate=FRAME_RATE)
         envelope = motion_envelope.estimate_envelope(windows, duration_s=info.duration_s)
         return np.asarray(envelope, dtype=np.float32), env_math.envelope_frame_rate()
@@ -76,13 +76,13 @@ class Video2RMSEnvelopeEngine(EnvelopeEngine):
                              "(train-video2rms flow); the package ships none in this install")
         self.device = device
 
-    def predict(self, info: VideoInfo) -> tuple[np.ndarray, float]:
+    def predict(self, info: VideoInfo, video_sha256: str | None = None) -> tuple[np.ndarray, float]:
         from data_catalog.hashing import sha256_file
         from folai_models.video2rms import predict_envelope
         from tasks.feature_tasks import frame_features_task
 
         model, config, stage, normalizer = _load_video2rms(str(self.checkpoint), self.device)
-        features, _ = frame_features_task.fn(info, sha256_file(info.path), stage)
+        features, _ = frame_features_task.fn(info, video_sha256 or sha256_file(info.path), stage)
         envelope = predict_envelope(model, normalizer(features), config)
         return np.asarray(envelope, dtype=np.float32), config.envelope_rate
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from prefect import task
 
-from data_catalog.media import VideoInfo, extract_audio
+from data_catalog.media import VideoInfo
 from data_catalog.media.audio import ENVELOPE_AUDIO_RATE
 from folai_models import envelope as env_math
 from tasks._options import TASK_DEFAULTS
 from tasks.engines import get_envelope_engine
-from tasks.media_tasks import normalise_peak
+from tasks.media_tasks import audio_envelope
 
 
 def n_envelope_frames(duration_s: float) -> int:
@@ -19,9 +19,9 @@ def n_envelope_frames(duration_s: float) -> int:
 
 
 @task(name="predict-envelope", tags=["envelope"], **TASK_DEFAULTS)
-def predict_envelope_task(info: VideoInfo, engine: str) -> tuple[np.ndarray, float]:
+def predict_envelope_task(info: VideoInfo, engine: str, video_sha256: str | None = None) -> tuple[np.ndarray, float]:
     """Predict the video's envelope with the named engine, exactly covering its duration."""
-    envelope, rate = get_envelope_engine(engine).predict(info)
+    envelope, rate = get_envelope_engine(engine).predict(info, video_sha256)
     n = n_envelope_frames(info.duration_s)
     envelope = np.clip(np.asarray(envelope, dtype=np.float32), 0.0, 1.0)
     if len(envelope) != n:
@@ -35,8 +35,7 @@ def envelope_from_audio(path: str, smoothing: str = "none") -> tuple[np.ndarray,
     Unsmoothed by default: both papers' smoothings move attacks earlier (tens of ms),
     which a synchronized re-synthesis should not.
     """
-    audio = normalise_peak(extract_audio(path, sample_rate=ENVELOPE_AUDIO_RATE, n_channels=1)[0])
-    env = env_math.smooth_envelope(env_math.rms_envelope(audio), method=smoothing)
+    env = env_math.smooth_envelope(audio_envelope(path), method=smoothing)
     return np.clip(env, 0.0, 1.0).astype(np.float32), env_math.envelope_frame_rate()
 
 

@@ -25,24 +25,26 @@ def hash_video_task(path: str) -> str:
     return sha256_file(path)
 
 
-def normalise_peak(audio: np.ndarray) -> np.ndarray:
-    """Scale down audio whose peak exceeds 1 (FolAI IV-C: audio in [-1, 1]); never scale up."""
-    peak = float(np.max(np.abs(audio), initial=0.0))
-    return audio / peak if peak > 1.0 else audio
+def audio_envelope(path: str) -> np.ndarray:
+    """Unsmoothed RMS envelope (16 kHz mono, 125 frames/s) of any file's audio, streamed.
 
-
-def reference_envelope(path: str, n_frames: int) -> tuple[np.ndarray, float]:
-    """RMS envelope of a file's own audio (16 kHz mono, unsmoothed, SPEC metrics), streamed.
-
-    Returns ``(envelope, covered_s)``: an envelope of ``n_frames`` frames
-    (zero-padded past the end of a stream that ends early) and how many
-    seconds of it the audio really covered.
+    Audio whose peak exceeds 1 is scaled down to [-1, 1] (FolAI IV-C), never up.
     """
     stream = StreamingRmsEnvelope()
     for block in iter_audio_blocks(path, sample_rate=ENVELOPE_AUDIO_RATE, n_channels=1):
         stream.update(block[0])
     # RMS scales with the signal: dividing the envelope by the peak = normalising the audio
-    env = stream.finish() / max(1.0, stream.peak)
+    return stream.finish() / max(1.0, stream.peak)
+
+
+def reference_envelope(path: str, n_frames: int) -> tuple[np.ndarray, float]:
+    """RMS envelope of a file's own audio (16 kHz mono, unsmoothed, SPEC metrics).
+
+    Returns ``(envelope, covered_s)``: an envelope of ``n_frames`` frames
+    (zero-padded past the end of a stream that ends early) and how many
+    seconds of it the audio really covered.
+    """
+    env = audio_envelope(path)
     covered = len(env) / env_math.envelope_frame_rate()
     out = np.zeros(n_frames, dtype=np.float32)
     out[: min(n_frames, len(env))] = env[:n_frames]
