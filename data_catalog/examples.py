@@ -79,8 +79,7 @@ def make_bouncing_ball_video(
             wav = Path(scratch) / "clicks.wav"
             write_wav(wav, impact_clicks(impacts, duration_s), 44100)
             cmd += ["-i", str(wav), "-c:a", "aac", "-shortest"]
-        cmd += [*codec_args, "-f", Path(path).suffix.lstrip(".") .replace("mkv", "matroska") or "mp4",
-                str(tmp)]
+        cmd += [*codec_args, "-f", _muxer(path), str(tmp)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         for y in ys:
             frame = background.copy()
@@ -91,6 +90,12 @@ def make_bouncing_ball_video(
         if proc.wait() != 0:
             raise RuntimeError(f"ffmpeg could not write the example video: {err.strip()[-500:]}")
     return impacts
+
+
+def _muxer(path: str | os.PathLike) -> str:
+    """ffmpeg's muxer for a file name (the temporary file's own suffix is .tmp)."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return {"mkv": "matroska", "m4v": "mp4", "": "mp4"}.get(suffix, suffix)
 
 
 def impact_clicks(impacts: list[float], duration_s: float, sample_rate: int = 44100) -> np.ndarray:
