@@ -83,13 +83,14 @@ def train_video2rms(
     resume : continue from ``out_dir/last.safetensors`` when its config matches.
     relative_features : also feed each feature relative to its video's 95th percentile.
 
-    With ``decode_method: presence`` the presence threshold is calibrated on the
-    training videos (best mean onset F1) at every validation, and the best
-    checkpoint stores the threshold it was validated with.
+    With ``decode_method: presence`` (or ``onsets``) the presence (and onset)
+    threshold is calibrated on the training videos (best mean onset F1) at
+    every validation, and the best checkpoint stores the thresholds it was
+    validated with.
     """
     import torch
 
-    from folai_models.video2rms import create_video2rms_from_config
+    from folai_models.video2rms import create_video2rms_from_config, onset_targets
     from folai_models.video2rms.train import (EvalVideo, create_optimizer, evaluate, is_improvement, make_chunks,
                                               make_loader, seed_everything, train_epoch)
 
@@ -106,7 +107,8 @@ def train_video2rms(
     chunks = []
     for video in train:
         classes = target_classes(video.envelope, cfg.target_smoothing, cfg.smoothing_kernel_size)
-        chunks += make_chunks(normalizer(video.features), classes, cfg, hop_s=cfg.train_hop_s)
+        onsets = onset_targets(video.envelope, cfg) if cfg.has_onset_head else None
+        chunks += make_chunks(normalizer(video.features), classes, cfg, hop_s=cfg.train_hop_s, onsets=onsets)
     val_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in val]
     train_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in train]
     loader = make_loader(chunks, cfg, shuffle=True, seed=cfg.seed)
@@ -139,10 +141,9 @@ def train_video2rms(
         row = {"epoch": epoch, "train_loss": round(loss, 5), "seconds": round(time.perf_counter() - started, 2)}
         improved = False
         if epoch % eval_every == 0 or epoch == cfg.epochs:
-            eval_cfg = cfg
-            if cfg.decode_method == "presence":
-                eval_cfg = replace(cfg, presence_threshold=calibrate_presence(model, train_items, cfg, device))
-                row["presence_threshold"] = eval_cfg.presence_threshold
+            eval_cfg = calibrate_decoding(model, train_items, cfg, device)
+            if cfg.decode_method in CALIBRATED:
+                row.update({name: getattr(eval_cfg, name) for name in CALIBRATED[cfg.decode_method]})
             with torch.no_grad():
                 metrics = evaluate(model, val_items, eval_cfg, device)
             row.update({k: round(float(v), 5) for k, v in metrics.items() if not k.startswith("n_")})
@@ -166,28 +167,43 @@ def train_video2rms(
 
 
 PRESENCE_GRID = tuple(round(0.04 + 0.02 * i, 2) for i in range(24))  # thresholds tried: 0.04 .. 0.50
+ONSET_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # onset-probability thresholds tried
+ONSET_PRESENCE_GRID = (0.3, 0.5, 0.7, 1.0)  # 1.0: only the drawn hits, no sustained sound
+CALIBRATED = {"presence": ("presence_threshold",), "onsets": ("onset_threshold", "presence_threshold")}
 
 
-def calibrate_presence(model, videos, config: Video2RMSConfig, device: str) -> float:
-    """The presence threshold with the best mean onset F1 on ``videos`` (the training set)."""
+def calibrate_decoding(model, videos, config: Video2RMSConfig, device: str) -> Video2RMSConfig:
+    """``config`` with the decoding thresholds that give the best mean onset F1 on ``videos``.
+
+    ``presence`` tries :data:`PRESENCE_GRID`; ``onsets`` tries every pair of
+    :data:`ONSET_GRID` and :data:`ONSET_PRESENCE_GRID`. Other methods have no
+    threshold: ``config`` comes back unchanged. ``videos`` are the training
+    videos (the validation videos must not choose their own decoding).
+    """
     from folai_models.events import detect_onsets
     from folai_models.metrics import onset_scores
-    from folai_models.video2rms.decode import predict_probabilities, probabilities_to_envelope
+    from folai_models.video2rms.decode import decode_with_config, predict_outputs
 
+    if config.decode_method not in CALIBRATED:
+        return config
     cached = []
     for video in videos:
-        probs = predict_probabilities(model, video.features, config, device=device)
-        cached.append((probs, detect_onsets(video.envelope, config.envelope_rate)))
+        probs, onset_probs = predict_outputs(model, video.features, config, device=device)
+        cached.append((probs, onset_probs, detect_onsets(video.envelope, config.envelope_rate)))
 
-    def mean_f1(threshold: float) -> float:
+    def mean_f1(candidate: Video2RMSConfig) -> float:
         f1s = []
-        for probs, reference in cached:
-            envelope = probabilities_to_envelope(probs, "presence", mu=config.mu, rms_min=config.rms_min,
-                                                 presence_threshold=threshold)
+        for probs, onset_probs, reference in cached:
+            envelope = decode_with_config(probs, candidate, onset_probabilities=onset_probs)
             f1s.append(onset_scores(reference, detect_onsets(envelope, config.envelope_rate))["f1"])
         return float(np.mean(f1s))
 
-    return max(PRESENCE_GRID, key=mean_f1)
+    if config.decode_method == "presence":
+        candidates = [replace(config, presence_threshold=t) for t in PRESENCE_GRID]
+    else:
+        candidates = [replace(config, onset_threshold=o, presence_threshold=p)
+                      for o in ONSET_GRID for p in ONSET_PRESENCE_GRID]
+    return max(candidates, key=mean_f1)
 
 
 def _same_model(a: Video2RMSConfig, b: Video2RMSConfig) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from data_catalog.examples import make_bouncing_ball_video
@@ -129,9 +130,28 @@ def test_presence_decoding_calibrated_and_relative_features(dataset, tmp_path):
     assert config.input_dim == 2 * 73 and meta["extra"]["relative_features"] is True
 
 
-def test_presence_decoding_is_silent_below_the_threshold():
-    import numpy as np
+def test_onsets_decoding_calibrated_and_round_trips(dataset, tmp_path):
+    from data_catalog.checkpoints import load_checkpoint
+    from data_catalog.dataset_tables import load_video_arrays, read_videos
+    from flows.train_video2rms_flow import ONSET_GRID, ONSET_PRESENCE_GRID, train_video2rms
+    from folai_models.video2rms import predict_envelope
+    from tasks.training_data import FeatureNormalizer
 
+    result = train_video2rms(dataset="folder", encoder="motion", out_dir=str(tmp_path),
+                             config={**TINY, "decode_method": "onsets", "onset_weight": 1.0}, holdout=["clip2"],
+                             device="cpu")
+    row = result["history"][-1]
+    assert row["onset_threshold"] in ONSET_GRID and row["presence_threshold"] in ONSET_PRESENCE_GRID
+    model, config, meta = load_checkpoint(result["best_checkpoint"])
+    assert model.onset_head is not None and config.onset_threshold in ONSET_GRID
+    video = next(r for r in read_videos(dataset="folder", status="ok").to_pylist() if r["item_id"] == "clip2")
+    features = FeatureNormalizer.from_dict(meta["extra"])(load_video_arrays(video)[0])
+    again, _, _ = load_checkpoint(result["best_checkpoint"])
+    np.testing.assert_array_equal(predict_envelope(model, features, config),
+                                  predict_envelope(again, features, config))
+
+
+def test_presence_decoding_is_silent_below_the_threshold():
     from folai_models.video2rms.decode import probabilities_to_envelope
 
     probs = np.zeros((3, 64))

@@ -223,6 +223,11 @@ class TimeStub(nn.Module):
             cls = 32.0 + 25.0 * torch.sin(2 * torch.pi * x[:, idx, 0] / 97.0)
         return -((torch.arange(64.0) - cls[..., None]) ** 2) / 2.0
 
+    onset_head = None  # the Video2RMS interface: no onset head
+
+    def forward_with_onsets(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self(x), None
+
 
 @pytest.mark.parametrize("n_frames", [1110, 1111])
 def test_windowed_prediction_is_aligned_with_a_single_long_window(n_frames):

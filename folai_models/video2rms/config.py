@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 UPSAMPLING_VARIANTS = ("folai", "linear")
-DECODE_METHODS = ("expectation", "argmax", "presence")
+DECODE_METHODS = ("expectation", "argmax", "presence", "onsets")
 HIGHER_IS_BETTER = ("onset_f1", "onset_precision", "onset_recall", "correlation", "acc@1", "acc@5", "acc@10")
 LOWER_IS_BETTER = ("e_l1", "loss", "onset_median_abs_error_s")
 
@@ -57,6 +57,11 @@ BATCH_SIZE = 64  # FolAI V-B (Video-Foley IV-B1 uses 512)
 EPOCHS = 500  # FolAI V-B / Video-Foley IV-B1: 500 epochs on Greatest Hits
 INFERENCE_OVERLAP = 0.25  # ours: 25 % window overlap, crossfaded, for videos of any length
 SEED = 123  # Video-Foley code: train.seed = 123
+ONSET_TARGET_WIDTH = 2  # ours: frames either side of a reference onset marked positive (+-16 ms at 125 fps)
+ONSET_POS_WEIGHT = 10.0  # ours: BCE weight of onset frames (about 1 frame in 40 is positive on hits)
+EVENT_DECAY_S = 0.08  # ours: decay of a rendered hit (Greatest Hits strikes fade in ~50-150 ms)
+EVENT_DIP_S = 0.032  # ours: the envelope dips over the 4 frames before a detected onset
+EVENT_DIP_RATIO = 0.2  # ours: depth of that dip relative to the hit's level (-14 dB)
 
 
 def round_half_up(x: float) -> int:
@@ -94,7 +99,19 @@ class Video2RMSConfig:
     target_smoothing, smoothing_kernel_size : how training targets are smoothed
         before quantisation (``"kernel"`` 15 FolAI III-B, ``"ellip"`` Video-Foley
         code, ``"none"``); applied by the data preparation, recorded here.
-    decode_method : ``"expectation"`` or ``"argmax"`` (see :mod:`.decode`).
+    decode_method : ``"expectation"``, ``"argmax"``, ``"presence"`` or ``"onsets"``
+        (see :mod:`.decode`).
+    presence_threshold : ``"presence"`` / ``"onsets"``: sound where ``P(class > 0)``
+        exceeds it (calibrated on the training videos by the training flow).
+    onset_weight : ours, not in the papers: weight of an onset head's loss (a
+        per-envelope-frame "a sound starts here" logit beside the 64 classes,
+        binary cross-entropy). 0 = no onset head: the papers' model.
+    onset_target_width, onset_pos_weight : onset targets are the frames within
+        this many frames of a reference onset; positives weigh this much more.
+    onset_threshold : ``"onsets"`` decoding: onset probability a peak must exceed.
+    event_decay_s, event_dip_s, event_dip_ratio : ``"onsets"`` decoding: each
+        detected onset is drawn as a hit decaying with this time constant, the
+        envelope dipping to ``ratio`` of the hit's level over ``dip_s`` before it.
     inference_overlap : fraction of a window shared by neighbours at inference.
     train_hop_s : hop between training chunks; None = ``window_s`` (the
         papers' non-overlapping 10 s chunks).
@@ -129,6 +146,13 @@ class Video2RMSConfig:
     smoothing_kernel_size: int = SMOOTHING_KERNEL_SIZE
     decode_method: str = "expectation"
     presence_threshold: float = 0.5  # "presence" decoding: sound where P(class > 0) exceeds it
+    onset_weight: float = 0.0
+    onset_target_width: int = ONSET_TARGET_WIDTH
+    onset_pos_weight: float = ONSET_POS_WEIGHT
+    onset_threshold: float = 0.5
+    event_decay_s: float = EVENT_DECAY_S
+    event_dip_s: float = EVENT_DIP_S
+    event_dip_ratio: float = EVENT_DIP_RATIO
     inference_overlap: float = INFERENCE_OVERLAP
     train_hop_s: float | None = None
     best_metric: str = "onset_f1"
@@ -169,6 +193,18 @@ class Video2RMSConfig:
             raise ValueError(f"label_smoothing_window must be an integer >= 0, got {self.label_smoothing_window!r}")
         if self.target_smoothing not in SMOOTHING_METHODS:
             raise ValueError(f"target_smoothing must be one of {SMOOTHING_METHODS}, got {self.target_smoothing!r}")
+        for name in ("onset_weight", "onset_target_width", "onset_pos_weight", "event_dip_s", "event_dip_ratio"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {getattr(self, name)!r}")
+        if int(self.onset_target_width) != self.onset_target_width:
+            raise ValueError(f"onset_target_width must be an integer, got {self.onset_target_width!r}")
+        if not (math.isfinite(self.event_decay_s) and self.event_decay_s > 0):
+            raise ValueError(f"event_decay_s must be positive, got {self.event_decay_s!r}")
+        for name in ("presence_threshold", "onset_threshold", "event_dip_ratio"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}")
+        if self.decode_method == "onsets" and not self.has_onset_head:
+            raise ValueError("decode_method 'onsets' needs the onset head: set onset_weight > 0")
         if self.decode_method not in DECODE_METHODS:
             raise ValueError(f"decode_method must be one of {DECODE_METHODS}, got {self.decode_method!r}")
         if self.best_metric not in HIGHER_IS_BETTER + LOWER_IS_BETTER:
@@ -190,6 +226,11 @@ class Video2RMSConfig:
     def lstm_width(self) -> int:
         """Resolved LSTM hidden size per direction (``lstm_hidden`` or ``conv_width // 4``)."""
         return int(self.lstm_hidden or max(1, self.conv_width // 4))
+
+    @property
+    def has_onset_head(self) -> bool:
+        """Whether the model carries the onset head (``onset_weight > 0``)."""
+        return self.onset_weight > 0
 
     @property
     def window_frames(self) -> int:

@@ -12,6 +12,15 @@ Decoding (:func:`probabilities_to_envelope`):
   the label smoothing the model was trained with). When the distribution is
   bimodal (silence vs. a hit) it lands in between; use ``"argmax"`` to get
   the papers' decoding.
+- ``"presence"``: silence unless ``P(class > 0)`` exceeds a threshold, else
+  the expectation over the non-silent classes (see
+  :func:`probabilities_to_envelope`).
+- ``"onsets"`` (models with an onset head): ``"presence"``, then every peak of
+  the onset probability above ``onset_threshold`` is drawn as a hit: the
+  envelope dips just before it and rises to the hit's level, decaying
+  exponentially (:func:`render_onsets`). The class distribution alone is
+  unsure of a hit's exact frame and spreads it, so its decoding rarely dips
+  between close hits; the onset head places them.
 
 Long videos (:func:`predict_probabilities`, SPEC stage 11): the features are cut
 into model windows of ``config.window_s`` that overlap by
@@ -33,21 +42,35 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.signal import find_peaks
 
 from folai_models.quantize import MU, RMS_MIN, classes_to_rms, inverse_mu_law, mu_law
-from folai_models.video2rms.config import DECODE_METHODS, Video2RMSConfig, round_half_up
+from folai_models.events import ONSET_NMS_WINDOW_S
+from folai_models.video2rms.config import (
+    DECODE_METHODS,
+    ENVELOPE_RATE,
+    EVENT_DECAY_S,
+    EVENT_DIP_RATIO,
+    EVENT_DIP_S,
+    Video2RMSConfig,
+    round_half_up,
+)
 from folai_models.video2rms.model import Video2RMS
 
 __all__ = [
     "PREDICT_BATCH_SIZE",
     "class_levels",
     "probabilities_to_envelope",
+    "decode_with_config",
+    "onset_peaks",
+    "render_onsets",
     "logits_to_envelope",
     "resolve_hop_frames",
     "window_starts",
     "crossfade_weights",
     "pad_features",
     "predict_probabilities",
+    "predict_outputs",
     "predict_envelope",
 ]
 
@@ -62,7 +85,9 @@ def class_levels(n_classes: int, *, mu: float = MU, rms_min: float = RMS_MIN) ->
 
 def probabilities_to_envelope(
     probabilities, method: str = "expectation", *, mu: float = MU, rms_min: float = RMS_MIN,
-    presence_threshold: float = 0.5,
+    presence_threshold: float = 0.5, onset_probabilities=None, onset_threshold: float = 0.5,
+    envelope_rate: float = ENVELOPE_RATE, event_decay_s: float = EVENT_DECAY_S, event_dip_s: float = EVENT_DIP_S,
+    event_dip_ratio: float = EVENT_DIP_RATIO,
 ) -> np.ndarray:
     """Decode class probabilities ``[..., N, n_classes]`` to RMS values ``[..., N]`` in [0, 1].
 
@@ -73,6 +98,8 @@ def probabilities_to_envelope(
     leave class 0, and the plain expectation mixes the silence mass into the
     level; a threshold calibrated on the training videos avoids both.
     ``n_classes`` is the last axis; ``mu`` and ``rms_min`` must match training.
+    ``"onsets"`` needs ``onset_probabilities`` (same shape without the class
+    axis) and takes the remaining parameters (:func:`render_onsets`).
 
     Returns
     -------
@@ -89,28 +116,91 @@ def probabilities_to_envelope(
     rms, compressed = class_levels(probs.shape[-1], mu=mu, rms_min=rms_min)
     if method == "argmax":
         return rms[np.argmax(probs, axis=-1)].astype(np.float32)
-    if method == "presence":
+    if method in ("presence", "onsets"):
         sound = probs[..., 1:].sum(axis=-1)
         level = probs[..., 1:] @ compressed[1:] / np.maximum(sound, 1e-12)
         decoded = inverse_mu_law(np.clip(level, 0.0, 1.0), mu=mu)
-        return np.where(sound > presence_threshold, decoded, 0.0).astype(np.float32)
+        present = np.where(sound > presence_threshold, decoded, 0.0)
+        if method == "presence":
+            return present.astype(np.float32)
+        if onset_probabilities is None:
+            raise ValueError("'onsets' decoding needs onset probabilities (a model with an onset head)")
+        onset_probs = np.asarray(onset_probabilities, dtype=np.float64)
+        if onset_probs.shape != present.shape:
+            raise ValueError(f"onset probabilities {onset_probs.shape} do not match the frames {present.shape}")
+        rows = [render_onsets(b, lv, onset_peaks(o, onset_threshold, envelope_rate), envelope_rate,
+                              decay_s=event_decay_s, dip_s=event_dip_s, dip_ratio=event_dip_ratio,
+                              min_rms=2.0 * rms_min)
+                for b, lv, o in zip(present.reshape(-1, present.shape[-1]), decoded.reshape(-1, present.shape[-1]),
+                                    onset_probs.reshape(-1, present.shape[-1]))]
+        return np.stack(rows).reshape(present.shape).astype(np.float32)
     expected = probs @ compressed / np.maximum(probs.sum(axis=-1), 1e-12)
     return inverse_mu_law(np.clip(expected, 0.0, 1.0), mu=mu).astype(np.float32)
 
 
+def onset_peaks(onset_probabilities, threshold: float, envelope_rate: float = ENVELOPE_RATE,
+                min_gap_s: float = ONSET_NMS_WINDOW_S) -> np.ndarray:
+    """Frames where the onset probability peaks above ``threshold``, at least ``min_gap_s`` apart."""
+    distance = max(1, round_half_up(min_gap_s * envelope_rate))
+    peaks, _ = find_peaks(np.asarray(onset_probabilities, dtype=np.float64), height=threshold, distance=distance)
+    return peaks.astype(np.int64)
+
+
+def render_onsets(envelope, levels, onset_frames, envelope_rate: float = ENVELOPE_RATE, *,
+                  decay_s: float = EVENT_DECAY_S, dip_s: float = EVENT_DIP_S, dip_ratio: float = EVENT_DIP_RATIO,
+                  min_rms: float = 2.0 * RMS_MIN) -> np.ndarray:
+    """Draw a hit at each onset frame over ``envelope`` (1-D RMS).
+
+    The hit's level is the largest of ``levels`` (the level the model expects
+    if there is sound) over the next ``decay_s``, at least ``min_rms`` so the
+    hit is audible. Over ``dip_s`` before the onset the envelope is lowered to
+    ``dip_ratio`` times that level; from the onset on it is at least
+    ``level * exp(-t / decay_s)``.
+
+    Returns
+    -------
+    np.ndarray
+        float64, same length as ``envelope``.
+    """
+    out = np.array(envelope, dtype=np.float64)
+    levels = np.asarray(levels, dtype=np.float64)
+    decay = decay_s * envelope_rate
+    span, dip = int(np.ceil(6.0 * decay)), round_half_up(dip_s * envelope_rate)  # exp(-6): below -50 dB
+    shape = np.exp(-np.arange(span) / decay)
+    for frame in np.asarray(onset_frames, dtype=np.int64):
+        level = max(float(levels[frame : frame + max(1, round_half_up(decay))].max()), min_rms)
+        before = slice(max(0, frame - dip), frame)
+        out[before] = np.minimum(out[before], dip_ratio * level)
+        n = min(span, len(out) - frame)
+        out[frame : frame + n] = np.maximum(out[frame : frame + n], level * shape[:n])
+    return out
+
+
+def decode_with_config(probabilities, config: Video2RMSConfig, *, method: str | None = None,
+                       onset_probabilities=None) -> np.ndarray:
+    """:func:`probabilities_to_envelope` with every decoding parameter taken from ``config``."""
+    return probabilities_to_envelope(
+        probabilities, method or config.decode_method, mu=config.mu, rms_min=config.rms_min,
+        presence_threshold=config.presence_threshold, onset_probabilities=onset_probabilities,
+        onset_threshold=config.onset_threshold, envelope_rate=config.envelope_rate,
+        event_decay_s=config.event_decay_s, event_dip_s=config.event_dip_s, event_dip_ratio=config.event_dip_ratio)
+
+
 def logits_to_envelope(
-    logits, method: str = "expectation", *, config: Video2RMSConfig | None = None
+    logits, method: str = "expectation", *, config: Video2RMSConfig | None = None, onset_logits=None,
 ) -> np.ndarray:
     """Decode logits ``[..., N, n_classes]`` (torch or numpy) to an RMS envelope ``[..., N]``.
 
-    Softmax over the class axis, then :func:`probabilities_to_envelope`;
-    ``config`` supplies ``mu`` and ``rms_min`` (defaults: the paper values).
+    Softmax over the class axis, then :func:`probabilities_to_envelope` with
+    ``config``'s parameters (defaults: the paper values). ``onset_logits``
+    ``[..., N]`` (from the onset head) are needed by ``"onsets"`` decoding.
     """
-    logits = torch.as_tensor(logits).detach().float()
-    probs = torch.softmax(logits, dim=-1)
-    mu, rms_min = (config.mu, config.rms_min) if config is not None else (MU, RMS_MIN)
-    threshold = config.presence_threshold if config is not None else 0.5
-    return probabilities_to_envelope(probs, method, mu=mu, rms_min=rms_min, presence_threshold=threshold)
+    probs = torch.softmax(torch.as_tensor(logits).detach().float(), dim=-1)
+    onset_probs = None if onset_logits is None else torch.sigmoid(torch.as_tensor(onset_logits).detach().float())
+    if config is None:
+        return probabilities_to_envelope(probs, method, mu=MU, rms_min=RMS_MIN, onset_probabilities=onset_probs)
+    return decode_with_config(probs.cpu().numpy(), config, method=method,
+                              onset_probabilities=None if onset_probs is None else onset_probs.cpu().numpy())
 
 
 def resolve_hop_frames(config: Video2RMSConfig, hop_s: float | None = None) -> int:
@@ -185,7 +275,6 @@ def _check_features(features, config: Video2RMSConfig) -> np.ndarray:
     return feats
 
 
-@torch.inference_mode()
 def predict_probabilities(
     model: Video2RMS,
     features,
@@ -195,7 +284,24 @@ def predict_probabilities(
     device: str | torch.device | None = None,
     batch_size: int = PREDICT_BATCH_SIZE,
 ) -> np.ndarray:
-    """Class probabilities for every envelope frame of a video of any length.
+    """Class probabilities ``(n_envelope_frames(T), n_classes)`` of a video of any length.
+
+    The first half of :func:`predict_outputs` (same parameters).
+    """
+    return predict_outputs(model, features, config, hop_s=hop_s, device=device, batch_size=batch_size)[0]
+
+
+@torch.inference_mode()
+def predict_outputs(
+    model: Video2RMS,
+    features,
+    config: Video2RMSConfig | None = None,
+    *,
+    hop_s: float | None = None,
+    device: str | torch.device | None = None,
+    batch_size: int = PREDICT_BATCH_SIZE,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class (and onset) probabilities for every envelope frame of a video of any length.
 
     Parameters
     ----------
@@ -214,8 +320,11 @@ def predict_probabilities(
 
     Returns
     -------
-    np.ndarray
+    probabilities : np.ndarray
         Shape ``(config.n_envelope_frames(T), n_classes)``, float32, rows sum to 1.
+    onset_probabilities : np.ndarray or None
+        Shape ``(config.n_envelope_frames(T),)``, float32, crossfaded like the
+        classes; None when the model has no onset head.
     """
     config = config or model.config
     feats = _check_features(features, config)
@@ -230,19 +339,25 @@ def predict_probabilities(
     was_training = model.training
     model.eval()
     total = np.zeros((n_total, config.n_classes), dtype=np.float64)
+    onset_total = np.zeros(n_total, dtype=np.float64) if model.onset_head is not None else None
     weight_sum = np.zeros(n_total, dtype=np.float64)
     try:
         for b in range(0, len(starts), max(1, int(batch_size))):
             chunk = starts[b : b + batch_size]
             x = np.stack([pad_features(feats[s:], window) for s in chunk])
-            probs = torch.softmax(model(torch.from_numpy(x).to(device)).float(), dim=-1).cpu().numpy()
-            for k, p in zip(range(b, b + len(chunk)), probs):
+            logits, onset_logits = model.forward_with_onsets(torch.from_numpy(x).to(device))
+            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            onsets = None if onset_logits is None else torch.sigmoid(onset_logits.float()).cpu().numpy()
+            for i, k in enumerate(range(b, b + len(chunk))):
                 e, w = env_starts[k], weights[k]
-                total[e : e + len(w)] += w[:, None] * p[: len(w)]
+                total[e : e + len(w)] += w[:, None] * probs[i, : len(w)]
+                if onset_total is not None:
+                    onset_total[e : e + len(w)] += w * onsets[i, : len(w)]
                 weight_sum[e : e + len(w)] += w
     finally:
         model.train(was_training)
-    return (total / weight_sum[:, None]).astype(np.float32)
+    onset_probs = None if onset_total is None else (onset_total / weight_sum).astype(np.float32)
+    return (total / weight_sum[:, None]).astype(np.float32), onset_probs
 
 
 def predict_envelope(
@@ -257,9 +372,9 @@ def predict_envelope(
 ) -> np.ndarray:
     """RMS envelope of a video of any length at ``config.envelope_rate``.
 
-    :func:`predict_probabilities` (windows, crossfade), then
+    :func:`predict_outputs` (windows, crossfade), then
     :func:`probabilities_to_envelope` with ``method`` (default
-    ``config.decode_method``). The output has exactly
+    ``config.decode_method``) and ``config``'s decoding parameters. The output has exactly
     ``config.n_envelope_frames(T)`` frames on the grid ``(i + 0.5) / envelope_rate``;
     resample with :func:`folai_models.envelope.interpolate_envelope` for another grid.
 
@@ -269,6 +384,5 @@ def predict_envelope(
         Shape ``(n_envelope_frames(T),)``, float32, in [0, 1].
     """
     config = config or model.config
-    probs = predict_probabilities(model, features, config, hop_s=hop_s, device=device, batch_size=batch_size)
-    return probabilities_to_envelope(probs, method or config.decode_method, mu=config.mu, rms_min=config.rms_min,
-                                     presence_threshold=config.presence_threshold)
+    probs, onset_probs = predict_outputs(model, features, config, hop_s=hop_s, device=device, batch_size=batch_size)
+    return decode_with_config(probs, config, method=method, onset_probabilities=onset_probs)

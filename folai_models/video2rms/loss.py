@@ -6,6 +6,13 @@ frames instead of summing, so the loss does not scale with window length or
 batch size. Frames whose target class is negative (:data:`IGNORE_CLASS`,
 padding of windows that run past the video) and frames outside an optional
 mask are not scored.
+
+Ours (``config.onset_weight > 0``): :func:`onset_targets` marks the frames
+near each onset of the target envelope, :func:`onset_loss` is the weighted
+binary cross-entropy of the onset head against them, and
+:func:`total_loss` adds ``onset_weight`` times it to the class loss. The
+class loss alone rarely lets a decoded envelope dip between hits that follow
+each other closely, so hits inside a sounding stretch never read as onsets.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import torch.nn.functional as F
 from folai_models.quantize import gaussian_label_smoothing
 from folai_models.video2rms.config import Video2RMSConfig
 
-__all__ = ["IGNORE_CLASS", "smoothing_table", "soft_targets", "video2rms_loss"]
+__all__ = ["IGNORE_CLASS", "smoothing_table", "soft_targets", "video2rms_loss", "onset_targets", "onset_loss",
+           "total_loss"]
 
 IGNORE_CLASS = -1  # target class of padded frames: never scored
 
@@ -105,3 +113,47 @@ def video2rms_loss(
         return logits.sum() * 0.0
     # where, not multiply: a non-finite loss on an unscored frame must not leak in
     return torch.where(scored, per_frame, torch.zeros_like(per_frame)).sum() / n_scored
+
+
+def onset_targets(envelope, config: Video2RMSConfig) -> np.ndarray:
+    """0/1 onset targets per envelope frame: 1 within ``onset_target_width`` frames of an onset.
+
+    Onsets are those of :func:`folai_models.events.detect_onsets` on the
+    unsmoothed ``envelope`` (the evaluation's definition), on its frame grid.
+
+    Returns
+    -------
+    np.ndarray of int64, shape (len(envelope),)
+    """
+    from folai_models.events import detect_onsets
+
+    envelope = np.asarray(envelope, dtype=np.float64)
+    targets = np.zeros(len(envelope), dtype=np.int64)
+    width = int(config.onset_target_width)
+    for frame in np.floor(detect_onsets(envelope, config.envelope_rate) * config.envelope_rate).astype(np.int64):
+        targets[max(0, frame - width) : frame + width + 1] = 1
+    return targets
+
+
+def onset_loss(onset_logits: torch.Tensor, targets: torch.Tensor, config: Video2RMSConfig) -> torch.Tensor:
+    """Mean binary cross-entropy of onset logits ``(B, N)`` against 0/1 targets (negative = unscored)."""
+    targets = torch.as_tensor(targets, device=onset_logits.device)
+    if tuple(targets.shape) != tuple(onset_logits.shape):
+        raise ValueError(f"onset targets {tuple(targets.shape)} do not match logits {tuple(onset_logits.shape)}")
+    scored = targets >= 0
+    if int(scored.sum()) == 0:
+        return onset_logits.sum() * 0.0
+    pos_weight = torch.tensor(float(config.onset_pos_weight), device=onset_logits.device, dtype=onset_logits.dtype)
+    return F.binary_cross_entropy_with_logits(onset_logits[scored], targets[scored].to(onset_logits.dtype),
+                                              pos_weight=pos_weight)
+
+
+def total_loss(model, features: torch.Tensor, classes: torch.Tensor, onsets: torch.Tensor | None,
+               config: Video2RMSConfig) -> torch.Tensor:
+    """Class loss, plus ``onset_weight`` times the onset loss when the model has an onset head."""
+    if not config.has_onset_head:
+        return video2rms_loss(model(features), classes, config)
+    if onsets is None:
+        raise ValueError("a model with an onset head trains on (features, classes, onsets) chunks")
+    logits, onset_logits = model.forward_with_onsets(features)
+    return video2rms_loss(logits, classes, config) + config.onset_weight * onset_loss(onset_logits, onsets, config)

@@ -14,6 +14,11 @@ differently:
   weight matrix fixes ``T``, so such a model takes exactly
   ``config.window_frames`` frames.
 
+Ours, optional (``config.onset_weight > 0``): an onset head, a second linear
+layer on the BiLSTM output giving one "a sound starts here" logit per envelope
+frame (:meth:`Video2RMS.forward_with_onsets`). Without it the state dict is the
+papers' model.
+
 Differences from the authors' code: the head's logits are not passed through a
 ReLU (their code does; cross-entropy wants unbounded logits) and layers keep
 PyTorch's default initialisation.
@@ -67,6 +72,7 @@ class Video2RMS(nn.Module):
             nn.Linear(config.window_frames, config.window_envelope_frames) if config.upsampling == "linear" else None
         )
         self.head = nn.Linear(2 * config.lstm_width, config.n_classes)
+        self.onset_head = nn.Linear(2 * config.lstm_width, 1) if config.has_onset_head else None
 
     def upsample_sizes(self, n_frames: int) -> list[int | None]:
         """Length after each conv block: ``[2T, 4T, n_out]`` for ``"folai"``, all None for ``"linear"``."""
@@ -92,6 +98,16 @@ class Video2RMS(nn.Module):
             Shape ``(B, config.n_envelope_frames(T), n_classes)``: unnormalised
             log-probabilities (apply softmax for probabilities).
         """
+        return self.head(self._hidden(features))
+
+    def forward_with_onsets(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Class logits ``(B, N, n_classes)`` and onset logits ``(B, N)`` (None without an onset head)."""
+        hidden = self._hidden(features)
+        onsets = self.onset_head(hidden)[..., 0] if self.onset_head is not None else None
+        return self.head(hidden), onsets
+
+    def _hidden(self, features: torch.Tensor) -> torch.Tensor:
+        """BiLSTM output ``(B, N, 2 * lstm_width)`` at the envelope rate."""
         if features.ndim != 3 or features.shape[-1] != self.config.input_dim:
             raise ValueError(
                 f"features must be [batch, frames, {self.config.input_dim}], got {tuple(features.shape)}"
@@ -110,7 +126,7 @@ class Video2RMS(nn.Module):
         x, _ = self.lstm(x.transpose(1, 2))  # [B, T', 2H]
         if self.time_projection is not None:
             x = self.time_projection(x.transpose(1, 2)).transpose(1, 2)  # time T -> n_out
-        return self.head(x)
+        return x
 
 
 def create_video2rms_from_config(config: Video2RMSConfig | dict) -> Video2RMS:

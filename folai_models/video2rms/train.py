@@ -44,7 +44,7 @@ from folai_models.video2rms.decode import (
     resolve_hop_frames,
     window_starts,
 )
-from folai_models.video2rms.loss import IGNORE_CLASS, video2rms_loss
+from folai_models.video2rms.loss import IGNORE_CLASS, total_loss, video2rms_loss
 from folai_models.video2rms.model import Video2RMS
 
 __all__ = [
@@ -85,7 +85,8 @@ def make_chunks(
     *,
     hop_s: float | None = None,
     max_length_mismatch_s: float = MAX_LENGTH_MISMATCH_S,
-) -> list[tuple[np.ndarray, np.ndarray]]:
+    onsets=None,
+) -> list[tuple[np.ndarray, ...]]:
     """Cut one video into aligned training windows.
 
     Parameters
@@ -103,11 +104,14 @@ def make_chunks(
     max_length_mismatch_s : float
         Largest accepted difference between the envelope's and the video's
         durations; targets missing at the end become :data:`IGNORE_CLASS`.
+    onsets : np.ndarray of int, shape (N,), optional
+        0/1 onset targets on the envelope grid
+        (:func:`folai_models.video2rms.loss.onset_targets`), cut like ``y``.
 
     Returns
     -------
-    list of (x, y)
-        ``x`` float32 ``[window_frames, input_dim]``, ``y`` int64
+    list of (x, y) or, with ``onsets``, (x, y, o)
+        ``x`` float32 ``[window_frames, input_dim]``, ``y`` (and ``o``) int64
         ``[window_envelope_frames]``. The last chunk ends at the video's end;
         a video shorter than a window gives one chunk. Frames past the video
         are edge-padded in ``x`` (as at inference) and ``IGNORE_CLASS`` in ``y``.
@@ -126,33 +130,41 @@ def make_chunks(
             f"envelope has {len(classes)} frames but {len(feats)} video frames need {n_total} "
             f"(more than {max_length_mismatch_s} s apart): features and audio do not belong together"
         )
-    targets = np.full(n_total, IGNORE_CLASS, dtype=np.int64)
-    n_known = min(n_total, len(classes))
-    targets[:n_known] = classes[:n_known]
+    series = [classes]
+    if onsets is not None:
+        onsets = np.asarray(onsets)
+        if onsets.shape != classes.shape or not np.all((onsets == 0) | (onsets == 1)):
+            raise ValueError(f"onsets must be 0/1 with the envelope's shape {classes.shape}, got {onsets.shape}")
+        series.append(onsets)
     hop = resolve_hop_frames(config, hop_s if hop_s is not None else (config.train_hop_s or config.window_s))
     window, n_window = config.window_frames, config.window_envelope_frames
+    n_known = min(n_total, len(classes))
     chunks = []
     for start in window_starts(len(feats), config, hop):
         e = config.envelope_frame_of(start)
-        y = np.full(n_window, IGNORE_CLASS, dtype=np.int64)
-        part = targets[e : e + n_window]
-        y[: len(part)] = part
-        chunks.append((pad_features(feats[start:], window), y))
+        cut = []
+        for values in series:
+            y = np.full(n_window, IGNORE_CLASS, dtype=np.int64)
+            part = values[e:n_known][:n_window]
+            y[: len(part)] = part
+            cut.append(y)
+        chunks.append((pad_features(feats[start:], window), *cut))
     return chunks
 
 
 class ChunkDataset(Dataset):
-    """Chunks from :func:`make_chunks` as (float32 tensor [T_w, D], int64 tensor [N_w])."""
+    """Chunks from :func:`make_chunks` as (float32 tensor [T_w, D], int64 tensor(s) [N_w])."""
 
-    def __init__(self, chunks: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+    def __init__(self, chunks: Sequence[tuple[np.ndarray, ...]]) -> None:
         self.chunks = list(chunks)
 
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.chunks[index]
-        return torch.from_numpy(np.asarray(x, dtype=np.float32)), torch.from_numpy(np.asarray(y, dtype=np.int64))
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        x, *targets = self.chunks[index]
+        return (torch.from_numpy(np.asarray(x, dtype=np.float32)),
+                *(torch.from_numpy(np.asarray(t, dtype=np.int64)) for t in targets))
 
 
 def make_loader(
@@ -186,7 +198,7 @@ def train_epoch(
     *,
     grad_clip: float | None = None,
 ) -> float:
-    """One pass over ``loader`` (batches of (x [B, T, D], y [B, N])); returns the mean loss.
+    """One pass over ``loader`` (batches of (x [B, T, D], y [B, N][, onsets [B, N]])); returns the mean loss.
 
     The mean weights each batch by its number of scored frames, so it equals
     the loss over the epoch's frames. ``grad_clip`` (max global norm) is off
@@ -195,10 +207,10 @@ def train_epoch(
     model.to(device)
     model.train()
     total, n_frames = 0.0, 0
-    for x, y in loader:
+    for x, y, *onsets in loader:
         x, y = x.to(device), y.to(device)
         optimizer.zero_grad(set_to_none=True)
-        loss = video2rms_loss(model(x), y, config)
+        loss = total_loss(model, x, y, onsets[0].to(device) if onsets else None, config)
         loss.backward()
         if grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -230,12 +242,12 @@ def _evaluate_chunks(model, chunks, config, device, method, batch_size) -> dict:
         batch = chunks[b : b + batch_size]
         x = torch.from_numpy(np.stack([np.asarray(c[0], dtype=np.float32) for c in batch])).to(device)
         y = torch.from_numpy(np.stack([np.asarray(c[1], dtype=np.int64) for c in batch])).to(device)
-        logits = model(x)
+        logits, onset_logits = model.forward_with_onsets(x)
         scored = int((y >= 0).sum())
         loss_sum += float(video2rms_loss(logits, y, config)) * scored
         n_scored += scored
-        envelopes = logits_to_envelope(logits, method, config=config)
-        for (_, target), estimate in zip(batch, envelopes):
+        envelopes = logits_to_envelope(logits, method, config=config, onset_logits=onset_logits)
+        for (_, target, *_onsets), estimate in zip(batch, envelopes):
             valid = np.asarray(target) >= 0
             if valid.sum() < 2:
                 continue
