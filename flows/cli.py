@@ -301,6 +301,12 @@ def train_video2rms(
     holdout: Optional[list[str]] = typer.Option(None, help="Item ids to validate on (repeat the option)."),
     config: Optional[Path] = typer.Option(None, help="JSON file of Video2RMSConfig fields to override."),
     device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
+    eval_every: int = typer.Option(1, help="Epochs between validations."),
+    relative_features: bool = typer.Option(False, help="Also feed features relative to each video's 95th "
+                                                        "percentile (the shipped motion model does)."),
+    calibration_folds: int = typer.Option(0, help="Decoding thresholds from K-fold out-of-sample predictions "
+                                                  "of the training videos (K extra trainings); 0 = from the "
+                                                  "model's own training videos."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Train the Video2RMS envelope model (resumes from OUT/last.safetensors)."""
@@ -316,7 +322,8 @@ def train_video2rms(
         overrides["epochs"] = epochs
     try:
         result = train_flow(dataset=dataset, encoder=encoder, out_dir=str(out) if out else None, config=overrides,
-                            holdout=list(holdout) if holdout else None, device=device)
+                            holdout=list(holdout) if holdout else None, device=device, eval_every=eval_every,
+                            relative_features=relative_features, calibration_folds=calibration_folds)
     except (SonorizeInputError, ValueError) as exc:
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best": result["best"]})

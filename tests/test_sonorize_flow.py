@@ -36,7 +36,9 @@ def batch(tmp_path_factory, prefect_home):
     truncated(pattern_clip(root / "full.mp4", seconds=3.0), videos / "cut.mp4")
     ffmpeg("-f", "lavfi", "-i", "color=c=red:size=2x2:rate=30:duration=1", "-c:v", "mpeg4", str(videos / "tiny.avi"))
     out = root / "out"
-    result = sonorize(paths=[str(videos)], out_dir=str(out), prompt="a ball on a wooden floor")
+    # the preview engine by name: "auto" picks the shipped Video2RMS checkpoint when PyTorch is installed
+    result = sonorize(paths=[str(videos)], out_dir=str(out), prompt="a ball on a wooden floor",
+                      envelope_engine="preview")
     return {"result": result, "out": out, "videos": videos, "impacts": impacts, "root": root}
 
 

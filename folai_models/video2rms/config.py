@@ -57,8 +57,8 @@ BATCH_SIZE = 64  # FolAI V-B (Video-Foley IV-B1 uses 512)
 EPOCHS = 500  # FolAI V-B / Video-Foley IV-B1: 500 epochs on Greatest Hits
 INFERENCE_OVERLAP = 0.25  # ours: 25 % window overlap, crossfaded, for videos of any length
 SEED = 123  # Video-Foley code: train.seed = 123
-ONSET_TARGET_WIDTH = 2  # ours: frames either side of a reference onset marked positive (+-16 ms at 125 fps)
-ONSET_POS_WEIGHT = 10.0  # ours: BCE weight of onset frames (about 1 frame in 40 is positive on hits)
+ONSET_TARGET_WIDTH = 4  # ours: frames either side of a reference onset marked positive (+-32 ms at 125 fps)
+ONSET_POS_WEIGHT = 5.0  # ours: BCE weight of onset frames (about 1 frame in 15 is positive on dense hits)
 EVENT_DECAY_S = 0.08  # ours: decay of a rendered hit (Greatest Hits strikes fade in ~50-150 ms)
 EVENT_DIP_S = 0.032  # ours: the envelope dips over the 4 frames before a detected onset
 EVENT_DIP_RATIO = 0.2  # ours: depth of that dip relative to the hit's level (-14 dB)
