@@ -38,7 +38,6 @@ CPU_CONFIG = {  # sized for a 2-core CPU; the paper defaults (batch 64, 500 epoc
     # hits ("onsets" decoding, thresholds calibrated on the training recordings).
     "target_smoothing": "none", "decode_method": "onsets", "onset_weight": 1.0,
 }
-CALIBRATION_FOLDS = 3  # decoding thresholds from out-of-fold predictions (the model is overconfident on its own)
 EPOCHS = 6  # fixed in advance: the model overfits 27 recordings after ~6-9 epochs (train F1 keeps rising)
 SHIP_TO = REPO / "folai_models" / "checkpoints" / "video2rms-motion.safetensors"
 COLUMNS = ("e_l1", "correlation", "acc@5", "onset_precision", "onset_recall", "onset_f1")
@@ -93,7 +92,6 @@ def main() -> None:
                         help="epochs between validations (default: only after the last epoch, so the held-out "
                              "recordings never pick the checkpoint they are scored with)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[123], help="train once per seed; report each")
-    parser.add_argument("--calibration-folds", type=int, default=CALIBRATION_FOLDS)
     parser.add_argument("--folds", type=int, default=0,
                         help="instead: K-fold cross-validation over all recordings (first seed), pooled scores")
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder")
@@ -125,7 +123,7 @@ def main() -> None:
         result = train_video2rms(dataset="folder", encoder="motion", out_dir=str(out) if out else None,
                                  config={**CPU_CONFIG, **args.config, "epochs": args.epochs, "seed": seed},
                                  holdout=held, eval_every=args.eval_every or args.epochs, device="cpu",
-                                 relative_features=True, resume=False, calibration_folds=args.calibration_folds)
+                                 relative_features=True, resume=False)
         print(f"seed {seed}: trained {result['epochs_run']} epochs in {time.perf_counter() - start:.0f} s; "
               f"checkpoint of epoch {result['best'].get('epoch')} -> {result['best_checkpoint']}")
         scores = {"video2rms": score_model(result["best_checkpoint"], videos), **score_baselines(videos)}

@@ -304,9 +304,6 @@ def train_video2rms(
     eval_every: int = typer.Option(1, help="Epochs between validations."),
     relative_features: bool = typer.Option(False, help="Also feed features relative to each video's 95th "
                                                         "percentile (the shipped motion model does)."),
-    calibration_folds: int = typer.Option(0, help="Decoding thresholds from K-fold out-of-sample predictions "
-                                                  "of the training videos (K extra trainings); 0 = from the "
-                                                  "model's own training videos."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Train the Video2RMS envelope model (resumes from OUT/last.safetensors)."""
@@ -323,7 +320,7 @@ def train_video2rms(
     try:
         result = train_flow(dataset=dataset, encoder=encoder, out_dir=str(out) if out else None, config=overrides,
                             holdout=list(holdout) if holdout else None, device=device, eval_every=eval_every,
-                            relative_features=relative_features, calibration_folds=calibration_folds)
+                            relative_features=relative_features)
     except (SonorizeInputError, ValueError) as exc:
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best": result["best"]})

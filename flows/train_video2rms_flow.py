@@ -68,7 +68,6 @@ def train_video2rms(
     device: str = "auto",
     resume: bool = True,
     relative_features: bool = False,
-    calibration_folds: int = 0,
 ) -> dict:
     """Train Video2RMS; return the best epoch's metrics and the checkpoint paths.
 
@@ -83,12 +82,6 @@ def train_video2rms(
     device : ``auto`` (the GPU when present), ``cpu`` or ``cuda``.
     resume : continue from ``out_dir/last.safetensors`` when its config matches.
     relative_features : also feed each feature relative to its video's 95th percentile.
-    calibration_folds : where the decoding thresholds come from. 0: the training
-        videos' own predictions at every validation (cheap, but the model is
-        surer on what it trained on, so the thresholds come out too high);
-        K >= 2: K models, each trained (same config and epochs) on the other
-        folds of the training videos, predict every training video out of
-        sample; the thresholds are fixed once from those (K extra trainings).
 
     With ``decode_method: presence`` (or ``onsets``) the presence (and onset)
     threshold is calibrated on the training videos (best mean onset F1) at
@@ -111,16 +104,11 @@ def train_video2rms(
                                      "input_dim": normalizer.output_dim(int(train[0].features.shape[1]))})
     seed_everything(cfg.seed, deterministic=False)
 
-    if calibration_folds == 1 or calibration_folds < 0 or calibration_folds > len(train):
-        raise ValueError(f"calibration_folds must be 0 or between 2 and the {len(train)} training videos, "
-                         f"got {calibration_folds}")
-    video_chunks = []
+    chunks = []
     for video in train:
         classes = target_classes(video.envelope, cfg.target_smoothing, cfg.smoothing_kernel_size)
         onsets = onset_targets(video.envelope, cfg) if cfg.has_onset_head else None
-        video_chunks.append(make_chunks(normalizer(video.features), classes, cfg, hop_s=cfg.train_hop_s,
-                                        onsets=onsets))
-    chunks = [chunk for per_video in video_chunks for chunk in per_video]
+        chunks += make_chunks(normalizer(video.features), classes, cfg, hop_s=cfg.train_hop_s, onsets=onsets)
     val_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in val]
     train_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in train]
     loader = make_loader(chunks, cfg, shuffle=True, seed=cfg.seed)
@@ -143,13 +131,6 @@ def train_video2rms(
         else:
             logger.warning("%s was trained with other settings or data: starting afresh", last_path)
 
-    calibrated = None  # thresholds fixed once from out-of-fold predictions
-    if calibration_folds and cfg.decode_method in CALIBRATED:
-        calibrated = _resumed_calibration(last_path, calibration_folds) if start_epoch > 1 else None
-        if calibrated is None:
-            calibrated = cross_fitted_calibration(train_items, video_chunks, cfg, calibration_folds, device, logger)
-        extra.update(calibrated=calibrated, calibration_folds=calibration_folds)
-
     run_id = str(uuid.uuid4())
     history = []
     logger.info("training on %d videos (%d chunks), validating on %d, %d epochs, device %s",
@@ -160,8 +141,7 @@ def train_video2rms(
         row = {"epoch": epoch, "train_loss": round(loss, 5), "seconds": round(time.perf_counter() - started, 2)}
         improved = False
         if epoch % eval_every == 0 or epoch == cfg.epochs:
-            eval_cfg = replace(cfg, **calibrated) if calibrated else calibrate_decoding(
-                video_outputs(model, train_items, cfg, device), cfg)
+            eval_cfg = calibrate_decoding(video_outputs(model, train_items, cfg, device), cfg)
             if cfg.decode_method in CALIBRATED:
                 row.update({name: getattr(eval_cfg, name) for name in CALIBRATED[cfg.decode_method]})
             with torch.no_grad():
@@ -230,45 +210,6 @@ def calibrate_decoding(outputs: list[tuple], config: Video2RMSConfig) -> Video2R
         candidates = [replace(config, onset_threshold=o, presence_threshold=p)
                       for o in ONSET_GRID for p in ONSET_PRESENCE_GRID]
     return max(candidates, key=mean_f1)
-
-
-def cross_fitted_calibration(videos, video_chunks, config: Video2RMSConfig, folds: int, device: str,
-                             logger) -> dict:
-    """Decoding thresholds from out-of-fold predictions of ``folds`` models (see ``calibration_folds``).
-
-    Video ``i`` is in fold ``i % folds``; each fold model trains ``config.epochs``
-    epochs on the other folds' chunks with the same seed and settings as the
-    final model, then predicts its own fold.
-    """
-    from folai_models.video2rms import create_video2rms_from_config
-    from folai_models.video2rms.train import create_optimizer, make_loader, train_epoch
-
-    outputs = []
-    for fold in range(folds):
-        held = [i for i in range(len(videos)) if i % folds == fold]
-        chunks = [c for i, per_video in enumerate(video_chunks) if i % folds != fold for c in per_video]
-        model = create_video2rms_from_config(config).to(device)
-        optimizer = create_optimizer(model, config)
-        loader = make_loader(chunks, config, shuffle=True, seed=config.seed + fold + 1)
-        started = time.perf_counter()
-        for _ in range(config.epochs):
-            train_epoch(model, optimizer, loader, config, device)
-        outputs += video_outputs(model, [videos[i] for i in held], config, device)
-        logger.info("calibration fold %d/%d: trained on %d videos, predicted %d (%.0f s)", fold + 1, folds,
-                    len(videos) - len(held), len(held), time.perf_counter() - started)
-    calibrated = calibrate_decoding(outputs, config)
-    thresholds = {name: getattr(calibrated, name) for name in CALIBRATED[config.decode_method]}
-    logger.info("decoding thresholds from %d-fold out-of-sample predictions: %s", folds, thresholds)
-    return thresholds
-
-
-def _resumed_calibration(last_path: Path, folds: int) -> dict | None:
-    """The thresholds a resumed run already calibrated with ``folds`` folds (stored with its last checkpoint)."""
-    try:
-        extra = json.loads(last_path.with_suffix(".json").read_text()).get("extra", {})
-    except (OSError, ValueError):
-        return None
-    return extra.get("calibrated") if extra.get("calibration_folds") == folds else None
 
 
 def _same_model(a: Video2RMSConfig, b: Video2RMSConfig) -> bool:

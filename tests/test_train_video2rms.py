@@ -151,34 +151,6 @@ def test_onsets_decoding_calibrated_and_round_trips(dataset, tmp_path):
                                   predict_envelope(again, features, config))
 
 
-def test_cross_fitted_calibration_is_fixed_once_and_resumed(dataset, tmp_path, monkeypatch):
-    import flows.train_video2rms_flow as train_flow
-
-    config = {**TINY, "decode_method": "onsets", "onset_weight": 1.0}
-    with pytest.raises(ValueError, match="calibration_folds"):
-        train_flow.train_video2rms(dataset="folder", out_dir=str(tmp_path), config=config, holdout=["clip2"],
-                                   device="cpu", calibration_folds=1)
-    first = train_flow.train_video2rms(dataset="folder", out_dir=str(tmp_path), config=config,
-                                       holdout=["clip2"], device="cpu", calibration_folds=2, eval_every=1)
-    thresholds = {(row["onset_threshold"], row["presence_threshold"]) for row in first["history"]}
-    assert len(thresholds) == 1  # fixed once, not re-chosen at each validation
-    onset_threshold, presence_threshold = thresholds.pop()
-    assert onset_threshold in train_flow.ONSET_GRID and presence_threshold in train_flow.ONSET_PRESENCE_GRID
-    meta = json.loads((tmp_path / "last.json").read_text())
-    assert meta["extra"]["calibration_folds"] == 2
-    assert meta["extra"]["calibrated"] == {"onset_threshold": onset_threshold,
-                                           "presence_threshold": presence_threshold}
-
-    def no_second_calibration(*args, **kwargs):
-        raise AssertionError("a resumed run must reuse its calibration")
-
-    monkeypatch.setattr(train_flow, "cross_fitted_calibration", no_second_calibration)
-    resumed = train_flow.train_video2rms(dataset="folder", out_dir=str(tmp_path), config={**config, "epochs": 3},
-                                         holdout=["clip2"], device="cpu", calibration_folds=2)
-    assert [row["epoch"] for row in resumed["history"]] == [3]
-    assert resumed["history"][0]["onset_threshold"] == onset_threshold
-
-
 def test_presence_decoding_is_silent_below_the_threshold():
     from folai_models.video2rms.decode import probabilities_to_envelope
 
