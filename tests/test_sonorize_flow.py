@@ -103,14 +103,17 @@ def test_run_record_catalog_and_resume(batch, prefect_home):
     good = batch["videos"] / "ball with audio.mp4"
     wav = Path(_by_name(batch["result"])["ball with audio.mp4"]["outputs"]["wav"])
     before = wav.stat().st_mtime_ns
-    again = sonorize(paths=[str(good)], out_dir=str(batch["out"]), prompt="a ball on a wooden floor")
+    again = sonorize(paths=[str(good)], out_dir=str(batch["out"]), prompt="a ball on a wooden floor",
+                     envelope_engine="preview")
     assert again["videos"][0]["status"] == "cached" and wav.stat().st_mtime_ns == before
     # a changed setting recomputes
-    changed = sonorize(paths=[str(good)], out_dir=str(batch["out"]), prompt="a ball on a metal plate")
+    changed = sonorize(paths=[str(good)], out_dir=str(batch["out"]), prompt="a ball on a metal plate",
+                       envelope_engine="preview")
     assert changed["videos"][0]["status"] == "ok" and wav.stat().st_mtime_ns != before
     # a deleted output recomputes too
     Path(changed["videos"][0]["outputs"]["envelope_png"]).unlink()
-    third = sonorize(paths=[str(good)], out_dir=str(batch["out"]), prompt="a ball on a metal plate")
+    third = sonorize(paths=[str(good)], out_dir=str(batch["out"]), prompt="a ball on a metal plate",
+                     envelope_engine="preview")
     assert third["videos"][0]["status"] == "ok"
     assert get_settings().catalog_dir.is_dir()
 
