@@ -148,7 +148,9 @@ def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overw
         # Overwrite one object with other content: processed again (and the settled upload too).
         new_clip = pattern_clip(tmp_path / "new.mp4", seconds=1.5, size="80x60", rate="15")
         fs.put_file(str(new_clip), f"{BUCKET}/{prefix}/incoming/clip01.mp4")
-        _run_watcher(server, prefix, min_age_s=0)
+        # This batch fans its videos out to a local Dask cluster (one task per video).
+        _run_watcher(server, prefix, min_age_s=0, batch_parameters={
+            "envelope_engine": "preview", "synth_engine": "preview", "fan_out": "dask", "dask_workers": 2})
         server.wait_flow_runs_final("watch-bucket", 3, RUN_TIMEOUT_S, [worker_log])
         batches = server.wait_flow_runs_final("sonorize", 2, RUN_TIMEOUT_S, [worker_log])
         assert all(r.state.is_completed() for r in batches)
@@ -157,6 +159,11 @@ def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overw
 
         assert record["video_sha256"] == sha256_file(new_clip)
         assert sorted(_outputs(fs, prefix)) == sorted([*good, "late"])
+        batch_records = [json.loads(fs.cat_file(p)) for p in _safe_find(fs, f"{BUCKET}/{prefix}/outputs")
+                         if p.rsplit("/", 1)[-1].startswith("sonorize-run-")]
+        dask_run = [r for r in batch_records if r["fan_out"] == "dask"]
+        assert len(batch_records) == 2 and len(dask_run) == 1, [(r["fan_out"], r["n_videos"]) for r in batch_records]
+        assert (dask_run[0]["n_videos"], dask_run[0]["n_ok"]) == (2, 2), dask_run[0]["videos"]
         assert len(_safe_find(fs, f"{BUCKET}/{prefix}/sonorize-state/done")) == 23
     finally:
         kill_tree(worker)
