@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from live_servers import MotoServer, PrefectServer, kill_tree, tail
+from live_servers import PREFECT, REPO_ROOT, MotoServer, PrefectServer, kill_tree, tail
 from media_factory import pattern_clip
 
 pytestmark = [
@@ -41,13 +42,34 @@ def stack(tmp_path_factory):
         moto.wait_ready()
         _s3(moto).mkdir(BUCKET)
         server.wait_healthy()
-        server.cli("work-pool", "create", POOL, "--type", "process")
-        out = server.cli("--no-prompt", "deploy", "--name", "batch", "--name", "watcher")
+        pools = subprocess.run(["bash", str(REPO_ROOT / "docker" / "work-pools.sh")], cwd=REPO_ROOT,
+                               env={**server.env, "PREFECT": PREFECT, "GPU_SLOTS": "2"}, capture_output=True,
+                               text=True, timeout=180)
+        assert pools.returncode == 0, pools.stdout + pools.stderr
+        out = server.cli("--no-prompt", "deploy", "--all", env={"SONORIZE_GPU_IMAGE": "sonorize-gpu:test"})
         assert "sonorize/batch" in out and "watch-bucket/watcher" in out, out[-3000:]
         yield server, moto, home
     finally:
         kill_tree(server.proc)
         kill_tree(moto.proc)
+
+
+def test_prefect_yaml_deploys_every_deployment_and_both_pools(stack):
+    server, _, _ = stack
+    with server.client() as client:
+        deployments = {f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()}
+        pools = {p.name: p.type for p in client.read_work_pools()}
+        limits = {c.tag: c.concurrency_limit for c in client.read_concurrency_limits(limit=10, offset=0)}
+    assert {"sonorize/batch", "sonorize/batch-gpu", "watch-bucket/watcher", "preprocess/preprocess",
+            "benchmark/nightly", "train-video2rms/gpu"} <= set(deployments), sorted(deployments)
+    assert pools["sonorize-cpu"] == "process" and pools["sonorize-gpu"] == "docker" and limits["gpu"] == 2
+    gpu_job = deployments["sonorize/batch-gpu"].job_variables
+    assert gpu_job["image"] == "sonorize-gpu:test"
+    assert gpu_job["container_create_kwargs"]["device_requests"][0]["capabilities"] == [["gpu"]]
+    assert deployments["train-video2rms/gpu"].work_pool_name == "sonorize-gpu"
+    nightly = deployments["benchmark/nightly"]
+    assert [s.schedule.cron for s in nightly.schedules] == ["30 3 * * *"] and nightly.schedules[0].active
+    assert deployments["watch-bucket/watcher"].parameters["min_age_s"] == 30
 
 
 def _s3(moto):
@@ -58,8 +80,6 @@ def _s3(moto):
 
 
 def _worker_env(moto, tmp_path: Path) -> dict:
-    from live_servers import REPO_ROOT
-
     return {**moto.env, "PYTHONPATH": str(REPO_ROOT), "SONORIZE_CATALOG_DIR": str(tmp_path / "catalog"),
             "SONORIZE_CACHE_DIR": str(tmp_path / "cache")}
 
