@@ -140,6 +140,16 @@ class Location:
         else:
             self.fs.put_file(str(local_path), self.path(key))
 
+    def put_files(self, files: dict[str, str | os.PathLike]) -> None:
+        """Upload several local files (``{key: local path}``), each a whole object; concurrently on
+        object stores (one round trip instead of one per file)."""
+        if self.is_local:
+            for key, local in files.items():
+                self.put_file(local, key)
+        elif files:
+            keys = list(files)
+            self.fs.put([str(files[k]) for k in keys], [self.path(k) for k in keys])
+
     def put_exclusive(self, key: str, data: bytes) -> bool:
         """Create ``key`` with ``data`` only if it does not exist; True when this call created it.
 

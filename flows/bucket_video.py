@@ -85,11 +85,9 @@ def process_object(source_url: str, info: ObjectInfo, targets: BucketTargets, op
         if not still_ours():  # presumed dead and taken over while working: let the new holder finish
             return {**base, "status": "skipped", "reason": "claim taken over during processing",
                     "wall_s": round(time.perf_counter() - started, 3)}
-        outputs = {}
-        for name, local in record["outputs"].items():
-            key = f"{folder}/{Path(local).name}"
-            output.put_file(local, key)
-            outputs[name] = output.url_of(key)
+        keys = {name: f"{folder}/{Path(local).name}" for name, local in record["outputs"].items()}
+        output.put_files({keys[name]: local for name, local in record["outputs"].items()})
+        outputs = {name: output.url_of(key) for name, key in keys.items()}
         record.update(video_path=url, output_dir=output.url_of(folder), outputs=outputs)
         record_key = f"{folder}/{stem}.record.json"
         output.put_bytes(record_key, json_text(record).encode("utf-8"))  # last

@@ -129,7 +129,7 @@ def moto(tmp_path_factory):
         kill_tree(server.proc)
 
 
-def test_concurrent_claimers_on_s3_only_one_wins(moto, monkeypatch):
+def test_concurrent_claimers_on_s3_only_one_wins(moto, monkeypatch, tmp_path):
     for name, value in moto.env.items():
         monkeypatch.setenv(name, value)
     import s3fs
@@ -147,6 +147,10 @@ def test_concurrent_claimers_on_s3_only_one_wins(moto, monkeypatch):
     loc = Location("s3://claims-test/data")
     loc.put_bytes("x/y.bin", b"abc")
     assert [(o.key, o.size) for o in loc.list()] == [("x/y.bin", 3)] and loc.list()[0].etag
+    (tmp_path / "1.bin").write_bytes(b"one")
+    (tmp_path / "2.bin").write_bytes(b"two!")
+    loc.put_files({"m/1.bin": tmp_path / "1.bin", "m/2.bin": tmp_path / "2.bin"})
+    assert [(o.key, o.size) for o in loc.list("m")] == [("m/1.bin", 3), ("m/2.bin", 4)]
     Location("s3://claims-test/copy").copy_from(loc, "x/y.bin", "z.bin")
     assert Location("s3://claims-test/copy").read_bytes("z.bin") == b"abc"
 
