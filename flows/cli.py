@@ -103,12 +103,13 @@ def print_summary(run: dict) -> None:
         metrics = v.get("metrics") or {}
         f1 = (metrics.get("vs_original_audio") or {}).get("onset_f1")
         duration = (v.get("video") or {}).get("duration_s")
-        status = {"ok": "[green]ok[/green]", "cached": "[cyan]cached[/cyan]"}.get(v["status"], "[red]failed[/red]")
+        status = {"ok": "[green]ok[/green]", "cached": "[cyan]cached[/cyan]",
+                  "skipped": "[yellow]skipped[/yellow]"}.get(v["status"], "[red]failed[/red]")
         table.add_row(
             Path(v["video_path"]).name, status,
             f"{duration:.1f} s" if duration else "", f"{v.get('wall_s', 0):.1f} s",
             str(metrics.get("n_onsets", "")), f"{f1:.2f}" if f1 is not None else "",
-            v.get("output_dir") if v["status"] != "failed" else _reason(v),
+            v.get("output_dir") or v.get("reason", "") if v["status"] != "failed" else _reason(v),
         )
     Console().print(table)
     if run.get("record_path"):

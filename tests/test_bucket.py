@@ -176,3 +176,14 @@ def test_quarantine_copies_the_original_and_writes_a_readable_report(tmp_path):
     assert key == "bad-keys/abc123.error.txt" and "deleted before it could be copied" in quarantine.read_bytes(key).decode()
     assert sorted(p.relative_to(tmp_path / "q").as_posix() for p in (tmp_path / "q").rglob("*") if p.is_file()) == [
         "bad-keys/abc123.error.txt", "day1/broken.mp4", "day1/broken.mp4.error.txt"]
+
+
+def test_gpu_engines_are_tagged_for_the_gpu_concurrency_limit():
+    from prefect.context import TagsContext
+
+    from flows.video_pipeline import GPU_ENVELOPE_ENGINES, gpu_tag
+
+    with gpu_tag("video2rms" in GPU_ENVELOPE_ENGINES):
+        assert "gpu" in TagsContext.get().current_tags
+    with gpu_tag("preview" in GPU_ENVELOPE_ENGINES):
+        assert "gpu" not in TagsContext.get().current_tags
