@@ -53,8 +53,9 @@ def _quiet_prefect(verbose: bool) -> None:
 
 @app.command()
 def run(
-    paths: list[str] = typer.Argument(..., help="Video files or folders."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: SONORIZE_OUTPUT_DIR or ./sonorize-out]."),
+    paths: list[str] = typer.Argument(..., help="Video files or folders, or s3:// URLs (objects or prefixes)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Output folder or URL (s3://bucket/prefix) "
+                                      "[default: SONORIZE_OUTPUT_DIR or ./sonorize-out]."),
     envelope_engine: str = typer.Option("auto", help=ENVELOPE_ENGINE_HELP),
     synth_engine: str = typer.Option("preview", help=SYNTH_ENGINE_HELP),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
@@ -334,7 +335,7 @@ def demo(
     example = out / "example" / "bouncing-ball.mp4"
     impacts = make_bouncing_ball_video(example, duration_s=6.0)
     console.print(f"example clip: {example} (impacts at {', '.join(f'{t:.2f}' for t in impacts)} s)")
-    run(paths=[str(example)], out=out, envelope_engine="auto", synth_engine="preview",
+    run(paths=[str(example)], out=str(out), envelope_engine="auto", synth_engine="preview",
         prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, seed=0, force=True,
         encoder=None, flow=None, device="auto", verbose=verbose)
 

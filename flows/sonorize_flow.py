@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from data_catalog.atomic import json_text, write_json_atomic
 from data_catalog.claims import Claim, ClaimBook
-from data_catalog.errors import OutputError, SonorizeInputError
+from data_catalog.errors import OutputError
 from data_catalog.hashing import fingerprint, sha256_file
 from data_catalog.locations import Location, is_url
 from data_catalog.run_records import VIDEO_RUNS_TABLE, append_rows, video_run_row

@@ -187,3 +187,33 @@ def test_gpu_engines_are_tagged_for_the_gpu_concurrency_limit():
         assert "gpu" in TagsContext.get().current_tags
     with gpu_tag("preview" in GPU_ENVELOPE_ENGINES):
         assert "gpu" not in TagsContext.get().current_tags
+
+
+@pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="ffmpeg not on PATH")
+def test_sonorize_flow_reads_and_writes_s3_urls(moto, monkeypatch, tmp_path):
+    """`sonorize` on an s3:// prefix (no watcher): same relative names out, failures quarantined."""
+    from media_factory import pattern_clip
+
+    for name, value in moto.env.items():
+        monkeypatch.setenv(name, value)
+    import s3fs
+
+    from flows.sonorize_flow import sonorize
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("flow-test")
+    fs.put_file(str(pattern_clip(tmp_path / "a.mp4", seconds=1.0, size="64x48")), "flow-test/in/shoot/a.mp4")
+    fs.pipe_file("flow-test/in/broken.mp4", b"not a video")
+    fs.pipe_file("flow-test/in/notes.txt", b"ignored: not a video name")
+    run = sonorize(paths=["s3://flow-test/in"], out_dir="s3://flow-test/out", quarantine_dir="s3://flow-test/q",
+                   envelope_engine="preview")
+    assert (run["n_videos"], run["n_ok"], run["n_failed"]) == (2, 1, 1), run["videos"]
+    fs.invalidate_cache()
+    names = sorted(p.split("/out/", 1)[1] for p in fs.find("flow-test/out"))
+    assert [n for n in names if not n.startswith("sonorize-run-")] == sorted(
+        f"shoot/a/a{s}" for s in (".foley.wav", ".foley.mp4", ".envelope.csv", ".envelope.json", ".envelope.png",
+                                  ".labels.txt", ".record.json"))
+    assert sum(n.startswith("sonorize-run-") for n in names) == 1
+    report = parse_report(fs.cat_file("flow-test/q/broken.mp4.error.txt").decode())
+    assert report["reason"].startswith("s3://flow-test/in/broken.mp4: ") and report["stage"] == "processing"
