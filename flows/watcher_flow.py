@@ -76,6 +76,10 @@ def watch_bucket(
     output_url = output_url or sibling(input_url, "outputs")
     quarantine_url = quarantine_url or sibling(input_url, "quarantine")
     state_url = state_url or sibling(input_url, "sonorize-state")
+    root = input_url.rstrip("/") + "/"
+    inside = [u for u in (output_url, quarantine_url, state_url) if u.rstrip("/").startswith(root)]
+    if inside:  # the watcher would pick up its own outputs as new videos
+        raise ValueError(f"{inside} lie inside the input prefix {input_url}: use sibling prefixes")
     source, book = Location(input_url), ClaimBook(Location(state_url))
     watcher_run = _flow_run_id()
     snapshot = book.snapshot()
