@@ -50,6 +50,7 @@ def watch_bucket(
     min_age_s: float = 30.0,
     lease_s: float = 300.0,
     max_batch: int = 50,
+    max_attempts: int = 3,
     batch_deployment: str = BATCH_DEPLOYMENT,
     batch_parameters: dict | None = None,
 ) -> dict:
@@ -65,6 +66,7 @@ def watch_bucket(
     lease_s : a claim whose run sent no heartbeat for this long is taken over (its run
         beats every ``lease_s / 4``); keep it well above a worker's start-up time.
     max_batch : most videos per batch run.
+    max_attempts : batch runs that may die holding an object before it is quarantined instead.
     batch_deployment : the deployment that processes a batch.
     batch_parameters : more parameters for every batch run (engines, prompt, fan_out...).
 
@@ -85,7 +87,7 @@ def watch_bucket(
     snapshot = book.snapshot()
     now = datetime.now(timezone.utc)
     counts = {"seen": 0, "done": 0, "pending_upload": 0, "not_video": 0, "settling": 0, "in_progress": 0,
-              "claimed": 0, "taken_over": 0, "quarantined_keys": 0, "lost_race": 0}
+              "claimed": 0, "taken_over": 0, "quarantined_keys": 0, "given_up": 0, "lost_race": 0}
     claimed: list[Claim] = []
     holder, in_batch = new_holder(), 0
 
@@ -101,7 +103,7 @@ def watch_bucket(
         try:
             validate_key(info.key)
         except BadKeyError as exc:
-            _quarantine_bad_key(book, source, Location(quarantine_url), info, str(exc), watcher_run, logger)
+            _quarantine(book, source, Location(quarantine_url), info, 1, watcher_run, logger, str(exc), "key")
             counts["quarantined_keys"] += 1
             continue
         if Path(info.key).suffix.lower() not in VIDEO_EXTENSIONS:
@@ -116,6 +118,12 @@ def watch_bucket(
             continue
         if in_batch >= max_batch:
             holder, in_batch = new_holder(), 0
+        if attempt >= max_attempts:  # its runs keep dying on it: stop retrying, say why
+            _quarantine(book, source, Location(quarantine_url), info, attempt + 1, watcher_run, logger,
+                        f"{source.url_of(info.key)}: {attempt} batch runs stopped without finishing it "
+                        "(worker killed, out of memory, or a failing flow run); see their logs", "retries")
+            counts["given_up"] += 1
+            continue
         claim = book.claim(info, source.url, holder, attempt + 1)
         if claim is None:  # another watcher got it first
             counts["lost_race"] += 1
@@ -203,14 +211,14 @@ def _mark_crashed(flow_run_id: str, message: str) -> None:
         print(f"could not mark flow run {flow_run_id} crashed: {exc}")
 
 
-def _quarantine_bad_key(book: ClaimBook, source: Location, quarantine: Location, info: ObjectInfo, reason: str,
-                        run_id: str | None, logger) -> None:
-    """Claimed, copied to quarantine under a safe name with a report, marked done: once."""
-    claim = book.claim(info, source.url, f"watcher-{run_id or new_holder()}")
+def _quarantine(book: ClaimBook, source: Location, quarantine: Location, info: ObjectInfo, attempt: int,
+                run_id: str | None, logger, reason: str, stage: str) -> None:
+    """Claimed, copied to quarantine (a bad key under a safe name) with a report, marked done: once."""
+    claim = book.claim(info, source.url, f"watcher-{run_id or new_holder()}", attempt)
     if claim is None:
         return
-    report = quarantine_object(source, quarantine, info, claim.object_id, reason, key_is_safe=False,
-                               run_id=run_id, stage="key")
+    report = quarantine_object(source, quarantine, info, claim.object_id, reason, key_is_safe=stage != "key",
+                               run_id=run_id, stage=stage)
     book.mark_done(claim, "quarantined", {"error": reason, "quarantine_report": quarantine.url_of(report)})
     logger.warning("quarantined %r: %s", info.key, reason)
 

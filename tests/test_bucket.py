@@ -6,6 +6,7 @@ with concurrent claimers (threads and processes): exactly one wins each time.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
@@ -217,3 +218,28 @@ def test_sonorize_flow_reads_and_writes_s3_urls(moto, monkeypatch, tmp_path):
     assert sum(n.startswith("sonorize-run-") for n in names) == 1
     report = parse_report(fs.cat_file("flow-test/q/broken.mp4.error.txt").decode())
     assert report["reason"].startswith("s3://flow-test/in/broken.mp4: ") and report["stage"] == "processing"
+
+
+def test_watcher_quarantines_a_video_whose_runs_keep_dying_and_waits_for_fresh_uploads(tmp_path):
+    """One poll on a folder bucket (ephemeral Prefect): no batch run needs starting here."""
+    from flows.watcher_flow import watch_bucket
+
+    incoming = Location(tmp_path / "incoming")
+    incoming.put_bytes("poison.mp4", b"kills its worker every time")
+    incoming.put_bytes("fresh.mp4", b"still being copied")
+    old = time.time() - 3600
+    os.utime(tmp_path / "incoming" / "poison.mp4", (old, old))
+    book = ClaimBook(Location(tmp_path / "sonorize-state"))
+    poison = incoming.info("poison.mp4")
+    for attempt in (1, 2, 3):  # three runs claimed it and died (their heartbeats are an hour old)
+        claim = book.claim(poison, incoming.url, f"dead-{attempt}", attempt)
+        book.state.put_bytes(f"holders/dead-{attempt}.json", json.dumps(
+            {"holder": f"dead-{attempt}", "flow_run_id": None, "heartbeat_at": "2026-01-01T00:00:00+00:00"}).encode())
+    result = watch_bucket(input_url=str(tmp_path / "incoming"), min_age_s=60, lease_s=30, max_attempts=3)
+    counts = result["counts"]
+    assert (counts["given_up"], counts["settling"], counts["claimed"], result["batch_runs"]) == (1, 1, 0, [])
+    report = parse_report((tmp_path / "quarantine" / "poison.mp4.error.txt").read_text())
+    assert report["stage"] == "retries" and "3 batch runs stopped" in report["reason"]
+    assert book.read_done(claim.object_id)["status"] == "quarantined"
+    again = watch_bucket(input_url=str(tmp_path / "incoming"), min_age_s=60)
+    assert again["counts"]["done"] == 1 and again["counts"]["given_up"] == 0
