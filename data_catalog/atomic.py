@@ -62,9 +62,14 @@ def write_text_atomic(destination: str | os.PathLike, text: str) -> Path:
     return write_bytes_atomic(destination, text.encode("utf-8"))
 
 
+def json_text(obj: Any) -> str:
+    """``obj`` as indented JSON text (non-finite floats become null, other objects ``str``)."""
+    return json.dumps(_finite(obj), indent=2, ensure_ascii=False, default=str) + "\n"
+
+
 def write_json_atomic(destination: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON atomically (non-finite floats become null)."""
-    return write_text_atomic(destination, json.dumps(_finite(obj), indent=2, ensure_ascii=False) + "\n")
+    return write_text_atomic(destination, json_text(obj))
 
 
 def _finite(obj: Any) -> Any:

@@ -53,8 +53,9 @@ def _quiet_prefect(verbose: bool) -> None:
 
 @app.command()
 def run(
-    paths: list[str] = typer.Argument(..., help="Video files or folders."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: SONORIZE_OUTPUT_DIR or ./sonorize-out]."),
+    paths: list[str] = typer.Argument(..., help="Video files or folders, or s3:// URLs (objects or prefixes)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Output folder or URL (s3://bucket/prefix) "
+                                      "[default: SONORIZE_OUTPUT_DIR or ./sonorize-out]."),
     envelope_engine: str = typer.Option("auto", help=ENVELOPE_ENGINE_HELP),
     synth_engine: str = typer.Option("preview", help=SYNTH_ENGINE_HELP),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
@@ -103,12 +104,13 @@ def print_summary(run: dict) -> None:
         metrics = v.get("metrics") or {}
         f1 = (metrics.get("vs_original_audio") or {}).get("onset_f1")
         duration = (v.get("video") or {}).get("duration_s")
-        status = {"ok": "[green]ok[/green]", "cached": "[cyan]cached[/cyan]"}.get(v["status"], "[red]failed[/red]")
+        status = {"ok": "[green]ok[/green]", "cached": "[cyan]cached[/cyan]",
+                  "skipped": "[yellow]skipped[/yellow]"}.get(v["status"], "[red]failed[/red]")
         table.add_row(
             Path(v["video_path"]).name, status,
             f"{duration:.1f} s" if duration else "", f"{v.get('wall_s', 0):.1f} s",
             str(metrics.get("n_onsets", "")), f"{f1:.2f}" if f1 is not None else "",
-            v.get("output_dir") if v["status"] != "failed" else _reason(v),
+            v.get("output_dir") or v.get("reason", "") if v["status"] != "failed" else _reason(v),
         )
     Console().print(table)
     if run.get("record_path"):
@@ -337,7 +339,7 @@ def demo(
     example = out / "example" / "bouncing-ball.mp4"
     impacts = make_bouncing_ball_video(example, duration_s=6.0)
     console.print(f"example clip: {example} (impacts at {', '.join(f'{t:.2f}' for t in impacts)} s)")
-    run(paths=[str(example)], out=out, envelope_engine="auto", synth_engine="preview",
+    run(paths=[str(example)], out=str(out), envelope_engine="auto", synth_engine="preview",
         prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, seed=0, force=True,
         encoder=None, flow=None, device="auto", verbose=verbose)
 

@@ -8,8 +8,6 @@ whose outputs exist for the same content and settings.
 
 from __future__ import annotations
 
-import time
-import traceback
 import uuid
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -18,14 +16,18 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from data_catalog.atomic import write_json_atomic
-from data_catalog.errors import OutputError, SonorizeInputError
+from data_catalog.atomic import json_text, write_json_atomic
+from data_catalog.claims import Claim, ClaimBook
+from data_catalog.errors import OutputError
 from data_catalog.hashing import fingerprint, sha256_file
+from data_catalog.locations import Location, is_url
 from data_catalog.run_records import VIDEO_RUNS_TABLE, append_rows, video_run_row
 from data_catalog.settings import get_settings
+from flows.bucket_video import BucketTargets
+from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, run_items
 from flows.inputs import collect_videos, output_stems
 from flows.progress import BatchProgress
-from flows.video_pipeline import VideoOptions, sonorize_video
+from flows.video_pipeline import VideoOptions
 from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine
 
 RECORD_PREFIX = "sonorize-run"
@@ -62,13 +64,22 @@ def sonorize(
     flow_method: str | None = None,
     device: str = "auto",
     show_progress: bool = False,
+    quarantine_dir: str | None = None,
+    claims: list[dict] | None = None,
+    state_dir: str | None = None,
+    heartbeat_s: float = 30.0,
+    fan_out: str = "none",
+    dask_address: str | None = None,
+    dask_workers: int = 2,
 ) -> dict:
-    """Sonorize every video in ``paths`` (files or folders) into ``out_dir``.
+    """Sonorize every video in ``paths`` (files, folders or URLs) into ``out_dir``.
 
     Parameters
     ----------
-    paths : video files or folders (searched recursively for video files).
-    out_dir : output folder (default: the ``SONORIZE_OUTPUT_DIR`` setting).
+    paths : video files or folders (searched recursively for video files), or object-store
+        URLs (``s3://bucket/prefix/`` lists every video below the prefix; a key names one).
+    out_dir : output folder or URL (default: the ``SONORIZE_OUTPUT_DIR`` setting). Inputs from
+        a prefix keep their relative names: ``PREFIX/a/b.mp4`` -> ``OUT/a/b/b.foley.wav``...
     envelope_engine : what predicts the envelope: ``video2rms`` (the learned model; its shipped
         checkpoint needs no pretrained weights), ``preview`` (motion heuristic, no PyTorch), or
         ``auto``: video2rms when PyTorch and a checkpoint are there, else preview.
@@ -82,6 +93,16 @@ def sonorize(
     flow_method : optical flow for the encoder (``raft`` / ``opencv``; default per encoder).
     device : where the video stage runs (``auto``: the GPU when present; ``cpu``, ``cuda``).
     show_progress : draw a progress bar (the command line sets it).
+    quarantine_dir : folder or URL where inputs that fail are copied with an ``.error.txt``
+        report beside them (URL and bucket inputs only; None: failures are only reported).
+    claims : objects claimed by the watcher (``watch-bucket``); processed instead of ``paths``,
+        each finished exactly once through the claim records under ``state_dir``.
+    state_dir : folder or URL of the claim records (with ``claims``).
+    heartbeat_s : how often this run tells the claim records it is alive (with ``claims``).
+    fan_out : ``none`` (videos one after the other in this process) or ``dask`` (one task
+        per video on a Dask cluster: ``dask_address``, or a local one of ``dask_workers``).
+    dask_address : scheduler of an existing Dask cluster (``tcp://host:8786``).
+    dask_workers : worker processes of the local Dask cluster when no address is given.
 
     Returns
     -------
@@ -91,8 +112,12 @@ def sonorize(
     settings = get_settings()
     started = datetime.now(timezone.utc)
     run_id = _run_id()
-    out_root = Path(out_dir) if out_dir else settings.output_dir
-    _require_absolute_in_deployments(paths, out_root)
+    if fan_out not in FAN_OUTS:
+        raise ValueError(f"fan_out must be one of {sorted(FAN_OUTS)}, not {fan_out!r}")
+    out_text = str(out_dir) if out_dir else str(settings.output_dir)
+    remote_out = is_url(out_text)
+    out_root = Path(out_text) if not remote_out else None
+    _require_absolute_in_deployments([*paths, out_text, *([quarantine_dir] if quarantine_dir else [])])
     # Fail fast on a wrong engine name, before any video is touched.
     envelope_engine = resolve_envelope_engine(envelope_engine)
     engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
@@ -106,41 +131,32 @@ def sonorize(
     if audio_prompt:
         options.audio_prompt_sha256 = sha256_file(audio_prompt) if Path(audio_prompt).is_file() else None
     options.fingerprint = fingerprint({**options.public(), "version": sonorize_version()})
-    videos = collect_videos(paths)
-    stems = output_stems(videos)
-    logger.info("sonorize: %d video(s) -> %s (envelope=%s, synth=%s)", len(videos), out_root,
-                envelope_engine, synth_engine)
+    targets = BucketTargets(output_url=out_text, quarantine_url=quarantine_dir, state_url=state_dir)
+    claim_list = [Claim.from_dict(c) for c in claims or []]
+    if claim_list and not state_dir:
+        raise ValueError("claims need state_dir (where the watcher keeps the claim records)")
+    items = _items(paths, claim_list, remote_out)
+    logger.info("sonorize: %d video(s) -> %s (envelope=%s, synth=%s, fan_out=%s)", len(items), out_text,
+                envelope_engine, synth_engine, fan_out)
 
     out_error = None
-    try:
-        _check_output_dir(out_root)
-    except OutputError as exc:
-        out_error = str(exc)
-        logger.error(out_error)
+    if out_root is not None:
+        try:
+            _check_output_dir(out_root)
+        except OutputError as exc:
+            out_error = str(exc)
+            logger.error(out_error)
 
-    records = []
-    with BatchProgress(len(videos), enabled=show_progress) as progress:
-        for video in videos:
-            started_video = time.perf_counter()
-            if out_error:
-                record = {"video_path": video, "status": "failed", "error": out_error}
-            else:
-                try:
-                    record = sonorize_video(video, out_root / stems[video], stems[video], options,
-                                            stage=lambda s, v=video: progress.stage(Path(v).name, s))
-                except SonorizeInputError as exc:
-                    record = {"video_path": video, "status": "failed", "error": str(exc)}
-                except Exception as exc:  # an unexpected bug must not stop the batch either
-                    logger.error("unexpected error on %s:\n%s", video, traceback.format_exc())
-                    record = {"video_path": video, "status": "failed",
-                              "error": f"{video}: internal error {type(exc).__name__}: {exc}"}
-            record.setdefault("wall_s", round(time.perf_counter() - started_video, 3))
-            if record["status"] == "failed":
-                logger.warning("failed: %s", record["error"])
-            else:
-                logger.info("%s: %s in %.1f s", video, record["status"], record["wall_s"])
-            progress.done(Path(video).name, record["status"])
-            records.append(record)
+    heartbeat = Heartbeat(ClaimBook(Location(state_dir)) if claim_list else None,
+                          sorted({c.holder for c in claim_list}), run_id, heartbeat_s)
+    with heartbeat, BatchProgress(len(items), enabled=show_progress and fan_out == "none") as progress:
+        records = run_items(items, out_root, targets, options, run_id, out_error=out_error, progress=progress,
+                            fan_out=fan_out, dask_address=dask_address, dask_workers=dask_workers)
+    for record in records:
+        if record["status"] == "failed":
+            logger.warning("failed: %s", record["error"])
+        else:
+            logger.info("%s: %s in %.1f s", record["video_path"], record["status"], record.get("wall_s", 0.0))
 
     run = {
         "run_id": run_id,
@@ -151,23 +167,63 @@ def sonorize(
         "synth_engine": synth_engine,
         "engines": engines,
         "options": options.public(),
-        "out_dir": str(out_root),
+        "out_dir": out_text,
+        "fan_out": fan_out,
         "n_videos": len(records),
         "n_ok": sum(r["status"] in ("ok", "cached") for r in records),
         "n_failed": sum(r["status"] == "failed" for r in records),
+        "n_skipped": sum(r["status"] == "skipped" for r in records),
         "videos": records,
     }
-    _publish(run, out_root, settings.catalog_dir, started, logger, write_record=out_error is None)
+    _publish(run, out_text, settings.catalog_dir, started, logger, write_record=out_error is None)
     return run
 
 
-def _require_absolute_in_deployments(paths: list[str], out_root: Path) -> None:
+def _items(paths: list[str], claims: list[Claim], remote_out: bool) -> list[VideoItem]:
+    """What to process: claimed objects, else the videos under ``paths`` (local or URLs)."""
+    if claims:
+        return [VideoItem(source_url=c.input_url, info=c.object, claim=c) for c in claims]
+    items: list[VideoItem] = []
+    local = [p for p in paths if not is_url(p)]
+    videos = collect_videos(local)
+    stems = output_stems(videos)
+    for video in videos:
+        if remote_out:  # processed in a temporary folder, outputs uploaded: same as a bucket object
+            folder = Location(str(Path(video).parent))
+            info = folder.info(Path(video).name)
+            if info is not None:
+                items.append(VideoItem(source_url=folder.url, info=info))
+                continue
+        items.append(VideoItem(local_path=video, stem=stems[video]))
+    for url in (p for p in paths if is_url(p)):
+        items += _url_items(url)
+    return items
+
+
+def _url_items(url: str) -> list[VideoItem]:
+    from data_catalog.bucket_keys import is_pending_or_hidden
+    from flows.inputs import VIDEO_EXTENSIONS
+
+    prefix = Location(url)
+    objects = [o for o in prefix.list() if not is_pending_or_hidden(o.key)
+               and Path(o.key).suffix.lower() in VIDEO_EXTENSIONS]
+    if objects:
+        return [VideoItem(source_url=prefix.url, info=o) for o in objects]
+    parent_url, _, name = url.rstrip("/").rpartition("/")
+    parent = Location(parent_url)
+    single = parent.info(name)
+    if single is None:  # reported as a failed video, like a missing local path
+        return [VideoItem(local_path=url, stem=Path(name).stem or "video")]
+    return [VideoItem(source_url=parent.url, info=single)]
+
+
+def _require_absolute_in_deployments(paths: list[str]) -> None:
     """A worker runs each flow run in a temporary folder: relative paths would vanish with it."""
     from prefect.runtime import deployment
 
     if deployment.id is None:
         return
-    relative = [p for p in [*paths, str(out_root)] if not Path(p).expanduser().is_absolute()]
+    relative = [p for p in paths if not is_url(p) and not Path(p).expanduser().is_absolute()]
     if relative:
         raise ValueError(
             f"deployment runs need absolute paths (a worker runs in a temporary folder): {relative}; "
@@ -181,14 +237,20 @@ def _run_id() -> str:
     return str(flow_run.id or uuid.uuid4())
 
 
-def _publish(run: dict, out_root: Path, catalog_dir: Path, started: datetime, logger, write_record: bool) -> None:
+def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, logger, write_record: bool) -> None:
     """Run record JSON, catalog rows, Prefect artifacts; a failure here is logged, not fatal."""
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     if write_record:
+        name = f"{RECORD_PREFIX}-{stamp}-{run['run_id'][:8]}.json"
         try:
-            run["record_path"] = str(write_json_atomic(out_root / f"{RECORD_PREFIX}-{stamp}-{run['run_id'][:8]}.json", run))
+            if is_url(out_text):
+                out = Location(out_text)
+                run["record_path"] = out.url_of(name)
+                out.put_bytes(name, json_text(run).encode("utf-8"))
+            else:
+                run["record_path"] = str(write_json_atomic(Path(out_text) / name, run))
         except OSError as exc:
-            logger.error("could not write the run record into %s: %s", out_root, exc)
+            logger.error("could not write the run record into %s: %s", out_text, exc)
     try:
         rows = [video_run_row({**run, "started_at": started}, v) for v in run["videos"]]
         run["catalog_path"] = str(append_rows(catalog_dir, VIDEO_RUNS_TABLE, rows, f"{stamp}-{run['run_id']}"))

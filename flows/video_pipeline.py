@@ -20,6 +20,7 @@ from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_vid
 from tasks.output_tasks import mux_video_task, output_paths, write_envelope_outputs_task
 from tasks.synth_tasks import synthesize_task
 
+GPU_ENVELOPE_ENGINES = frozenset({"video2rms"})  # engines whose task counts against the `gpu` limit
 MIN_SCORED_COVERAGE = 0.5  # score against original audio only when it covers half the video
 AUDIO_SHORTFALL_WARN_S = 0.25  # audio a little shorter than the picture is normal (codec priming)
 
@@ -65,6 +66,15 @@ class _Timer:
         result = fn(*args, **kwargs)
         self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
         return result
+
+
+def gpu_tag(on: bool):
+    """Tag the task runs inside with ``gpu`` (the concurrency limit of a worker's GPUs) when ``on``."""
+    if not on:
+        return contextlib.nullcontext()
+    from prefect import tags
+
+    return tags("gpu")
 
 
 def _cached_record(paths: dict[str, Path], sha: str, options: VideoOptions) -> dict | None:
@@ -117,7 +127,8 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
         _, features = timer("features", frame_features_task, info, sha, options.video_stage)
 
     stage("envelope")
-    envelope, rate = timer("envelope", predict_envelope_task, info, options.envelope_engine, sha)
+    with gpu_tag(options.envelope_engine in GPU_ENVELOPE_ENGINES):  # the learned model runs on the GPU
+        envelope, rate = timer("envelope", predict_envelope_task, info, options.envelope_engine, sha)
     warnings: list[str] = []
     reference = None
     if info.has_audio:

@@ -8,19 +8,16 @@ test starts (server, worker, the worker's flow-run process) is killed at the end
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from uuid import UUID
 
 import pytest
+
+from live_servers import PREFECT, PrefectServer, kill_tree, tail
 
 pytestmark = [
     pytest.mark.integration,
@@ -28,111 +25,10 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not on PATH"),
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-PREFECT = str(BIN / "prefect")
 POOL = "sonorize-cpu"
-SERVER_START_TIMEOUT_S = 90
-CLI_TIMEOUT_S = 90
 WORKER_TIMEOUT_S = 180
 OUTPUT_SUFFIXES = (".foley.wav", ".foley.mp4", ".envelope.csv", ".envelope.json", ".envelope.png",
                    ".labels.txt", ".record.json")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tail(path: Path, n: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError as exc:
-        return f"<no log: {exc}>"
-
-
-def _descendants(pid: int) -> list[int]:
-    """Pids below ``pid`` (Linux /proc); a flow run gets its own process group, so killing the
-    worker's group alone would leave it running."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """Stop a process started with start_new_session=True: its group, then stray descendants."""
-    if proc.poll() is None:
-        below = _descendants(proc.pid)
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=10)
-        for pid in below:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-class PrefectServer:
-    def __init__(self, home: Path):
-        self.port = _free_port()
-        self.api_url = f"http://127.0.0.1:{self.port}/api"
-        self.log = home / "server.log"
-        self.env = {
-            **os.environ,
-            "PREFECT_HOME": str(home),
-            "PREFECT_API_URL": self.api_url,
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_ENABLED": "false",
-            "PREFECT_CLI_WRAP_LINES": "false",
-        }
-        self.env.pop("PREFECT_API_KEY", None)
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
-
-    def wait_healthy(self, timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"prefect server exited with {self.proc.returncode}:\n{_tail(self.log)}")
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        pytest.fail(f"prefect server not healthy at {self.api_url} after {timeout_s} s:\n{_tail(self.log)}")
-
-    def cli(self, *args: str, cwd: Path = REPO_ROOT) -> str:
-        proc = subprocess.run([PREFECT, *args], cwd=cwd, env=self.env, capture_output=True, text=True,
-                              timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL)
-        out = proc.stdout + proc.stderr
-        assert proc.returncode == 0, f"`prefect {' '.join(args)}` failed ({proc.returncode}):\n{out[-4000:]}"
-        return out
 
 
 @pytest.fixture
@@ -144,16 +40,7 @@ def prefect_server(tmp_path):
     try:
         yield server
     finally:
-        _kill_tree(server.proc)
-
-
-def _read_flow_run(api_url: str, flow_run_id: UUID):
-    from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        with get_client(sync_client=True) as client:
-            return client.read_flow_run(flow_run_id)
+        kill_tree(server.proc)
 
 
 def test_batch_deployment_runs_on_a_process_worker(prefect_server, tmp_path):
@@ -190,13 +77,13 @@ def test_batch_deployment_runs_on_a_process_worker(prefect_server, tmp_path):
     try:
         worker.wait(timeout=WORKER_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"worker did not finish within {WORKER_TIMEOUT_S} s:\n{_tail(worker_log)}")
+        pytest.fail(f"worker did not finish within {WORKER_TIMEOUT_S} s:\n{tail(worker_log)}")
     finally:
-        _kill_tree(worker)
+        kill_tree(worker)
 
-    flow_run = _read_flow_run(prefect_server.api_url, flow_run_id)
+    flow_run = prefect_server.read_flow_run(flow_run_id)
     assert flow_run.state is not None and flow_run.state.is_completed(), (
-        f"flow run ended {flow_run.state!r}\nworker log:\n{_tail(worker_log, 8000)}")
+        f"flow run ended {flow_run.state!r}\nworker log:\n{tail(worker_log, 8000)}")
 
     records = sorted(out_dir.glob("sonorize-run-*.json"))
     assert len(records) == 1, f"expected one batch record in {out_dir}, found {records}"
@@ -205,7 +92,7 @@ def test_batch_deployment_runs_on_a_process_worker(prefect_server, tmp_path):
     status = {Path(v["video_path"]).name: v for v in run["videos"]}
     summary = "\n".join(f"{name}: {v['status']} {v.get('error') or ''}" for name, v in sorted(status.items()))
     assert (run["n_videos"], run["n_ok"], run["n_failed"]) == (3, 2, 1), (
-        f"per-video results:\n{summary}\nworker log:\n{_tail(worker_log, 6000)}")
+        f"per-video results:\n{summary}\nworker log:\n{tail(worker_log, 6000)}")
     assert status["ball_a.mp4"]["status"] in ("ok", "cached"), summary
     assert status["ball_b.mp4"]["status"] in ("ok", "cached"), summary
     assert status["bad.mp4"]["status"] == "failed", summary

@@ -1,0 +1,110 @@
+"""One object from a bucket through the pipeline: download, sonorize, upload, finish its claim.
+
+Used by the ``sonorize`` flow for inputs given as URLs and for objects the
+watcher claimed. The video is processed in a temporary local folder; each
+output is uploaded as a whole object (the run record last, so a record means
+a complete set) and only then is the object marked done. A failure copies the
+object into quarantine with a readable report, then marks it done too.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from data_catalog.atomic import json_text
+from data_catalog.bucket_keys import BadKeyError, output_folder, validate_key
+from data_catalog.claims import Claim, ClaimBook
+from data_catalog.errors import SonorizeInputError
+from data_catalog.locations import Location, ObjectInfo
+from data_catalog.quarantine import quarantine_object
+from flows.inputs import UNSAFE_STEM_CHARS
+from flows.video_pipeline import VideoOptions, sonorize_video
+
+
+@dataclass(frozen=True)
+class BucketTargets:
+    """Where a bucket batch writes: outputs, quarantine, claim state (URLs or folders)."""
+
+    output_url: str
+    quarantine_url: str | None = None
+    state_url: str | None = None
+
+
+def process_object(source_url: str, info: ObjectInfo, targets: BucketTargets, options: VideoOptions,
+                   claim: Claim | None = None, run_id: str | None = None) -> dict:
+    """Sonorize one object; return its per-video record (status ok, failed or skipped)."""
+    started = time.perf_counter()
+    source, output = Location(source_url), Location(targets.output_url)
+    book = ClaimBook(Location(targets.state_url)) if claim and targets.state_url else None
+    quarantine = Location(targets.quarantine_url) if targets.quarantine_url else None
+    url = source.url_of(info.key)
+    base = {"video_path": url, "object_key": info.key, "object_etag": info.etag, "object_size": info.size}
+
+    def finish(record: dict, done_status: str, detail: dict | None = None) -> dict:
+        record = {**base, **record, "wall_s": round(time.perf_counter() - started, 3)}
+        if book is not None and not book.mark_done(claim, done_status, {"record": _brief(record), **(detail or {})}):
+            record.update(status="skipped", error=None, reason="already finished by another run")
+        return record
+
+    def still_ours() -> bool:
+        return book is None or book.holds(claim)
+
+    if not still_ours():
+        return {**base, "status": "skipped", "reason": "claim taken over or already finished",
+                "wall_s": round(time.perf_counter() - started, 3)}
+    try:
+        validate_key(info.key)
+    except BadKeyError as exc:
+        return _fail(finish, source, quarantine, info, claim, str(exc), "key", run_id, key_is_safe=False)
+
+    folder = output_folder(info.key)
+    stem = UNSAFE_STEM_CHARS.sub("_", PurePosixPath(info.key).stem) or "video"
+    with tempfile.TemporaryDirectory(prefix="sonorize-object-") as tmp:
+        local_video = Path(tmp) / "in" / PurePosixPath(info.key).name
+        current = source.info(info.key)
+        if current is None:
+            return finish({"status": "skipped", "reason": "object deleted before processing"}, "deleted")
+        if (current.etag, current.size) != (info.etag, info.size):
+            return finish({"status": "skipped", "reason": "object overwritten; its new version is claimed anew"},
+                          "superseded")
+        source.get_file(info.key, local_video)
+        local_out = Path(tmp) / "out"
+        try:
+            record = sonorize_video(str(local_video), local_out, stem, options)
+        except SonorizeInputError as exc:
+            reason = str(exc).replace(str(local_video), url)
+            return _fail(finish, source, quarantine, info, claim, reason, "processing", run_id)
+        except Exception as exc:  # a bug must not stop the batch: quarantine with the reason
+            traceback.print_exc()
+            return _fail(finish, source, quarantine, info, claim,
+                         f"{url}: internal error {type(exc).__name__}: {exc}", "processing", run_id)
+        if not still_ours():  # presumed dead and taken over while working: let the new holder finish
+            return {**base, "status": "skipped", "reason": "claim taken over during processing",
+                    "wall_s": round(time.perf_counter() - started, 3)}
+        keys = {name: f"{folder}/{Path(local).name}" for name, local in record["outputs"].items()}
+        output.put_files({keys[name]: local for name, local in record["outputs"].items()})
+        outputs = {name: output.url_of(key) for name, key in keys.items()}
+        record.update(video_path=url, output_dir=output.url_of(folder), outputs=outputs)
+        record_key = f"{folder}/{stem}.record.json"
+        output.put_bytes(record_key, json_text(record).encode("utf-8"))  # last
+    return finish(record, "ok", {"record_url": output.url_of(record_key)})
+
+
+def _fail(finish, source: Location, quarantine: Location | None, info: ObjectInfo, claim: Claim | None,
+          reason: str, stage: str, run_id: str | None, key_is_safe: bool = True) -> dict:
+    detail = {}
+    if quarantine is not None:
+        from data_catalog.claims import object_id
+
+        report = quarantine_object(source, quarantine, info, object_id(info), reason, key_is_safe=key_is_safe,
+                                   run_id=run_id, stage=stage)
+        detail["quarantine_report"] = quarantine.url_of(report)
+    return finish({"status": "failed", "error": reason, **detail}, "quarantined" if quarantine else "failed", detail)
+
+
+def _brief(record: dict) -> dict:
+    return {k: record.get(k) for k in ("status", "error", "output_dir", "video_sha256", "wall_s")}

@@ -1,0 +1,136 @@
+"""Per-video fan-out inside one flow run, and the heartbeat of a run holding claims.
+
+``fan_out="none"`` processes videos one after the other in the flow run's
+process (a laptop, the command line). ``fan_out="dask"`` submits one Prefect
+task per video to a Dask cluster through prefect-dask's ``DaskTaskRunner``:
+an existing one (``dask_address``, e.g. a ``dask scheduler`` with a
+``dask worker`` per GPU machine) or a local cluster of worker processes.
+
+Why Dask rather than Ray: prefect-dask and distributed are pure Python (a
+few MB, no separate runtime, nothing to download at run time) and install
+beside prefect 3.8.8 here; a Dask worker is one command per machine and
+``--resources GPU=1`` style limits are not needed because the GPU stages are
+already held to a machine's GPUs by the Prefect ``gpu`` tag concurrency limit.
+Ray would bring a 70 MB+ binary runtime and its own object store, which
+per-video jobs of a few files do not need.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import task
+
+from data_catalog.claims import Claim, ClaimBook
+from data_catalog.errors import SonorizeInputError
+from data_catalog.locations import ObjectInfo
+from flows.bucket_video import BucketTargets, process_object
+from flows.video_pipeline import VideoOptions, sonorize_video
+from tasks._options import TASK_DEFAULTS
+
+FAN_OUTS = frozenset({"none", "dask"})
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One video of a batch: a local file (``local_path``) or an object (``source_url`` + ``info``)."""
+
+    local_path: str | None = None
+    stem: str | None = None
+    source_url: str | None = None
+    info: ObjectInfo | None = None
+    claim: Claim | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.local_path).name if self.local_path else Path(self.info.key).name
+
+
+def process_item(item: VideoItem, out_root: Path | None, targets: BucketTargets, options: VideoOptions,
+                 run_id: str, out_error: str | None = None, stage=lambda s: None) -> dict:
+    """Process one item; never raises for a bad video (the record says ``failed`` and why)."""
+    label = item.local_path or f"{item.source_url}/{item.info.key}"
+    if out_error:
+        return {"video_path": label, "status": "failed", "error": out_error}
+    try:
+        if item.local_path is not None:
+            return sonorize_video(item.local_path, out_root / item.stem, item.stem, options, stage=stage)
+        return process_object(item.source_url, item.info, targets, options, claim=item.claim, run_id=run_id)
+    except SonorizeInputError as exc:
+        return {"video_path": label, "status": "failed", "error": str(exc)}
+    except Exception as exc:  # an unexpected bug must not stop the batch either
+        traceback.print_exc()
+        return {"video_path": label, "status": "failed",
+                "error": f"{label}: internal error {type(exc).__name__}: {exc}"}
+
+
+@task(name="sonorize-one-video", **TASK_DEFAULTS)
+def process_item_task(item: VideoItem, out_root: Path | None, targets: BucketTargets, options: VideoOptions,
+                      run_id: str) -> dict:
+    """:func:`process_item` as a Prefect task, for the Dask fan-out."""
+    return process_item(item, out_root, targets, options, run_id)
+
+
+def run_items(items: list[VideoItem], out_root: Path | None, targets: BucketTargets, options: VideoOptions,
+              run_id: str, *, out_error: str | None, progress, fan_out: str, dask_address: str | None,
+              dask_workers: int) -> list[dict]:
+    """Every item's record, in input order."""
+    import time
+
+    if fan_out == "dask" and items and not out_error:
+        from prefect_dask import DaskTaskRunner
+
+        runner = (DaskTaskRunner(address=dask_address) if dask_address else
+                  DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1,
+                                                 "processes": True, "dashboard_address": None}))
+        with runner:
+            futures = [runner.submit(process_item_task, parameters={
+                "item": item, "out_root": out_root, "targets": targets, "options": options, "run_id": run_id})
+                for item in items]
+            return [future.result() for future in futures]
+
+    records = []
+    for item in items:
+        started = time.perf_counter()
+        record = process_item(item, out_root, targets, options, run_id, out_error,
+                              stage=lambda s, n=item.name: progress.stage(n, s))
+        record.setdefault("wall_s", round(time.perf_counter() - started, 3))
+        progress.done(item.name, record["status"])
+        records.append(record)
+    return records
+
+
+class Heartbeat:
+    """While a batch holds claims, rewrite its holders' heartbeat records every ``interval_s``."""
+
+    def __init__(self, book: ClaimBook | None, holders: list[str], flow_run_id: str, interval_s: float):
+        self.book, self.holders, self.flow_run_id = book, holders, flow_run_id
+        self.interval_s = max(0.5, float(interval_s))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def beat(self) -> None:
+        for holder in self.holders:
+            try:
+                self.book.heartbeat(holder, self.flow_run_id)
+            except Exception as exc:  # a missed beat only risks a takeover; never stop the batch
+                print(f"heartbeat for {holder} failed: {exc}")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.beat()
+
+    def __enter__(self) -> "Heartbeat":
+        if self.book is not None and self.holders:
+            self.beat()
+            self._thread = threading.Thread(target=self._loop, name="sonorize-heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
