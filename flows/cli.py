@@ -24,7 +24,8 @@ console = Console(stderr=True)
 
 ENVELOPE_ENGINE_HELP = ("What predicts the envelope: 'video2rms' (learned model), 'preview' (motion heuristic) "
                         "or 'auto' (video2rms when PyTorch and a checkpoint are there, else preview).")
-SYNTH_ENGINE_HELP = "What renders audio: 'preview' (procedural materials or grains of --audio-prompt)."
+SYNTH_ENGINE_HELP = ("What renders audio: 'preview' (procedural materials or grains of --audio-prompt) or 'folai' "
+                     "(Stable Audio Open + envelope ControlNet; needs its weights: the error names them).")
 PROMPT_HELP = "Words naming the material, e.g. 'footsteps on gravel' (preview engine: wood, metal, glass, ...)."
 
 
@@ -64,6 +65,8 @@ def run(
     encoder: Optional[str] = typer.Option(None, help="Also cache frame features: 'motion', 'tc_clip' or 'bn_inception'."),
     flow: Optional[str] = typer.Option(None, help="Optical flow for --encoder: 'raft' or 'opencv'."),
     device: str = typer.Option("auto", help="Where the video stage runs: 'auto' (the GPU when present), 'cpu', 'cuda'."),
+    synth_fallback_preview: bool = typer.Option(False, "--synth-fallback-preview",
+                                                help="If the synth engine's weights are missing, use 'preview'."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Sonorize videos: WAV, muxed MP4, envelope (CSV + plot), labels and a run record per video."""
@@ -84,7 +87,8 @@ def run(
         result = sonorize(paths=list(paths), out_dir=str(out) if out else None, envelope_engine=envelope_engine,
                           synth_engine=synth_engine, prompt=prompt,
                           audio_prompt=str(audio_prompt) if audio_prompt else None, seed=seed, force=force,
-                          encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty())
+                          encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty(),
+                          synth_fallback_preview=synth_fallback_preview)
     except (ValueError, SonorizeInputError) as exc:
         _fail(str(exc))
     print_summary(result)
@@ -320,6 +324,41 @@ def train_video2rms(
     except (SonorizeInputError, ValueError) as exc:
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best": result["best"]})
+
+
+@app.command("train-controlnet")
+def train_controlnet(
+    dataset: str = typer.Argument(..., help="A preprocessed dataset (its chunks table), e.g. greatest_hits."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder."),
+    steps: Optional[int] = typer.Option(None, help="Training steps [default: 20000, FolAI]."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size [default: 12, FolAI]."),
+    gradient_checkpointing: bool = typer.Option(False, help="Recompute activations in the backward pass."),
+    config: Optional[Path] = typer.Option(None, help="JSON file of ControlNetTrainConfig fields to override."),
+    base: str = typer.Option("store", help="'store': Stable Audio Open from the model store; else a config "
+                                           "name/path built with random weights (smoke tests)."),
+    device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Train FolAI's envelope ControlNet on Stable Audio Open (resumes from OUT/last.safetensors)."""
+    _quiet_prefect(verbose)
+    _require_torch("sonorize train-controlnet")
+    import json
+
+    from data_catalog.errors import SonorizeInputError
+    from flows.train_controlnet_flow import train_controlnet as train_flow
+
+    overrides = json.loads(config.read_text()) if config else {}
+    for key, value in (("steps", steps), ("batch_size", batch_size)):
+        if value:
+            overrides[key] = value
+    if gradient_checkpointing:
+        overrides["gradient_checkpointing"] = True
+    try:
+        result = train_flow(dataset=dataset, out_dir=str(out) if out else None, config=overrides, base=base,
+                            device=device)
+    except (SonorizeInputError, ValueError, ImportError) as exc:
+        _fail(str(exc))
+    Console().print({"best_checkpoint": result["best_checkpoint"], "best_val_loss": result["best_val_loss"]})
 
 
 @app.command()

@@ -26,7 +26,7 @@ from data_catalog.settings import get_settings
 from flows.inputs import collect_videos, output_stems
 from flows.progress import BatchProgress
 from flows.video_pipeline import VideoOptions, sonorize_video
-from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine
+from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine, resolve_synth_engine
 
 RECORD_PREFIX = "sonorize-run"
 
@@ -62,6 +62,7 @@ def sonorize(
     flow_method: str | None = None,
     device: str = "auto",
     show_progress: bool = False,
+    synth_fallback_preview: bool = False,
 ) -> dict:
     """Sonorize every video in ``paths`` (files or folders) into ``out_dir``.
 
@@ -72,7 +73,9 @@ def sonorize(
     envelope_engine : what predicts the envelope: ``video2rms`` (the learned model; its shipped
         checkpoint needs no pretrained weights), ``preview`` (motion heuristic, no PyTorch), or
         ``auto``: video2rms when PyTorch and a checkpoint are there, else preview.
-    synth_engine : what renders audio (``preview``: procedural / sample grains).
+    synth_engine : what renders audio: ``preview`` (procedural / sample grains) or ``folai``
+        (Stable Audio Open + the envelope ControlNet; needs its weights, else the flow stops
+        naming what is missing and how to get it).
     prompt : text naming the material (e.g. "footsteps on gravel").
     audio_prompt : an audio file whose grains the preview synthesizer reuses.
     seed : random seed of the synthesizer.
@@ -82,6 +85,8 @@ def sonorize(
     flow_method : optical flow for the encoder (``raft`` / ``opencv``; default per encoder).
     device : where the video stage runs (``auto``: the GPU when present; ``cpu``, ``cuda``).
     show_progress : draw a progress bar (the command line sets it).
+    synth_fallback_preview : when the synth engine's weights are missing, use ``preview`` instead
+        of stopping (off unless asked for).
 
     Returns
     -------
@@ -95,6 +100,7 @@ def sonorize(
     _require_absolute_in_deployments(paths, out_root)
     # Fail fast on a wrong engine name, before any video is touched.
     envelope_engine = resolve_envelope_engine(envelope_engine)
+    synth_engine = resolve_synth_engine(synth_engine, synth_fallback_preview, warn=logger.warning)
     engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
                "synth": get_synth_engine(synth_engine).describe()}
     options = VideoOptions(envelope_engine=envelope_engine, synth_engine=synth_engine, prompt=prompt,

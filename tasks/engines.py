@@ -148,6 +148,47 @@ class PreviewSynthEngine(SynthEngine):
         return fit_length(blocks, n_samples), {"material": material, "source": source}
 
 
+class FolAISynthEngine(SynthEngine):
+    """FolAI's neural synthesis: Stable Audio Open + the envelope ControlNet (SPEC stage 10).
+
+    Needs ``stable-audio-open`` in the model store and a trained ControlNet
+    checkpoint (``train-controlnet`` flow); constructing the engine checks
+    both and names what is missing. Windows of :data:`WINDOW_S` (the training
+    chunk length) are generated independently and crossfaded.
+    """
+
+    name = "folai"
+
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "auto", **sampler_kwargs):
+        from tasks.folai_synth import default_controlnet_checkpoint, require_folai_weights
+
+        self.checkpoint = Path(checkpoint) if checkpoint else default_controlnet_checkpoint()
+        require_folai_weights(self.checkpoint)
+        self.device = device
+        self.sampler_kwargs = sampler_kwargs
+
+    def render_blocks(self, envelope, frame_rate, *, n_samples, sample_rate, prompt, audio_prompt,
+                      audio_prompt_rate, seed):
+        from folai_models.synth.sampling import WINDOW_S, windowed_renderer
+        from tasks.feature_tasks import resolve_device
+        from tasks.folai_synth import load_folai_model
+
+        if prompt or audio_prompt is not None:
+            raise ValueError("the folai engine conditions on CLAP embeddings, which this build does not compute "
+                             "yet: run it without --prompt / --audio-prompt (the envelope alone drives it)")
+        device = resolve_device(self.device)
+        model = load_folai_model(str(self.checkpoint), device)
+        if sample_rate != model.sample_rate:
+            raise ValueError(f"the folai model renders {model.sample_rate} Hz, {sample_rate} Hz was asked for")
+        render = windowed_renderer(model, frame_rate, seed=seed, device=device, **self.sampler_kwargs)
+        blocks = iter_windowed_render(render, envelope, frame_rate, sample_rate, window_s=WINDOW_S)
+        return fit_length(blocks, n_samples), {"source": "Stable Audio Open + envelope ControlNet",
+                                               "checkpoint": str(self.checkpoint)}
+
+    def describe(self) -> dict:
+        return {"name": self.name, "checkpoint": str(self.checkpoint)}
+
+
 def fit_length(blocks: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndarray]:
     """Trim or zero-pad a stream of ``[channels, n]`` blocks to exactly ``n_samples`` in all."""
     total, channels = 0, 2
@@ -163,7 +204,7 @@ def fit_length(blocks: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndar
 
 ENVELOPE_ENGINES: dict[str, type[EnvelopeEngine]] = {"preview": PreviewEnvelopeEngine,
                                                      "video2rms": Video2RMSEnvelopeEngine}
-SYNTH_ENGINES: dict[str, type[SynthEngine]] = {"preview": PreviewSynthEngine}
+SYNTH_ENGINES: dict[str, type[SynthEngine]] = {"preview": PreviewSynthEngine, "folai": FolAISynthEngine}
 
 
 def _lookup(registry: dict, kind: str, name: str):
@@ -179,5 +220,27 @@ def get_envelope_engine(name: str) -> EnvelopeEngine:
 
 
 def get_synth_engine(name: str) -> SynthEngine:
-    """The synthesis engine registered under ``name`` (ValueError lists the choices)."""
+    """The synthesis engine registered under ``name`` (ValueError lists the choices).
+
+    ``folai`` raises :class:`tasks.folai_synth.FolAIWeightsMissing` when its weights are not there.
+    """
     return _lookup(SYNTH_ENGINES, "synth", name)
+
+
+def resolve_synth_engine(name: str, fallback_to_preview: bool = False, warn=None) -> str:
+    """``name``, or ``preview`` when ``name`` cannot run and the user allowed the fallback.
+
+    Without ``fallback_to_preview`` the engine's own error (naming the missing
+    weights and the commands that fetch them) propagates.
+    """
+    if name == "preview" or not fallback_to_preview:
+        return name
+    from data_catalog.errors import SonorizeInputError
+
+    try:
+        get_synth_engine(name)
+    except SonorizeInputError as error:
+        if warn is not None:
+            warn(f"synth engine {name!r} unavailable, falling back to 'preview' as asked: {error}")
+        return "preview"
+    return name

@@ -89,6 +89,7 @@ class Conditioning:
     semantic: torch.Tensor | None
     timing: torch.Tensor | None
     global_embed: torch.Tensor | None
+    has_semantic: bool = True  # False: every semantic input was null, so guidance has nothing to amplify
 
     def cross_attention(self, drop_semantic: bool = False) -> torch.Tensor | None:
         parts = []
@@ -101,7 +102,7 @@ class Conditioning:
     def repeat(self, n: int) -> "Conditioning":
         def rep(x):
             return None if x is None else torch.cat([x] * n, dim=0)
-        return Conditioning(rep(self.semantic), rep(self.timing), rep(self.global_embed))
+        return Conditioning(rep(self.semantic), rep(self.timing), rep(self.global_embed), self.has_semantic)
 
 
 class FolAISynth(nn.Module):
@@ -217,7 +218,7 @@ class FolAISynth(nn.Module):
                 else cavp.to(device)
             semantic.append(self._project("cavp", embed, null=cavp is None))
         semantic_tokens = torch.cat(semantic, dim=1).to(dtype) if semantic else None
-        return Conditioning(semantic_tokens, timing, global_embed)
+        return Conditioning(semantic_tokens, timing, global_embed, has_semantic=clap is not None or cavp is not None)
 
     def _project(self, name: str, embed: torch.Tensor, null: bool) -> torch.Tensor:
         projected = self.semantic[name](embed.to(self.semantic[name].weight.dtype))
@@ -244,7 +245,7 @@ class FolAISynth(nn.Module):
         ``uncond + cfg_scale * (cond - uncond)``, the unconditional branch
         having its semantic tokens dropped. Both branches run as one batch.
         """
-        if cfg_scale == 1.0 or cond.semantic is None:
+        if cfg_scale == 1.0 or cond.semantic is None or not cond.has_semantic:
             return self(x, t, cond, control, **kwargs)
         both = Conditioning(torch.cat([cond.semantic, torch.zeros_like(cond.semantic)]),
                             None if cond.timing is None else torch.cat([cond.timing] * 2),
@@ -274,3 +275,12 @@ def load_base_weights(model: FolAISynth, state_dict: dict[str, torch.Tensor], *,
     for index, block in enumerate(model.controlnet.blocks):
         block.load_state_dict(layers[index].state_dict(), strict=True, assign=assign)
         block.requires_grad_(True)
+
+
+class ControlNetWeights(nn.Module):
+    """What a ControlNet checkpoint holds: the model's ControlNet and semantic projections (shared, not copied)."""
+
+    def __init__(self, model: FolAISynth):
+        super().__init__()
+        self.controlnet = model.controlnet
+        self.semantic = model.semantic

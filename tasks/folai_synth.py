@@ -1,0 +1,118 @@
+"""The folai synth engine's weights: Stable Audio Open from the model store plus a trained ControlNet.
+
+Nothing downloads here. What is missing is reported all at once, each with
+the command that fetches or makes it.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from data_catalog.errors import SonorizeInputError
+from data_catalog.model_store import ModelStore, ModelStoreError, pull_command
+
+SAO_WEIGHT = "stable-audio-open"  # the model store entry of Stable Audio Open 1.0
+CONTROLNET_MODEL = "ControlNetWeights"  # class name recorded in a ControlNet checkpoint's sidecar
+
+
+class FolAIWeightsMissing(SonorizeInputError):
+    """The folai engine cannot run: names every missing piece and how to get it."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(None, "the folai synth engine needs weights that are not here:\n  - " +
+                         "\n  - ".join(problems) + "\n(or run with the preview synth engine)")
+
+
+def default_controlnet_checkpoint() -> Path:
+    """``SONORIZE_FOLAI_CONTROLNET_CHECKPOINT``, else ``<model_dir>/folai-controlnet/best.safetensors``."""
+    from data_catalog.settings import get_settings
+
+    settings = get_settings()
+    return Path(settings.folai_controlnet_checkpoint or settings.model_dir / "folai-controlnet" / "best.safetensors")
+
+
+def missing_folai_weights(checkpoint: str | Path | None = None, store: ModelStore | None = None) -> list[str]:
+    """What the folai engine lacks (empty when it can run): one line per missing piece."""
+    problems = []
+    try:
+        import stable_audio_tools  # noqa: F401
+    except ImportError:
+        problems.append("stable-audio-tools is not installed: `bash setup.sh synth` "
+                        "(or pip install -e '.[synth]' then stable-audio-tools==0.0.19 and k-diffusion==0.1.1 "
+                        "with --no-deps)")
+    store = store or ModelStore()
+    try:
+        store.require(SAO_WEIGHT)
+    except ModelStoreError as error:
+        problems.append(f"{error} [`{pull_command(SAO_WEIGHT)}`]")
+    checkpoint = Path(checkpoint) if checkpoint else default_controlnet_checkpoint()
+    if not checkpoint.is_file():
+        problems.append(f"{checkpoint}: no trained ControlNet checkpoint; train one with "
+                        "`sonorize train-controlnet DATASET --out DIR` and point SONORIZE_FOLAI_CONTROLNET_CHECKPOINT "
+                        "at DIR/best.safetensors (FolAI's authors publish no weights)")
+    return problems
+
+
+def require_folai_weights(checkpoint: str | Path | None = None, store: ModelStore | None = None) -> None:
+    problems = missing_folai_weights(checkpoint, store)
+    if problems:
+        raise FolAIWeightsMissing(problems)
+
+
+def load_controlnet_checkpoint(model, checkpoint: str | Path, map_location: str = "cpu") -> dict:
+    """Load a ControlNet checkpoint (verified, strict) into ``model``; returns its sidecar."""
+    from data_catalog.checkpoints import CheckpointError, load_checkpoint_state
+    from folai_models.synth.model import ControlNetWeights
+
+    state, meta = load_checkpoint_state(checkpoint, map_location=map_location, model=CONTROLNET_MODEL)
+    try:
+        ControlNetWeights(model).load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(checkpoint, f"weights do not fit the configured ControlNet ({error})") from None
+    return meta
+
+
+def load_sao_base(model, store: ModelStore | None = None) -> None:
+    """Stable Audio Open's ``model.safetensors`` from the store into ``model``'s frozen base (strict)."""
+    from folai_models.synth.model import load_base_weights
+
+    store = store or ModelStore()
+    state = store.load_state_dict(SAO_WEIGHT)
+    try:
+        load_base_weights(model, state)
+    except RuntimeError as error:
+        from data_catalog.model_store import StateDictMismatchError
+
+        raise StateDictMismatchError(store.path(SAO_WEIGHT), f"does not load into the Stable Audio Open model "
+                                                             f"built from its model_config.json ({error})") from None
+
+
+def store_sao_config(store: ModelStore | None = None) -> dict:
+    """The ``model_config.json`` pulled with Stable Audio Open."""
+    store = store or ModelStore()
+    store.require(SAO_WEIGHT)
+    config_path = [p for p in store.paths(SAO_WEIGHT) if p.name == "model_config.json"][0]
+    return json.loads(config_path.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def load_folai_model(checkpoint: str, device: str):
+    """SAO from the store + the trained ControlNet, in eval mode on ``device`` (once per process)."""
+    from data_catalog.checkpoints import CheckpointError, load_checkpoint_state
+    from folai_models.synth.model import FolAISynthConfig, create_folai_synth_from_config
+    from folai_models.synth.sao import base_model_config
+
+    require_folai_weights(checkpoint)
+    _, meta = load_checkpoint_state(checkpoint, model=CONTROLNET_MODEL)
+    config = FolAISynthConfig.from_dict(meta["config"])
+    published = store_sao_config()
+    if base_model_config(config.base)["model"] != base_model_config(published)["model"]:
+        raise CheckpointError(checkpoint, "this ControlNet was trained on another base model than the "
+                                          "Stable Audio Open in the model store")
+    model = create_folai_synth_from_config(config)
+    load_sao_base(model)
+    load_controlnet_checkpoint(model, checkpoint)
+    return model.to(device).eval()
