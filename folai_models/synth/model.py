@@ -141,6 +141,10 @@ class FolAISynth(nn.Module):
         return self.config.sample_rate
 
     @property
+    def dtype(self) -> torch.dtype:
+        return next(self.dit.parameters()).dtype
+
+    @property
     def downsampling_ratio(self) -> int:
         return sao.downsampling_ratio(self.base)
 
@@ -165,7 +169,7 @@ class FolAISynth(nn.Module):
     def encode_audio(self, audio: torch.Tensor) -> torch.Tensor:
         """Latents of audio ``[batch, channels, samples]`` (the VAE samples its posterior, as in training)."""
         with torch.no_grad():
-            return self.pretransform.encode(audio)
+            return self.pretransform.encode(audio.to(self.dtype))
 
     def encode_control(self, control_audio: torch.Tensor) -> torch.Tensor:
         """Latent of an audio-rate control signal; the VAE's posterior mean, so it is deterministic."""
@@ -176,7 +180,7 @@ class FolAISynth(nn.Module):
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self.pretransform.decode(latents)
+            return self.pretransform.decode(latents.to(self.dtype))
 
     # -- conditioning ---------------------------------------------------------------------
 
