@@ -37,10 +37,10 @@ echo "setup: installing sonorize${extras} into .venv (first time: a few minutes)
 # Editable install: Prefect workers started from this folder load the flows from it.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
 if [ -n "$extras" ]; then
-  # stable-audio-tools' and dctorch's declared pins clash with the rest (see pyproject.toml, synth):
+  # stable-audio-tools', dctorch's and laion_clap's declared pins clash with the rest (pyproject.toml, synth):
   # install them without dependencies; the synth extra above holds what they really import.
-  echo "setup: adding stable-audio-tools (--no-deps)" >&2
+  echo "setup: adding stable-audio-tools and laion_clap (--no-deps)" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
-    "stable-audio-tools==0.0.19" "k-diffusion==0.1.1" "dctorch==0.1.2"
+    "stable-audio-tools==0.0.19" "k-diffusion==0.1.1" "dctorch==0.1.2" "laion_clap==1.1.7"
 fi
 echo "setup: done. Try: .venv/bin/sonorize --help" >&2

@@ -336,6 +336,8 @@ def train_controlnet(
     config: Optional[Path] = typer.Option(None, help="JSON file of ControlNetTrainConfig fields to override."),
     base: str = typer.Option("store", help="'store': Stable Audio Open from the model store; else a config "
                                            "name/path built with random weights (smoke tests)."),
+    clap: bool = typer.Option(True, help="Condition on LAION-CLAP audio embeddings (FolAI); --no-clap trains "
+                                         "without (the CLAP weights are then not needed)."),
     device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
@@ -355,7 +357,7 @@ def train_controlnet(
         overrides["gradient_checkpointing"] = True
     try:
         result = train_flow(dataset=dataset, out_dir=str(out) if out else None, config=overrides, base=base,
-                            device=device)
+                            device=device, clap=clap)
     except (SonorizeInputError, ValueError, ImportError) as exc:
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best_val_loss": result["best_val_loss"]})

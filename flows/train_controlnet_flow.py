@@ -53,8 +53,12 @@ def _batch_tensors(model, chunks: list[SynthChunk], device):
     controls = np.stack([control_audio(c.envelope, envelope_frame_rate(), n) for c in chunks])
     latents = model.encode_audio(torch.from_numpy(audio).to(device))
     control = model.encode_control(torch.from_numpy(controls).to(device))
-    # CLAP / CAVP embeddings are not computed in this build: the semantic tokens stay null (see report)
-    cond = model.conditioning(len(chunks), seconds_start=0.0, seconds_total=n / model.sample_rate, device=device)
+    clap = None
+    if all(c.clap is not None for c in chunks):
+        clap = torch.from_numpy(np.stack([c.clap for c in chunks])).to(device)
+    # CAVP video embeddings are not computed in this build: that condition stays null (see flow docstring)
+    cond = model.conditioning(len(chunks), seconds_start=0.0, seconds_total=n / model.sample_rate, clap=clap,
+                              device=device)
     return latents, control, cond
 
 
@@ -105,6 +109,7 @@ def train_controlnet(
     max_chunks: int | None = None,
     device: str = "auto",
     resume: bool = True,
+    clap: bool = True,
 ) -> dict:
     """Train the envelope ControlNet; return the losses and checkpoint paths.
 
@@ -122,6 +127,10 @@ def train_controlnet(
     max_chunks : use only this many training chunks (quick runs).
     device : ``auto`` (the GPU when present), ``cpu`` or ``cuda``.
     resume : continue from ``out_dir/last.safetensors`` when its settings match.
+    clap : condition on each chunk's LAION-CLAP audio embedding (FolAI); needs ``laion-clap`` and its
+        three tokenizer repositories in the model store (the error names the pull commands). ``False``
+        trains with the CLAP condition null. CAVP video embeddings are not computed by this flow yet
+        (their condition stays null; see the report of issue 5).
     """
     import torch
 
@@ -147,16 +156,25 @@ def train_controlnet(
     if not train:
         raise ValueError(f"no usable {train_split!r} chunks in dataset {dataset!r}")
     val = val or train[:1]
+    if clap:
+        from tasks.controlnet_data import add_clap_embeddings
+        from tasks.folai_synth import load_clap
+
+        embedder = load_clap(device=device)
+        add_clap_embeddings(train, embedder, net.sample_rate)
+        add_clap_embeddings(val, embedder, net.sample_rate)
+        del embedder
     optimizer = create_optimizer(net.trainable_parameters(), cfg)
     weights = ControlNetWeights(net)
-    extra = {"dataset": dataset, "base": base, "train_config": cfg.to_dict(), "n_train_chunks": len(train)}
+    extra = {"dataset": dataset, "base": base, "train_config": cfg.to_dict(), "n_train_chunks": len(train),
+             "clap": bool(clap)}
 
     last_path, best_path = out / "last.safetensors", out / "best.safetensors"
     start_step, best, history = 0, None, []
     if resume and last_path.is_file():
         _, meta = load_checkpoint_state(last_path, model="ControlNetWeights")
         same = meta["config"] == model_cfg.to_dict() and {**meta["extra"]["train_config"], "steps": 0} == \
-            {**cfg.to_dict(), "steps": 0}
+            {**cfg.to_dict(), "steps": 0} and meta["extra"].get("clap") == bool(clap)
         if same:
             load_controlnet_checkpoint(net, last_path, map_location=device)
             load_optimizer_state(last_path, optimizer, map_location=device)
@@ -197,8 +215,9 @@ def train_controlnet(
         if step % cfg.sample_every == 0 or step == cfg.steps:
             reference = val[0]
             n = reference.audio.shape[1]
-            audio = generate(net, reference.envelope, envelope_frame_rate(), n, steps=cfg.sample_steps,
-                             seed=cfg.seed, device=device)
+            reference_clap = None if reference.clap is None else torch.from_numpy(reference.clap)
+            audio = generate(net, reference.envelope, envelope_frame_rate(), n, clap=reference_clap,
+                             steps=cfg.sample_steps, seed=cfg.seed, device=device)
             wav = out / "samples" / f"step-{step:06d}.wav"
             wav.parent.mkdir(parents=True, exist_ok=True)
             write_wav(wav, audio, net.sample_rate)

@@ -32,6 +32,7 @@ class SynthChunk:
     prompt: str | None
     audio: np.ndarray  # int16 [2, n_samples]
     envelope: np.ndarray  # float32 [2, n_frames] at envelope_frame_rate()
+    clap: np.ndarray | None = None  # float32 [512]: LAION-CLAP embedding of the audio (FolAI's training condition)
 
     def audio_float(self) -> np.ndarray:
         return self.audio.astype(np.float32) / 32767.0
@@ -77,4 +78,14 @@ def load_synth_chunks(dataset: str, split: str, chunk_s: float, *, sample_rate: 
     return out
 
 
-__all__ = ["SynthChunk", "chunk_envelope", "load_synth_chunks"]
+def add_clap_embeddings(chunks: list[SynthChunk], embedder, sample_rate: int = SYNTH_AUDIO_RATE,
+                        batch_size: int = 16) -> None:
+    """Fill each chunk's ``clap`` with the CLAP audio embedding of its own audio (frozen encoder, once)."""
+    for start in range(0, len(chunks), batch_size):
+        batch = chunks[start:start + batch_size]
+        embeddings = embedder.embed_audio(np.stack([c.audio_float() for c in batch]), sample_rate).numpy()
+        for chunk, embedding in zip(batch, embeddings):
+            chunk.clap = embedding
+
+
+__all__ = ["SynthChunk", "add_clap_embeddings", "chunk_envelope", "load_synth_chunks"]

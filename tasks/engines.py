@@ -173,16 +173,22 @@ class FolAISynthEngine(SynthEngine):
         from tasks.feature_tasks import resolve_device
         from tasks.folai_synth import load_folai_model
 
-        if prompt or audio_prompt is not None:
-            raise ValueError("the folai engine conditions on CLAP embeddings, which this build does not compute "
-                             "yet: run it without --prompt / --audio-prompt (the envelope alone drives it)")
         device = resolve_device(self.device)
         model = load_folai_model(str(self.checkpoint), device)
         if sample_rate != model.sample_rate:
             raise ValueError(f"the folai model renders {model.sample_rate} Hz, {sample_rate} Hz was asked for")
-        render = windowed_renderer(model, frame_rate, seed=seed, device=device, **self.sampler_kwargs)
+        clap, source = None, "envelope only (no prompt: semantic conditions null)"
+        if audio_prompt is not None or prompt:
+            from tasks.folai_synth import load_clap
+
+            embedder = load_clap(device=device)
+            if audio_prompt is not None:  # the shared CLAP space: an audio prompt or a text prompt
+                clap, source = embedder.embed_audio(audio_prompt[None], audio_prompt_rate)[0], "CLAP audio prompt"
+            else:
+                clap, source = embedder.embed_text([prompt])[0], f"CLAP text prompt '{prompt}'"
+        render = windowed_renderer(model, frame_rate, clap=clap, seed=seed, device=device, **self.sampler_kwargs)
         blocks = iter_windowed_render(render, envelope, frame_rate, sample_rate, window_s=WINDOW_S)
-        return fit_length(blocks, n_samples), {"source": "Stable Audio Open + envelope ControlNet",
+        return fit_length(blocks, n_samples), {"source": f"Stable Audio Open + envelope ControlNet, {source}",
                                                "checkpoint": str(self.checkpoint)}
 
     def describe(self) -> dict:

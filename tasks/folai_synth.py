@@ -14,6 +14,8 @@ from data_catalog.errors import SonorizeInputError
 from data_catalog.model_store import ModelStore, ModelStoreError, pull_command
 
 SAO_WEIGHT = "stable-audio-open"  # the model store entry of Stable Audio Open 1.0
+# LAION-CLAP and the three Hugging Face repositories laion_clap reads at import and construction
+CLAP_WEIGHTS = ("laion-clap", "roberta-base", "bert-base-uncased", "bart-base")
 CONTROLNET_MODEL = "ControlNetWeights"  # class name recorded in a ControlNet checkpoint's sidecar
 
 
@@ -88,6 +90,58 @@ def load_sao_base(model, store: ModelStore | None = None) -> None:
 
         raise StateDictMismatchError(store.path(SAO_WEIGHT), f"does not load into the Stable Audio Open model "
                                                              f"built from its model_config.json ({error})") from None
+
+
+def missing_clap_weights(store: ModelStore | None = None) -> list[str]:
+    """CLAP's missing pieces (empty when it can load), each with its pull command."""
+    import importlib.util
+
+    problems = []
+    # find_spec, not import: importing laion_clap reaches for the hub unless the store's environment is set
+    if importlib.util.find_spec("laion_clap") is None:
+        problems.append("laion_clap is not installed: `bash setup.sh synth` (laion_clap 1.1.7 goes in with --no-deps)")
+    store = store or ModelStore()
+    for name in CLAP_WEIGHTS:
+        try:
+            store.require(name)
+        except ModelStoreError as error:
+            problems.append(f"{error} [`{pull_command(name)}`]")
+    return problems
+
+
+@lru_cache(maxsize=2)
+def _cached_clap(root: str, device: str):
+    return _load_clap(ModelStore(root), device)
+
+
+def load_clap(store: ModelStore | None = None, device: str = "cpu"):
+    """LAION-CLAP from the model store, offline (:class:`~folai_models.synth.clap.ClapEmbedder`).
+
+    Raises :class:`FolAIWeightsMissing` naming every missing piece. Default-registry
+    stores are cached per process.
+    """
+    store = store or ModelStore()
+    problems = missing_clap_weights(store)
+    if problems:
+        raise FolAIWeightsMissing(problems)
+    if store.registry is ModelStore().registry:
+        return _cached_clap(str(store.root), device)
+    return _load_clap(store, device)
+
+
+def _load_clap(store: ModelStore, device: str):
+    from data_catalog.model_store import offline_hf
+    from folai_models.synth.clap import create_clap
+
+    state = store.load_state_dict("laion-clap")
+    with offline_hf(store):  # laion_clap builds its tokenizers and RoBERTa with from_pretrained
+        try:
+            return create_clap(state, device=device)
+        except RuntimeError as error:
+            from data_catalog.model_store import StateDictMismatchError
+
+            raise StateDictMismatchError(store.path("laion-clap"), f"does not load into LAION-CLAP HTSAT-tiny "
+                                                                   f"({str(error)[:500]})") from None
 
 
 def store_sao_config(store: ModelStore | None = None) -> dict:
