@@ -183,7 +183,7 @@ def synth(
         paths = output_paths(out or envelope_csv.parent, video.stem)
         details = synthesize_task.fn(env_file.envelope, env_file.frame_rate, info.duration_s, synth_engine,
                                      paths["wav"], prompt=prompt, audio_prompt=prompt_audio,
-                                     audio_prompt_rate=prompt_rate, seed=seed)
+                                     audio_prompt_rate=prompt_rate, seed=seed, video_path=str(video))
         mux_video_task.fn(paths, str(video))
     except (SonorizeInputError, ValueError, OSError) as exc:
         _fail(str(exc))

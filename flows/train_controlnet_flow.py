@@ -56,9 +56,11 @@ def _batch_tensors(model, chunks: list[SynthChunk], device):
     clap = None
     if all(c.clap is not None for c in chunks):
         clap = torch.from_numpy(np.stack([c.clap for c in chunks])).to(device)
-    # CAVP video embeddings are not computed in this build: that condition stays null (see flow docstring)
+    cavp = None
+    if all(c.cavp is not None for c in chunks):
+        cavp = torch.from_numpy(np.stack([c.cavp for c in chunks])).to(device)
     cond = model.conditioning(len(chunks), seconds_start=0.0, seconds_total=n / model.sample_rate, clap=clap,
-                              device=device)
+                              cavp=cavp, device=device)
     return latents, control, cond
 
 
@@ -110,6 +112,7 @@ def train_controlnet(
     device: str = "auto",
     resume: bool = True,
     clap: bool = True,
+    cavp: bool = True,
 ) -> dict:
     """Train the envelope ControlNet; return the losses and checkpoint paths.
 
@@ -129,8 +132,9 @@ def train_controlnet(
     resume : continue from ``out_dir/last.safetensors`` when its settings match.
     clap : condition on each chunk's LAION-CLAP audio embedding (FolAI); needs ``laion-clap`` and its
         three tokenizer repositories in the model store (the error names the pull commands). ``False``
-        trains with the CLAP condition null. CAVP video embeddings are not computed by this flow yet
-        (their condition stays null; see the report of issue 5).
+        trains with the CLAP condition null.
+    cavp : condition on CAVP video embeddings of each chunk at 4 fps (FolAI); needs ``cavp`` in the
+        model store. ``False`` trains with that condition null.
     """
     import torch
 
@@ -164,17 +168,25 @@ def train_controlnet(
         add_clap_embeddings(train, embedder, net.sample_rate)
         add_clap_embeddings(val, embedder, net.sample_rate)
         del embedder
+    if cavp:
+        from tasks.controlnet_data import add_cavp_embeddings
+        from tasks.folai_synth import load_cavp
+
+        encoder = load_cavp(device=device)
+        add_cavp_embeddings(train + val, encoder, cfg.chunk_s, device=device)
+        del encoder
     optimizer = create_optimizer(net.trainable_parameters(), cfg)
     weights = ControlNetWeights(net)
     extra = {"dataset": dataset, "base": base, "train_config": cfg.to_dict(), "n_train_chunks": len(train),
-             "clap": bool(clap)}
+             "clap": bool(clap), "cavp": bool(cavp)}
 
     last_path, best_path = out / "last.safetensors", out / "best.safetensors"
     start_step, best, history = 0, None, []
     if resume and last_path.is_file():
         _, meta = load_checkpoint_state(last_path, model="ControlNetWeights")
         same = meta["config"] == model_cfg.to_dict() and {**meta["extra"]["train_config"], "steps": 0} == \
-            {**cfg.to_dict(), "steps": 0} and meta["extra"].get("clap") == bool(clap)
+            {**cfg.to_dict(), "steps": 0} and meta["extra"].get("clap") == bool(clap) \
+            and meta["extra"].get("cavp") == bool(cavp)
         if same:
             load_controlnet_checkpoint(net, last_path, map_location=device)
             load_optimizer_state(last_path, optimizer, map_location=device)
@@ -216,8 +228,9 @@ def train_controlnet(
             reference = val[0]
             n = reference.audio.shape[1]
             reference_clap = None if reference.clap is None else torch.from_numpy(reference.clap)
+            reference_cavp = None if reference.cavp is None else torch.from_numpy(reference.cavp)
             audio = generate(net, reference.envelope, envelope_frame_rate(), n, clap=reference_clap,
-                             steps=cfg.sample_steps, seed=cfg.seed, device=device)
+                             cavp=reference_cavp, steps=cfg.sample_steps, seed=cfg.seed, device=device)
             wav = out / "samples" / f"step-{step:06d}.wav"
             wav.parent.mkdir(parents=True, exist_ok=True)
             write_wav(wav, audio, net.sample_rate)

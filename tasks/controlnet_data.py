@@ -33,6 +33,8 @@ class SynthChunk:
     audio: np.ndarray  # int16 [2, n_samples]
     envelope: np.ndarray  # float32 [2, n_frames] at envelope_frame_rate()
     clap: np.ndarray | None = None  # float32 [512]: LAION-CLAP embedding of the audio (FolAI's training condition)
+    cavp: np.ndarray | None = None  # float32 [chunk_s * 4, 512]: CAVP embeddings of the chunk's frames at 4 fps
+    video_path: str | None = None
 
     def audio_float(self) -> np.ndarray:
         return self.audio.astype(np.float32) / 32767.0
@@ -74,7 +76,8 @@ def load_synth_chunks(dataset: str, split: str, chunk_s: float, *, sample_rate: 
             continue
         audio = np.pad(audio[:, :n_samples], ((0, 0), (0, max(0, n_samples - audio.shape[1]))))
         out.append(SynthChunk(row["item_id"], row["split"], float(row["start_s"]), row.get("prompt"),
-                              np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16), chunk_envelope(audio, sample_rate)))
+                              np.round(np.clip(audio, -1, 1) * 32767).astype(np.int16), chunk_envelope(audio, sample_rate),
+                              video_path=path))
     return out
 
 
@@ -88,4 +91,25 @@ def add_clap_embeddings(chunks: list[SynthChunk], embedder, sample_rate: int = S
             chunk.clap = embedding
 
 
-__all__ = ["SynthChunk", "add_clap_embeddings", "chunk_envelope", "load_synth_chunks"]
+def add_cavp_embeddings(chunks: list[SynthChunk], encoder, chunk_s: float, *,
+                        device: str = "cpu") -> None:
+    """Fill each chunk's ``cavp`` with its video's CAVP embeddings over the chunk (each video encoded once)."""
+    from folai_models.synth.cavp import CAVP_FPS
+    from tasks.folai_synth import video_cavp_embeddings
+
+    per_video: dict[str, np.ndarray] = {}
+    n_frames = int(round(chunk_s * CAVP_FPS))
+    for chunk in chunks:
+        if chunk.video_path not in per_video:
+            per_video[chunk.video_path] = video_cavp_embeddings(chunk.video_path, encoder, device).numpy()
+        frames = per_video[chunk.video_path]
+        start = int(round(chunk.start_s * CAVP_FPS))
+        part = frames[start:start + n_frames]
+        # a chunk running past the video's end: repeat its last frame's embedding
+        if len(part) < n_frames:
+            last = part[-1:] if len(part) else np.zeros((1, frames.shape[1]), np.float32)
+            part = np.concatenate([part, np.repeat(last, n_frames - len(part), axis=0)])
+        chunk.cavp = part.astype(np.float32)
+
+
+__all__ = ["SynthChunk", "add_cavp_embeddings", "add_clap_embeddings", "chunk_envelope", "load_synth_chunks"]

@@ -42,8 +42,11 @@ class SynthEngine(ABC):
     @abstractmethod
     def render_blocks(self, envelope: np.ndarray, frame_rate: float, *, n_samples: int, sample_rate: int,
                       prompt: str | None, audio_prompt: np.ndarray | None, audio_prompt_rate: int | None,
-                      seed: int) -> tuple[Iterator[np.ndarray], dict]:
-        """Return ``(blocks, details)``: consecutive ``[2, n]`` float32 blocks adding up to ``n_samples``."""
+                      seed: int, video_path: str | None = None) -> tuple[Iterator[np.ndarray], dict]:
+        """Return ``(blocks, details)``: consecutive ``[2, n]`` float32 blocks adding up to ``n_samples``.
+
+        ``video_path``: the video the sound is for, for engines conditioned on its frames.
+        """
 
     def describe(self) -> dict:
         return {"name": self.name}
@@ -134,7 +137,7 @@ class PreviewSynthEngine(SynthEngine):
     name = "preview"
 
     def render_blocks(self, envelope, frame_rate, *, n_samples, sample_rate, prompt, audio_prompt,
-                      audio_prompt_rate, seed):
+                      audio_prompt_rate, seed, video_path=None):
         material = None if audio_prompt is not None else materials.material_from_prompt(prompt)
 
         def render(env_slice: np.ndarray, window: int) -> np.ndarray:
@@ -168,7 +171,7 @@ class FolAISynthEngine(SynthEngine):
         self.sampler_kwargs = sampler_kwargs
 
     def render_blocks(self, envelope, frame_rate, *, n_samples, sample_rate, prompt, audio_prompt,
-                      audio_prompt_rate, seed):
+                      audio_prompt_rate, seed, video_path=None):
         from folai_models.synth.sampling import WINDOW_S, windowed_renderer
         from tasks.feature_tasks import resolve_device
         from tasks.folai_synth import load_folai_model
@@ -186,13 +189,45 @@ class FolAISynthEngine(SynthEngine):
                 clap, source = embedder.embed_audio(audio_prompt[None], audio_prompt_rate)[0], "CLAP audio prompt"
             else:
                 clap, source = embedder.embed_text([prompt])[0], f"CLAP text prompt '{prompt}'"
-        render = windowed_renderer(model, frame_rate, clap=clap, seed=seed, device=device, **self.sampler_kwargs)
+        cavp_windows = None
+        if model.conditioned_on_cavp:
+            if video_path is None:
+                raise ValueError("this ControlNet was trained with CAVP video conditioning: it needs the video")
+            from tasks.folai_synth import load_cavp, video_cavp_embeddings
+
+            frames = video_cavp_embeddings(video_path, load_cavp(device=device), device)
+            cavp_windows = _cavp_windows(frames, np.asarray(envelope), frame_rate, WINDOW_S)
+            source += ", CAVP video embeddings"
+        render = windowed_renderer(model, frame_rate, clap=clap, cavp_windows=cavp_windows, seed=seed,
+                                   device=device, **self.sampler_kwargs)
         blocks = iter_windowed_render(render, envelope, frame_rate, sample_rate, window_s=WINDOW_S)
         return fit_length(blocks, n_samples), {"source": f"Stable Audio Open + envelope ControlNet, {source}",
                                                "checkpoint": str(self.checkpoint)}
 
     def describe(self) -> dict:
         return {"name": self.name, "checkpoint": str(self.checkpoint)}
+
+
+def _cavp_windows(frames, envelope: np.ndarray, frame_rate: float, window_s: float):
+    """Slices of a video's 4 fps CAVP embeddings matching the windows iter_windowed_render cuts."""
+    from folai_models.synth.cavp import CAVP_FPS
+    from folai_models.windowed_render import OVERLAP_S, cut_frames
+
+    bounds = [0, *cut_frames(envelope, frame_rate, window_s=window_s), len(envelope)]
+    overlap = int(np.ceil(OVERLAP_S * frame_rate))
+
+    def window(index: int, n_frames: int):
+        start_s = max(0, bounds[index] - overlap) / frame_rate
+        first = min(int(round(start_s * CAVP_FPS)), max(0, len(frames) - 1))
+        count = max(1, int(round(n_frames / frame_rate * CAVP_FPS)))
+        part = frames[first:first + count]
+        if len(part) < count:  # the envelope runs past the last decoded frame: hold it
+            part = np.concatenate([np.asarray(part), np.repeat(np.asarray(frames[-1:]), count - len(part), 0)])
+        import torch
+
+        return torch.as_tensor(np.asarray(part))
+
+    return window
 
 
 def fit_length(blocks: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndarray]:

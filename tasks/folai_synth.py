@@ -144,6 +144,41 @@ def _load_clap(store: ModelStore, device: str):
                                                                    f"({str(error)[:500]})") from None
 
 
+CAVP_WEIGHT = "cavp"  # Diff-Foley's cavp_epoch66.ckpt in the model store
+
+
+def load_cavp(store: ModelStore | None = None, device: str = "cpu"):
+    """CAVP's video encoder from the model store (strict), eval mode; :class:`FolAIWeightsMissing` if absent."""
+    from data_catalog.model_store import StateDictMismatchError
+    from folai_models.synth.cavp import CAVPVideoEncoder, cavp_state_dict
+
+    store = store or ModelStore()
+    try:
+        store.require(CAVP_WEIGHT)
+    except ModelStoreError as error:
+        raise FolAIWeightsMissing([f"{error} [`{pull_command(CAVP_WEIGHT)}`]"]) from None
+    encoder = CAVPVideoEncoder()
+    try:
+        encoder.load_state_dict(cavp_state_dict(store.load_state_dict(CAVP_WEIGHT, strip_prefix="")), strict=True)
+    except RuntimeError as error:
+        raise StateDictMismatchError(store.path(CAVP_WEIGHT), f"does not load into CAVP's video encoder "
+                                                              f"({str(error)[:500]})") from None
+    return encoder.to(device).eval()
+
+
+def video_cavp_embeddings(video_path: str, encoder, device: str = "cpu"):
+    """CAVP embeddings ``[frames, 512]`` of a whole video at 4 fps (frames squashed to 224 x 224, RGB)."""
+    import numpy as np
+
+    from data_catalog.media import probe_video
+    from data_catalog.media.frames import iter_frame_windows
+    from folai_models.synth.cavp import CAVP_FPS, CAVP_FRAME_SIZE, embed_frames
+
+    info = probe_video(video_path)
+    frames = list(iter_frame_windows(info, frame_rate=CAVP_FPS, size=CAVP_FRAME_SIZE, pixel_format="rgb24"))
+    return embed_frames(encoder, np.concatenate(frames), device=device)
+
+
 def store_sao_config(store: ModelStore | None = None) -> dict:
     """The ``model_config.json`` pulled with Stable Audio Open."""
     store = store or ModelStore()
@@ -169,4 +204,5 @@ def load_folai_model(checkpoint: str, device: str):
     model = create_folai_synth_from_config(config)
     load_sao_base(model)
     load_controlnet_checkpoint(model, checkpoint)
+    model.conditioned_on_cavp = bool(meta.get("extra", {}).get("cavp"))
     return model.to(device).eval()

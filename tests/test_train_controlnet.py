@@ -83,7 +83,7 @@ def _train(out: Path, **overrides):
 
     return train_controlnet(dataset="folder", out_dir=str(out), config={**TINY_TRAIN, **overrides},
                             model={"n_blocks": 2}, train_split="all", val_split="all", val_chunks=1,
-                            device="cpu", clap=False)
+                            device="cpu", clap=False, cavp=False)
 
 
 def test_train_resume_and_folai_engine_in_the_sonorize_flow(env, tmp_path, monkeypatch):

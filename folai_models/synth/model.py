@@ -119,6 +119,8 @@ class FolAISynth(nn.Module):
         dit = sao.dit_of(base)
         self.controlnet = DiTControlNet(dit, depth_factor=config.depth_factor, n_blocks=config.n_blocks,
                                         control_channels=dit.preprocess_conv.in_channels)
+        # what a trained checkpoint was conditioned on (set by its loader): inference supplies the same
+        self.conditioned_on_cavp = False
         cond_dim = dit.cond_token_dim
         self.semantic = nn.ModuleDict()
         if config.clap_dim and cond_dim:
