@@ -338,6 +338,8 @@ def train_controlnet(
                                            "name/path built with random weights (smoke tests)."),
     clap: bool = typer.Option(True, help="Condition on LAION-CLAP audio embeddings (FolAI); --no-clap trains "
                                          "without (the CLAP weights are then not needed)."),
+    cavp: bool = typer.Option(True, help="Condition on CAVP video embeddings at 4 fps (FolAI); --no-cavp trains "
+                                         "without (the CAVP weights are then not needed)."),
     device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
@@ -357,7 +359,7 @@ def train_controlnet(
         overrides["gradient_checkpointing"] = True
     try:
         result = train_flow(dataset=dataset, out_dir=str(out) if out else None, config=overrides, base=base,
-                            device=device, clap=clap)
+                            device=device, clap=clap, cavp=cavp)
     except (SonorizeInputError, ValueError, ImportError) as exc:
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best_val_loss": result["best_val_loss"]})

@@ -16,6 +16,7 @@ from data_catalog.model_store import ModelStore, ModelStoreError, pull_command
 SAO_WEIGHT = "stable-audio-open"  # the model store entry of Stable Audio Open 1.0
 # LAION-CLAP and the three Hugging Face repositories laion_clap reads at import and construction
 CLAP_WEIGHTS = ("laion-clap", "roberta-base", "bert-base-uncased", "bart-base")
+CAVP_WEIGHT = "cavp"  # Diff-Foley's cavp_epoch66.ckpt
 CONTROLNET_MODEL = "ControlNetWeights"  # class name recorded in a ControlNet checkpoint's sidecar
 
 
@@ -55,7 +56,23 @@ def missing_folai_weights(checkpoint: str | Path | None = None, store: ModelStor
         problems.append(f"{checkpoint}: no trained ControlNet checkpoint; train one with "
                         "`sonorize train-controlnet DATASET --out DIR` and point SONORIZE_FOLAI_CONTROLNET_CHECKPOINT "
                         "at DIR/best.safetensors (FolAI's authors publish no weights)")
+    elif _trained_with_cavp(checkpoint):
+        try:
+            store.require(CAVP_WEIGHT)
+        except ModelStoreError as error:
+            problems.append(f"{error} [`{pull_command(CAVP_WEIGHT)}`] (this ControlNet was trained with CAVP "
+                            "video conditioning)")
     return problems
+
+
+def _trained_with_cavp(checkpoint: Path) -> bool:
+    """Whether a ControlNet checkpoint's sidecar records CAVP conditioning (unreadable: the loader will say)."""
+    from data_catalog.checkpoints import sidecar_path
+
+    try:
+        return bool(json.loads(sidecar_path(checkpoint).read_text(encoding="utf-8")).get("extra", {}).get("cavp"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def require_folai_weights(checkpoint: str | Path | None = None, store: ModelStore | None = None) -> None:
@@ -142,9 +159,6 @@ def _load_clap(store: ModelStore, device: str):
 
             raise StateDictMismatchError(store.path("laion-clap"), f"does not load into LAION-CLAP HTSAT-tiny "
                                                                    f"({str(error)[:500]})") from None
-
-
-CAVP_WEIGHT = "cavp"  # Diff-Foley's cavp_epoch66.ckpt in the model store
 
 
 def load_cavp(store: ModelStore | None = None, device: str = "cpu"):

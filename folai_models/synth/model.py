@@ -99,11 +99,6 @@ class Conditioning:
             parts.append(self.timing)
         return torch.cat(parts, dim=1) if parts else None
 
-    def repeat(self, n: int) -> "Conditioning":
-        def rep(x):
-            return None if x is None else torch.cat([x] * n, dim=0)
-        return Conditioning(rep(self.semantic), rep(self.timing), rep(self.global_embed), self.has_semantic)
-
 
 class FolAISynth(nn.Module):
     """Frozen SAO base, trainable ControlNet and semantic projections.
