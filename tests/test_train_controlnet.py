@@ -147,3 +147,16 @@ def test_missing_weights_name_the_commands_and_fallback_is_opt_in(tmp_path, monk
     run = sonorize(paths=[str(video)], out_dir=str(tmp_path / "out2"), synth_engine="folai",
                    synth_fallback_preview=True)
     assert run["synth_engine"] == "preview" and run["videos"][0]["status"] == "ok"
+
+
+def test_train_controlnet_command_names_the_missing_base_weights(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from data_catalog.settings import get_settings
+    from flows.cli import app
+
+    monkeypatch.setenv("SONORIZE_MODEL_DIR", str(tmp_path / "empty-store"))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["train-controlnet", "greatest_hits", "--out", str(tmp_path / "ckpt")])
+    assert result.exit_code == 2, result.output
+    assert "stable-audio-open" in result.output and "sonorize models pull stable-audio-open" in result.output
