@@ -328,7 +328,7 @@ def train_video2rms(
 
 @app.command("train-controlnet")
 def train_controlnet(
-    dataset: str = typer.Argument(..., help="A preprocessed dataset (its chunks table), e.g. greatest_hits."),
+    dataset: str = typer.Argument(..., help="A preprocessed dataset (its chunks table), e.g. greatest-hits."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder."),
     steps: Optional[int] = typer.Option(None, help="Training steps [default: 20000, FolAI]."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size [default: 12, FolAI]."),

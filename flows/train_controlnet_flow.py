@@ -100,7 +100,7 @@ def build_model(base: str, model_overrides: dict | None, device: str):
 
 @flow(name="train-controlnet", log_prints=True)
 def train_controlnet(
-    dataset: str = "greatest_hits",
+    dataset: str = "greatest-hits",
     out_dir: str | None = None,
     config: dict | None = None,
     model: dict | None = None,

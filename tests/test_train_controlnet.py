@@ -157,6 +157,6 @@ def test_train_controlnet_command_names_the_missing_base_weights(tmp_path, monke
 
     monkeypatch.setenv("SONORIZE_MODEL_DIR", str(tmp_path / "empty-store"))
     get_settings.cache_clear()
-    result = CliRunner().invoke(app, ["train-controlnet", "greatest_hits", "--out", str(tmp_path / "ckpt")])
+    result = CliRunner().invoke(app, ["train-controlnet", "greatest-hits", "--out", str(tmp_path / "ckpt")])
     assert result.exit_code == 2, result.output
     assert "stable-audio-open" in result.output and "sonorize models pull stable-audio-open" in result.output
