@@ -76,6 +76,22 @@ def test_fresh_controlnet_output_equals_base_exactly(tiny):
     assert torch.equal(on, off)
 
 
+def test_residuals_at_block_outputs_also_start_from_the_base():
+    torch.manual_seed(0)
+    config = FolAISynthConfig(base=sao.load_config("tiny_oobleck.json"), n_blocks=2, clap_dim=16, cavp_dim=12,
+                              residual_at="output")
+    model = create_folai_synth_from_config(config)
+    latents, control, cond = _inputs(model)
+    t = torch.tensor([0.3, 0.7])
+    with torch.no_grad():
+        assert torch.equal(model(latents, t, cond, control), model(latents, t, cond, control, use_controlnet=False))
+        model.controlnet.zero_out[0].bias.fill_(0.1)
+        assert not torch.equal(model(latents, t, cond, control),
+                               model(latents, t, cond, control, use_controlnet=False))
+    with pytest.raises(ValueError, match="residual_at"):
+        create_folai_synth_from_config(FolAISynthConfig(base=sao.load_config("tiny_oobleck.json"), residual_at="x"))
+
+
 def test_forward_backward_only_trains_controlnet_and_projections(tiny):
     latents, control, cond = _inputs(tiny)
     # make the zero projections non-zero so gradients reach the copied blocks too

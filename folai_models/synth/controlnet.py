@@ -28,6 +28,9 @@ DEPTH_FACTOR = 0.2  # FolAI IV-D1: "a depth_factor of 20%"; int(0.2 * 24) = 4 bl
 # FolAI's text says 20% "corresponds to using only 5 layers": that is round(0.2 * 24) + 1 or a
 # different rounding; we keep the documented formula int(depth_factor * depth) and let
 # `n_blocks` override it (n_blocks=5 reproduces the paper's count).
+RESIDUAL_AT = "input"  # SPEC stage 10 / issue 5: each copied block's output is added to the frozen block's input
+# FolAI IV-D1's prose reads "added to the output of the frozen layer" (= the next block's input): "output"
+RESIDUAL_PLACES = ("input", "output")
 
 
 def n_control_blocks(depth: int, depth_factor: float = DEPTH_FACTOR, n_blocks: int | None = None) -> int:
@@ -52,11 +55,17 @@ class DiTControlNet(nn.Module):
         Number of blocks to copy (overrides ``depth_factor``).
     control_channels : int, optional
         Channels of the control latent (default: the DiT's ``io_channels``, i.e. the same VAE).
+    residual_at : {"input", "output"}
+        Where copied block ``i``'s projected output joins the frozen stream: the input of frozen
+        block ``i`` (SPEC) or its output (FolAI's prose).
     """
 
     def __init__(self, dit, depth_factor: float = DEPTH_FACTOR, n_blocks: int | None = None,
-                 control_channels: int | None = None):
+                 control_channels: int | None = None, residual_at: str = RESIDUAL_AT):
         super().__init__()
+        if residual_at not in RESIDUAL_PLACES:
+            raise ValueError(f"residual_at must be one of {RESIDUAL_PLACES}, got {residual_at!r}")
+        self.residual_at = residual_at
         transformer = dit.transformer
         self.n_blocks = n_control_blocks(len(transformer.layers), depth_factor, n_blocks)
         dim = transformer.dim
@@ -180,10 +189,13 @@ def controlled_dit_forward(
             copy_hidden = run(block, copy_hidden)
             residuals.append(zero_out(copy_hidden) * (control_scale * scale))
 
+    at_input = controlnet is None or controlnet.residual_at == "input"
     for index, layer in enumerate(transformer.layers):
-        if index < len(residuals):
+        if at_input and index < len(residuals):
             hidden = hidden + residuals[index]
         hidden = run(layer, hidden)
+        if not at_input and index < len(residuals):
+            hidden = hidden + residuals[index]
 
     hidden = transformer.project_out(hidden[:, transformer.num_memory_tokens:, :])
     output = rearrange(hidden, "b t c -> b c t")[:, :, prepend_length:]

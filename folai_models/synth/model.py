@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from folai_models.synth import sao
-from folai_models.synth.controlnet import DEPTH_FACTOR, DiTControlNet, controlled_dit_forward
+from folai_models.synth.controlnet import DEPTH_FACTOR, RESIDUAL_AT, DiTControlNet, controlled_dit_forward
 
 CLAP_DIM = 512  # LAION-CLAP joint audio-text embedding width (HTSAT-tiny / RoBERTa projections)
 CAVP_DIM = 512  # Diff-Foley CAVP video embedding width per frame
@@ -45,6 +45,7 @@ class FolAISynthConfig:
     base : dict
         The stable-audio-tools model config of the base model (SAO 1.0's by default).
     depth_factor, n_blocks : ControlNet size (see :func:`~folai_models.synth.controlnet.n_control_blocks`).
+    residual_at : where the ControlNet's residuals join the frozen blocks (``input`` or ``output``).
     clap_dim, cavp_dim : widths of the semantic embeddings (0 disables that condition).
     cavp_fps : frame rate of the CAVP embeddings.
     cfg_dropout_prob : probability of training with the semantic tokens dropped.
@@ -53,6 +54,7 @@ class FolAISynthConfig:
     base: dict = field(default_factory=lambda: sao.load_config())
     depth_factor: float = DEPTH_FACTOR
     n_blocks: int | None = None
+    residual_at: str = RESIDUAL_AT
     clap_dim: int = CLAP_DIM
     cavp_dim: int = CAVP_DIM
     cavp_fps: float = CAVP_FPS
@@ -113,7 +115,8 @@ class FolAISynth(nn.Module):
         self.base.requires_grad_(False).eval()
         dit = sao.dit_of(base)
         self.controlnet = DiTControlNet(dit, depth_factor=config.depth_factor, n_blocks=config.n_blocks,
-                                        control_channels=dit.preprocess_conv.in_channels)
+                                        control_channels=dit.preprocess_conv.in_channels,
+                                        residual_at=config.residual_at)
         # what a trained checkpoint was conditioned on (set by its loader): inference supplies the same
         self.conditioned_on_cavp = False
         cond_dim = dit.cond_token_dim
