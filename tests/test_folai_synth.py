@@ -123,6 +123,22 @@ def test_forward_backward_only_trains_controlnet_and_projections(tiny):
         tiny.zero_grad(set_to_none=True)
 
 
+def test_gradient_checkpointing_gives_the_same_gradients(tiny):
+    from folai_models.synth.train import diffusion_loss
+
+    latents, control, cond = _inputs(tiny, with_semantic=False)
+    grads = []
+    for checkpointing in (False, True):
+        tiny.zero_grad(set_to_none=True)
+        loss = diffusion_loss(tiny, latents, cond, control, gradient_checkpointing=checkpointing,
+                              generator=torch.Generator().manual_seed(3))
+        loss.backward()
+        grads.append(tiny.controlnet.zero_out[1].weight.grad.clone())
+    tiny.zero_grad(set_to_none=True)
+    torch.testing.assert_close(grads[0], grads[1])
+    assert grads[0].abs().sum() > 0
+
+
 def test_guidance_keeps_control_in_both_branches(tiny):
     latents, control, cond = _inputs(tiny)
     t = torch.tensor([0.5, 0.5])
