@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install sonorize into ./.venv. Usage: bash setup.sh [test]
+# Install sonorize into ./.venv. Usage: bash setup.sh [test|synth]
 #   (no argument) the package and its command line
-#   test          also the test tools
+#   synth         also neural synthesis (Stable Audio Open + ControlNet: PyTorch, stable-audio-tools)
+#   test          also the test tools (and everything the tests build: video and synth stages)
 # Needs Python >= 3.11 and the system ffmpeg (installed here with apt-get when
 # run as root on Debian/Ubuntu; otherwise it says how to install it).
 set -euo pipefail
@@ -26,8 +27,20 @@ fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 extras=""
-[ "${1:-}" = "test" ] && extras="[test]"
+case "${1:-}" in
+  test) extras="[test]" ;;
+  synth) extras="[synth]" ;;
+  "") ;;
+  *) echo "setup: unknown argument '$1' (use: test, synth or nothing)" >&2; exit 2 ;;
+esac
 echo "setup: installing sonorize${extras} into .venv (first time: a few minutes)" >&2
 # Editable install: Prefect workers started from this folder load the flows from it.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+if [ -n "$extras" ]; then
+  # stable-audio-tools', dctorch's and laion_clap's declared pins clash with the rest (pyproject.toml, synth):
+  # install them without dependencies; the synth extra above holds what they really import.
+  echo "setup: adding stable-audio-tools and laion_clap (--no-deps)" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+    "stable-audio-tools==0.0.19" "k-diffusion==0.1.1" "dctorch==0.1.2" "laion_clap==1.1.7"
+fi
 echo "setup: done. Try: .venv/bin/sonorize --help" >&2

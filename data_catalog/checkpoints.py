@@ -40,6 +40,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "load_optimizer_state",
+    "load_checkpoint_state",
 ]
 
 CHECKPOINT_FORMAT = "sonorize-video2rms-checkpoint"  # "format" key of the JSON sidecar
@@ -211,6 +212,32 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu"):
     model.to(map_location)
     model.eval()
     return model, config, meta
+
+
+def load_checkpoint_state(path: str | os.PathLike, *, map_location: str = "cpu", model: str | None = None):
+    """The verified tensors and sidecar of any checkpoint written by :func:`save_checkpoint`.
+
+    For checkpoints of models other than Video2RMS (the caller rebuilds the
+    model from ``meta["config"]``). ``model``: the class name the sidecar must
+    record, so a checkpoint of another model is refused with a clear error.
+
+    Returns
+    -------
+    (state_dict, meta)
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta = _read_sidecar(path)
+    if model is not None and meta.get("model") != model:
+        raise CheckpointError(path, f"this is a checkpoint of {meta.get('model')!r}, not of {model!r}")
+    _verify(path, meta.get("weights_sha256"), sidecar_path(path))
+    try:
+        state = load_file(str(path), device=str(map_location))
+    except (SafetensorError, OSError) as error:
+        raise CheckpointError(path, f"weights do not read ({error})") from None
+    return state, meta
 
 
 def load_optimizer_state(path: str | os.PathLike, optimizer, *, map_location: str = "cpu") -> None:

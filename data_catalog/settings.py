@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     catalog_dir: Path = _xdg("XDG_DATA_HOME", ".local/share") / "sonorize" / "catalog"
     output_dir: Path = Path("sonorize-out")
     video2rms_checkpoint: Path | None = None  # a trained envelope model; default: the shipped one
+    # the trained envelope ControlNet of the folai synth engine; default: <model_dir>/folai-controlnet/best.safetensors
+    folai_controlnet_checkpoint: Path | None = None
 
 
 @lru_cache(maxsize=1)

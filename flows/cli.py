@@ -24,7 +24,8 @@ console = Console(stderr=True)
 
 ENVELOPE_ENGINE_HELP = ("What predicts the envelope: 'video2rms' (learned model), 'preview' (motion heuristic) "
                         "or 'auto' (video2rms when PyTorch and a checkpoint are there, else preview).")
-SYNTH_ENGINE_HELP = "What renders audio: 'preview' (procedural materials or grains of --audio-prompt)."
+SYNTH_ENGINE_HELP = ("What renders audio: 'preview' (procedural materials or grains of --audio-prompt) or 'folai' "
+                     "(Stable Audio Open + envelope ControlNet; needs its weights: the error names them).")
 PROMPT_HELP = "Words naming the material, e.g. 'footsteps on gravel' (preview engine: wood, metal, glass, ...)."
 
 
@@ -55,7 +56,7 @@ def _quiet_prefect(verbose: bool) -> None:
 def run(
     paths: list[str] = typer.Argument(..., help="Video files or folders, or s3:// URLs (objects or prefixes)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Output folder or URL (s3://bucket/prefix) "
-                                      "[default: SONORIZE_OUTPUT_DIR or ./sonorize-out]."),
+                                      "(default SONORIZE_OUTPUT_DIR or ./sonorize-out)."),
     envelope_engine: str = typer.Option("auto", help=ENVELOPE_ENGINE_HELP),
     synth_engine: str = typer.Option("preview", help=SYNTH_ENGINE_HELP),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
@@ -65,6 +66,8 @@ def run(
     encoder: Optional[str] = typer.Option(None, help="Also cache frame features: 'motion', 'tc_clip' or 'bn_inception'."),
     flow: Optional[str] = typer.Option(None, help="Optical flow for --encoder: 'raft' or 'opencv'."),
     device: str = typer.Option("auto", help="Where the video stage runs: 'auto' (the GPU when present), 'cpu', 'cuda'."),
+    synth_fallback_preview: bool = typer.Option(False, "--synth-fallback-preview",
+                                                help="If the synth engine's weights are missing, use 'preview'."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Sonorize videos: WAV, muxed MP4, envelope (CSV + plot), labels and a run record per video."""
@@ -85,7 +88,8 @@ def run(
         result = sonorize(paths=list(paths), out_dir=str(out) if out else None, envelope_engine=envelope_engine,
                           synth_engine=synth_engine, prompt=prompt,
                           audio_prompt=str(audio_prompt) if audio_prompt else None, seed=seed, force=force,
-                          encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty())
+                          encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty(),
+                          synth_fallback_preview=synth_fallback_preview)
     except (ValueError, SonorizeInputError) as exc:
         _fail(str(exc))
     print_summary(result)
@@ -137,7 +141,7 @@ def _write_envelope(folder: Path, stem: str, env, rate: float, *, title: str, me
 @app.command()
 def envelope(
     video: Path = typer.Argument(..., help="A video file."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: beside the video]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default beside the video)."),
     envelope_engine: str = typer.Option("auto", help=ENVELOPE_ENGINE_HELP),
 ) -> None:
     """Write only the envelope of VIDEO (CSV + JSON sidecar, PNG plot, Audacity labels)."""
@@ -161,7 +165,7 @@ def envelope(
 def synth(
     video: Path = typer.Argument(..., help="The video to put the new sound into."),
     envelope_csv: Path = typer.Option(..., "--envelope", "-e", help="An envelope CSV (edited or not)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: beside the envelope]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default beside the envelope)."),
     synth_engine: str = typer.Option("preview", help=SYNTH_ENGINE_HELP),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
     audio_prompt: Optional[Path] = typer.Option(None, help="An audio sample to build the sound from."),
@@ -181,7 +185,7 @@ def synth(
         paths = output_paths(out or envelope_csv.parent, video.stem)
         details = synthesize_task.fn(env_file.envelope, env_file.frame_rate, info.duration_s, synth_engine,
                                      paths["wav"], prompt=prompt, audio_prompt=prompt_audio,
-                                     audio_prompt_rate=prompt_rate, seed=seed)
+                                     audio_prompt_rate=prompt_rate, seed=seed, video_path=str(video))
         mux_video_task.fn(paths, str(video))
     except (SonorizeInputError, ValueError, OSError) as exc:
         _fail(str(exc))
@@ -193,7 +197,7 @@ def synth(
 @app.command("envelope-from-audio")
 def envelope_from_audio(
     audio: Path = typer.Argument(..., help="Any recording: a vocal imitation, a clap track, a video's audio."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: beside the audio]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default beside the audio)."),
     smoothing: str = typer.Option("none", help="'none' (keeps attacks on time), 'ellip' (Video-Foley) or 'kernel' (FolAI)."),
 ) -> None:
     """Make an envelope file (CSV + sidecar, plot, labels) from an audio recording."""
@@ -213,7 +217,7 @@ def envelope_from_audio(
 @app.command()
 def labels(
     envelope_csv: Path = typer.Argument(..., help="An envelope CSV."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Label file [default: NAME.labels.txt beside it]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Label file (default NAME.labels.txt beside it)."),
 ) -> None:
     """Export an envelope's events as an Audacity label track (File > Import > Labels)."""
     from data_catalog.envelope_file import read_envelope
@@ -236,7 +240,7 @@ def labels(
 def features(
     paths: list[str] = typer.Argument(..., help="Video files or folders."),
     encoder: str = typer.Option("motion", help="'motion' (no weights), 'tc_clip' or 'bn_inception' (model store)."),
-    flow: Optional[str] = typer.Option(None, help="'raft' or 'opencv' [default: opencv for motion, raft otherwise]."),
+    flow: Optional[str] = typer.Option(None, help="'raft' or 'opencv' (default opencv for motion, raft otherwise)."),
     device: str = typer.Option("auto", help="'auto' (the GPU when present), 'cpu' or 'cuda'."),
     dataset: str = typer.Option("default", help="Feature-cache partition: dataset name."),
     split: str = typer.Option("all", help="Feature-cache partition: split name."),
@@ -273,7 +277,7 @@ def preprocess(
     dataset: str = typer.Argument(..., help="'greatest-hits', 'walking-the-maps' or 'folder' (any videos with audio)."),
     root: Path = typer.Argument(..., help="The dataset's folder."),
     encoder: str = typer.Option("motion", help="Feature encoder: 'motion', 'tc_clip' or 'bn_inception'."),
-    flow: Optional[str] = typer.Option(None, help="'raft' or 'opencv' [default per encoder]."),
+    flow: Optional[str] = typer.Option(None, help="'raft' or 'opencv' (default per encoder)."),
     device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
     limit: Optional[int] = typer.Option(None, help="Only the first N items."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
@@ -299,7 +303,7 @@ def train_video2rms(
     dataset: str = typer.Argument(..., help="A preprocessed dataset."),
     encoder: str = typer.Option("motion", help="The encoder its features were made with."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder."),
-    epochs: Optional[int] = typer.Option(None, help="Epochs [default: 500, FolAI]."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs (default 500, FolAI)."),
     holdout: Optional[list[str]] = typer.Option(None, help="Item ids to validate on (repeat the option)."),
     config: Optional[Path] = typer.Option(None, help="JSON file of Video2RMSConfig fields to override."),
     device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
@@ -326,6 +330,45 @@ def train_video2rms(
     except (SonorizeInputError, ValueError) as exc:
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best": result["best"]})
+
+
+@app.command("train-controlnet")
+def train_controlnet(
+    dataset: str = typer.Argument(..., help="A preprocessed dataset (its chunks table), e.g. greatest-hits."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint folder."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default 20000, FolAI)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size (default 12, FolAI)."),
+    gradient_checkpointing: bool = typer.Option(False, help="Recompute activations in the backward pass."),
+    config: Optional[Path] = typer.Option(None, help="JSON file of ControlNetTrainConfig fields to override."),
+    base: str = typer.Option("store", help="'store': Stable Audio Open from the model store; else a config "
+                                           "name/path built with random weights (smoke tests)."),
+    clap: bool = typer.Option(True, help="Condition on LAION-CLAP audio embeddings (FolAI); --no-clap trains "
+                                         "without (the CLAP weights are then not needed)."),
+    cavp: bool = typer.Option(True, help="Condition on CAVP video embeddings at 4 fps (FolAI); --no-cavp trains "
+                                         "without (the CAVP weights are then not needed)."),
+    device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Train FolAI's envelope ControlNet on Stable Audio Open (resumes from OUT/last.safetensors)."""
+    _quiet_prefect(verbose)
+    _require_torch("sonorize train-controlnet")
+    import json
+
+    from data_catalog.errors import SonorizeInputError
+    from flows.train_controlnet_flow import train_controlnet as train_flow
+
+    overrides = json.loads(config.read_text()) if config else {}
+    for key, value in (("steps", steps), ("batch_size", batch_size)):
+        if value:
+            overrides[key] = value
+    if gradient_checkpointing:
+        overrides["gradient_checkpointing"] = True
+    try:
+        result = train_flow(dataset=dataset, out_dir=str(out) if out else None, config=overrides, base=base,
+                            device=device, clap=clap, cavp=cavp)
+    except (SonorizeInputError, ValueError, ImportError) as exc:
+        _fail(str(exc))
+    Console().print({"best_checkpoint": result["best_checkpoint"], "best_val_loss": result["best_val_loss"]})
 
 
 @app.command()

@@ -124,7 +124,7 @@ def pull(
 
 @models_app.command()
 def verify(
-    names: Optional[list[str]] = typer.Argument(None, help="Weights to check [default: all]."),
+    names: Optional[list[str]] = typer.Argument(None, help="Weights to check (default all)."),
 ) -> None:
     """Re-read and re-hash weights; exit 1 when any is corrupt (or a named one is missing)."""
     store = _store()

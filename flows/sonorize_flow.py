@@ -28,7 +28,7 @@ from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, run_items
 from flows.inputs import collect_videos, output_stems
 from flows.progress import BatchProgress
 from flows.video_pipeline import VideoOptions
-from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine
+from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine, resolve_synth_engine
 
 RECORD_PREFIX = "sonorize-run"
 
@@ -71,6 +71,7 @@ def sonorize(
     fan_out: str = "none",
     dask_address: str | None = None,
     dask_workers: int = 2,
+    synth_fallback_preview: bool = False,
 ) -> dict:
     """Sonorize every video in ``paths`` (files, folders or URLs) into ``out_dir``.
 
@@ -83,7 +84,9 @@ def sonorize(
     envelope_engine : what predicts the envelope: ``video2rms`` (the learned model; its shipped
         checkpoint needs no pretrained weights), ``preview`` (motion heuristic, no PyTorch), or
         ``auto``: video2rms when PyTorch and a checkpoint are there, else preview.
-    synth_engine : what renders audio (``preview``: procedural / sample grains).
+    synth_engine : what renders audio: ``preview`` (procedural / sample grains) or ``folai``
+        (Stable Audio Open + the envelope ControlNet; needs its weights, else the flow stops
+        naming what is missing and how to get it).
     prompt : text naming the material (e.g. "footsteps on gravel").
     audio_prompt : an audio file whose grains the preview synthesizer reuses.
     seed : random seed of the synthesizer.
@@ -103,6 +106,8 @@ def sonorize(
         per video on a Dask cluster: ``dask_address``, or a local one of ``dask_workers``).
     dask_address : scheduler of an existing Dask cluster (``tcp://host:8786``).
     dask_workers : worker processes of the local Dask cluster when no address is given.
+    synth_fallback_preview : when the synth engine's weights are missing, use ``preview`` instead
+        of stopping (off unless asked for).
 
     Returns
     -------
@@ -120,6 +125,7 @@ def sonorize(
     _require_absolute_in_deployments([*paths, out_text, *([quarantine_dir] if quarantine_dir else [])])
     # Fail fast on a wrong engine name, before any video is touched.
     envelope_engine = resolve_envelope_engine(envelope_engine)
+    synth_engine = resolve_synth_engine(synth_engine, synth_fallback_preview, warn=logger.warning)
     engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
                "synth": get_synth_engine(synth_engine).describe()}
     options = VideoOptions(envelope_engine=envelope_engine, synth_engine=synth_engine, prompt=prompt,

@@ -144,7 +144,7 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     prompt_audio, prompt_rate = options.audio_prompt_audio()
     synth_details = timer("synthesis", synthesize_task, envelope, rate, info.duration_s, options.synth_engine,
                           paths["wav"], prompt=options.prompt, audio_prompt=prompt_audio,
-                          audio_prompt_rate=prompt_rate, seed=options.seed)
+                          audio_prompt_rate=prompt_rate, seed=options.seed, video_path=str(info.path))
     rendered = synth_details.pop("rendered_envelope")
 
     stage("writing outputs")

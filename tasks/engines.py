@@ -42,8 +42,11 @@ class SynthEngine(ABC):
     @abstractmethod
     def render_blocks(self, envelope: np.ndarray, frame_rate: float, *, n_samples: int, sample_rate: int,
                       prompt: str | None, audio_prompt: np.ndarray | None, audio_prompt_rate: int | None,
-                      seed: int) -> tuple[Iterator[np.ndarray], dict]:
-        """Return ``(blocks, details)``: consecutive ``[2, n]`` float32 blocks adding up to ``n_samples``."""
+                      seed: int, video_path: str | None = None) -> tuple[Iterator[np.ndarray], dict]:
+        """Return ``(blocks, details)``: consecutive ``[2, n]`` float32 blocks adding up to ``n_samples``.
+
+        ``video_path``: the video the sound is for, for engines conditioned on its frames.
+        """
 
     def describe(self) -> dict:
         return {"name": self.name}
@@ -134,7 +137,7 @@ class PreviewSynthEngine(SynthEngine):
     name = "preview"
 
     def render_blocks(self, envelope, frame_rate, *, n_samples, sample_rate, prompt, audio_prompt,
-                      audio_prompt_rate, seed):
+                      audio_prompt_rate, seed, video_path=None):
         material = None if audio_prompt is not None else materials.material_from_prompt(prompt)
 
         def render(env_slice: np.ndarray, window: int) -> np.ndarray:
@@ -146,6 +149,85 @@ class PreviewSynthEngine(SynthEngine):
         blocks = iter_windowed_render(render, envelope, frame_rate, sample_rate)
         source = "audio prompt" if audio_prompt is not None else f"procedural material '{material}'"
         return fit_length(blocks, n_samples), {"material": material, "source": source}
+
+
+class FolAISynthEngine(SynthEngine):
+    """FolAI's neural synthesis: Stable Audio Open + the envelope ControlNet (SPEC stage 10).
+
+    Needs ``stable-audio-open`` in the model store and a trained ControlNet
+    checkpoint (``train-controlnet`` flow); constructing the engine checks
+    both and names what is missing. Windows of :data:`WINDOW_S` (the training
+    chunk length) are generated independently and crossfaded.
+    """
+
+    name = "folai"
+
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "auto", **sampler_kwargs):
+        from tasks.folai_synth import default_controlnet_checkpoint, require_folai_weights
+
+        self.checkpoint = Path(checkpoint) if checkpoint else default_controlnet_checkpoint()
+        require_folai_weights(self.checkpoint)
+        self.device = device
+        self.sampler_kwargs = sampler_kwargs
+
+    def render_blocks(self, envelope, frame_rate, *, n_samples, sample_rate, prompt, audio_prompt,
+                      audio_prompt_rate, seed, video_path=None):
+        from folai_models.synth.sampling import WINDOW_S, windowed_renderer
+        from tasks.feature_tasks import resolve_device
+        from tasks.folai_synth import load_folai_model
+
+        device = resolve_device(self.device)
+        model = load_folai_model(str(self.checkpoint), device)
+        if sample_rate != model.sample_rate:
+            raise ValueError(f"the folai model renders {model.sample_rate} Hz, {sample_rate} Hz was asked for")
+        clap, source = None, "envelope only (no prompt: semantic conditions null)"
+        if audio_prompt is not None or prompt:
+            from tasks.folai_synth import load_clap
+
+            embedder = load_clap(device=device)
+            if audio_prompt is not None:  # the shared CLAP space: an audio prompt or a text prompt
+                clap, source = embedder.embed_audio(audio_prompt[None], audio_prompt_rate)[0], "CLAP audio prompt"
+            else:
+                clap, source = embedder.embed_text([prompt])[0], f"CLAP text prompt '{prompt}'"
+        cavp_windows = None
+        if model.conditioned_on_cavp:
+            if video_path is None:
+                raise ValueError("this ControlNet was trained with CAVP video conditioning: it needs the video")
+            from tasks.folai_synth import load_cavp, video_cavp_embeddings
+
+            frames = video_cavp_embeddings(video_path, load_cavp(device=device), device)
+            cavp_windows = _cavp_windows(frames, np.asarray(envelope), frame_rate, WINDOW_S)
+            source += ", CAVP video embeddings"
+        render = windowed_renderer(model, frame_rate, clap=clap, cavp_windows=cavp_windows, seed=seed,
+                                   device=device, **self.sampler_kwargs)
+        blocks = iter_windowed_render(render, envelope, frame_rate, sample_rate, window_s=WINDOW_S)
+        return fit_length(blocks, n_samples), {"source": f"Stable Audio Open + envelope ControlNet, {source}",
+                                               "checkpoint": str(self.checkpoint)}
+
+    def describe(self) -> dict:
+        return {"name": self.name, "checkpoint": str(self.checkpoint)}
+
+
+def _cavp_windows(frames, envelope: np.ndarray, frame_rate: float, window_s: float):
+    """Slices of a video's 4 fps CAVP embeddings matching the windows iter_windowed_render cuts."""
+    from folai_models.synth.cavp import CAVP_FPS
+    from folai_models.windowed_render import OVERLAP_S, cut_frames
+
+    bounds = [0, *cut_frames(envelope, frame_rate, window_s=window_s), len(envelope)]
+    overlap = int(np.ceil(OVERLAP_S * frame_rate))
+
+    def window(index: int, n_frames: int):
+        start_s = max(0, bounds[index] - overlap) / frame_rate
+        first = min(int(round(start_s * CAVP_FPS)), max(0, len(frames) - 1))
+        count = max(1, int(round(n_frames / frame_rate * CAVP_FPS)))
+        part = frames[first:first + count]
+        if len(part) < count:  # the envelope runs past the last decoded frame: hold it
+            part = np.concatenate([np.asarray(part), np.repeat(np.asarray(frames[-1:]), count - len(part), 0)])
+        import torch
+
+        return torch.as_tensor(np.asarray(part))
+
+    return window
 
 
 def fit_length(blocks: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndarray]:
@@ -163,7 +245,7 @@ def fit_length(blocks: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndar
 
 ENVELOPE_ENGINES: dict[str, type[EnvelopeEngine]] = {"preview": PreviewEnvelopeEngine,
                                                      "video2rms": Video2RMSEnvelopeEngine}
-SYNTH_ENGINES: dict[str, type[SynthEngine]] = {"preview": PreviewSynthEngine}
+SYNTH_ENGINES: dict[str, type[SynthEngine]] = {"preview": PreviewSynthEngine, "folai": FolAISynthEngine}
 
 
 def _lookup(registry: dict, kind: str, name: str):
@@ -179,5 +261,27 @@ def get_envelope_engine(name: str) -> EnvelopeEngine:
 
 
 def get_synth_engine(name: str) -> SynthEngine:
-    """The synthesis engine registered under ``name`` (ValueError lists the choices)."""
+    """The synthesis engine registered under ``name`` (ValueError lists the choices).
+
+    ``folai`` raises :class:`tasks.folai_synth.FolAIWeightsMissing` when its weights are not there.
+    """
     return _lookup(SYNTH_ENGINES, "synth", name)
+
+
+def resolve_synth_engine(name: str, fallback_to_preview: bool = False, warn=None) -> str:
+    """``name``, or ``preview`` when ``name`` cannot run and the user allowed the fallback.
+
+    Without ``fallback_to_preview`` the engine's own error (naming the missing
+    weights and the commands that fetch them) propagates.
+    """
+    if name == "preview" or not fallback_to_preview:
+        return name
+    from data_catalog.errors import SonorizeInputError
+
+    try:
+        get_synth_engine(name)
+    except SonorizeInputError as error:
+        if warn is not None:
+            warn(f"synth engine {name!r} unavailable, falling back to 'preview' as asked: {error}")
+        return "preview"
+    return name

@@ -44,6 +44,7 @@ def synthesize_task(
     audio_prompt: np.ndarray | None = None,
     audio_prompt_rate: int | None = None,
     seed: int = 0,
+    video_path: str | None = None,
 ) -> dict:
     """Render 44.1 kHz stereo of exactly ``duration_s`` following ``envelope`` into ``wav_path``.
 
@@ -53,7 +54,7 @@ def synthesize_task(
     n_samples = int(round(duration_s * SYNTH_AUDIO_RATE))
     blocks, details = get_synth_engine(engine).render_blocks(
         envelope, frame_rate, n_samples=n_samples, sample_rate=SYNTH_AUDIO_RATE, prompt=prompt,
-        audio_prompt=audio_prompt, audio_prompt_rate=audio_prompt_rate, seed=seed,
+        audio_prompt=audio_prompt, audio_prompt_rate=audio_prompt_rate, seed=seed, video_path=video_path,
     )
     meter = RenderedEnvelope()
     write_wav_blocks(wav_path, meter.tap(blocks), SYNTH_AUDIO_RATE)

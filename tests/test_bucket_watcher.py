@@ -61,12 +61,14 @@ def test_prefect_yaml_deploys_every_deployment_and_both_pools(stack):
         pools = {p.name: p.type for p in client.read_work_pools()}
         limits = {c.tag: c.concurrency_limit for c in client.read_concurrency_limits(limit=10, offset=0)}
     assert {"sonorize/batch", "sonorize/batch-gpu", "watch-bucket/watcher", "preprocess/preprocess",
-            "benchmark/nightly", "train-video2rms/gpu"} <= set(deployments), sorted(deployments)
+            "benchmark/nightly", "train-video2rms/gpu", "train-controlnet/gpu"} <= set(deployments), \
+        sorted(deployments)
     assert pools["sonorize-cpu"] == "process" and pools["sonorize-gpu"] == "docker" and limits["gpu"] == 2
     gpu_job = deployments["sonorize/batch-gpu"].job_variables
     assert gpu_job["image"] == "sonorize-gpu:test"
     assert gpu_job["container_create_kwargs"]["device_requests"][0]["capabilities"] == [["gpu"]]
     assert deployments["train-video2rms/gpu"].work_pool_name == "sonorize-gpu"
+    assert deployments["train-controlnet/gpu"].work_pool_name == "sonorize-gpu"
     nightly = deployments["benchmark/nightly"]
     assert [s.schedule.cron for s in nightly.schedules] == ["30 3 * * *"] and nightly.schedules[0].active
     assert deployments["watch-bucket/watcher"].parameters["min_age_s"] == 30

@@ -25,14 +25,18 @@ def extract_audio(
     sample_rate: int = ENVELOPE_AUDIO_RATE,
     n_channels: int = 1,
     max_duration_s: float | None = None,
+    start_s: float = 0.0,
 ) -> np.ndarray:
     """Decode the first audio stream of any media file to float32 ``[n_channels, n_samples]``.
+
+    ``start_s`` skips that many seconds first (ffmpeg input seeking), so a
+    chunk of a long file decodes without the rest.
 
     Raises MediaError when the file has no audio stream or nothing decodes.
     A stream that ends early decodes to what is there (callers compare its
     length with the video's).
     """
-    blocks = iter_audio_blocks(path, sample_rate=sample_rate, n_channels=n_channels)
+    blocks = iter_audio_blocks(path, sample_rate=sample_rate, n_channels=n_channels, start_s=start_s)
     if max_duration_s is None:
         return np.concatenate(list(blocks), axis=1)
     limit, out, total = int(round(max_duration_s * sample_rate)), [], 0
@@ -50,6 +54,7 @@ def iter_audio_blocks(
     sample_rate: int = ENVELOPE_AUDIO_RATE,
     n_channels: int = 1,
     block_samples: int = AUDIO_BLOCK_SAMPLES,
+    start_s: float = 0.0,
 ) -> Iterator[np.ndarray]:
     """Decode the first audio stream in blocks of float32 ``[n_channels, <= block_samples]``.
 
@@ -59,7 +64,8 @@ def iter_audio_blocks(
     data = probe_media(path)
     if not any(s.get("codec_type") == "audio" for s in data.get("streams", [])):
         raise MediaError(path, "no audio stream")
-    args = ["-i", os.fspath(path), "-map", "0:a:0", "-vn", "-sn",
+    seek = ["-ss", f"{start_s:.6f}"] if start_s > 0 else []
+    args = [*seek, "-i", os.fspath(path), "-map", "0:a:0", "-vn", "-sn",
             "-ac", str(n_channels), "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
     frame_bytes = 4 * n_channels
     total = 0
