@@ -147,3 +147,17 @@ def test_windowed_onset_probabilities_match_the_whole_model():
     assert env.shape == (len(probs),) and np.all(np.isfinite(env))
     plain = create_video2rms_from_config({**TINY, "onset_weight": 0.0})
     assert predict_outputs(plain, features, Video2RMSConfig(**{**TINY, "onset_weight": 0.0}, window_s=2.0))[1] is None
+
+
+def test_auto_engine_follows_the_configured_checkpoint(monkeypatch, tmp_path):
+    from data_catalog.settings import get_settings
+    from tasks.engines import SHIPPED_VIDEO2RMS, resolve_envelope_engine
+
+    monkeypatch.delenv("SONORIZE_VIDEO2RMS_CHECKPOINT", raising=False)
+    get_settings.cache_clear()
+    assert resolve_envelope_engine("auto") == ("video2rms" if SHIPPED_VIDEO2RMS.is_file() else "preview")
+    monkeypatch.setenv("SONORIZE_VIDEO2RMS_CHECKPOINT", str(tmp_path / "best.safetensors"))
+    get_settings.cache_clear()
+    assert resolve_envelope_engine("auto") == "video2rms"
+    assert resolve_envelope_engine("preview") == "preview"
+    get_settings.cache_clear()
