@@ -35,7 +35,8 @@ case "${1:-}" in
 esac
 echo "setup: installing sonorize${extras} into .venv (first time: a few minutes)" >&2
 # Editable install: Prefect workers started from this folder load the flows from it.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
+# constraints.txt: tested versions of packages whose newest releases make pip backtrack for minutes.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".${extras}"
 if [ -n "$extras" ]; then
   # stable-audio-tools', dctorch's and laion_clap's declared pins clash with the rest (pyproject.toml, synth):
   # install them without dependencies; the synth extra above holds what they really import.
