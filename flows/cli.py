@@ -384,7 +384,7 @@ def demo(
     console.print(f"example clip: {example} (impacts at {', '.join(f'{t:.2f}' for t in impacts)} s)")
     run(paths=[str(example)], out=str(out), envelope_engine="auto", synth_engine="preview",
         prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, seed=0, force=True,
-        encoder=None, flow=None, device="auto", verbose=verbose)
+        encoder=None, flow=None, device="auto", synth_fallback_preview=False, verbose=verbose)
 
 
 def _mount_models_app() -> None:

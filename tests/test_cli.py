@@ -101,3 +101,15 @@ def test_preprocess_and_train_commands_report_bad_input(tmp_path):
     assert result.exit_code == 2 and "missing" in result.output
     result = runner.invoke(app, ["train-video2rms", "walking-the-maps", "--out", str(tmp_path / "ckpt")])
     assert result.exit_code == 2 and "run the preprocess flow" in result.output
+
+
+def test_demo_writes_every_output(tmp_path, prefect_home):
+    # the README's first command, in process
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    outputs = tmp_path / "demo" / "bouncing-ball"
+    for suffix in (".foley.wav", ".foley.mp4", ".envelope.csv", ".envelope.json", ".envelope.png", ".labels.txt",
+                   ".record.json"):
+        assert (outputs / f"bouncing-ball{suffix}").is_file(), sorted(p.name for p in outputs.iterdir())
+    audio, rate = sf.read(outputs / "bouncing-ball.foley.wav")
+    assert rate == 44100 and audio.shape[1] == 2 and np.abs(audio).max() > 0
