@@ -10,10 +10,10 @@ renders with ``--synth-engine folai``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from settings_env import settings_environment, use_settings
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("stable_audio_tools")
@@ -31,7 +31,6 @@ def prepared(tmp_path_factory, prefect_home):
 
     from data_catalog.examples import make_bouncing_ball_video
     from data_catalog.model_store import ModelStore
-    from data_catalog.settings import get_settings
     from flows.preprocess_flow import preprocess
     from folai_models.synth import sao
 
@@ -40,10 +39,7 @@ def prepared(tmp_path_factory, prefect_home):
         make_bouncing_ball_video(root / "clips" / f"clip{i}.mp4", duration_s=2.0, with_audio=True)
     dirs = {"SONORIZE_CACHE_DIR": str(root / "cache"), "SONORIZE_CATALOG_DIR": str(root / "catalog"),
             "SONORIZE_MODEL_DIR": str(root / "models")}
-    saved = {k: os.environ.get(k) for k in dirs}
-    os.environ.update(dirs)
-    get_settings.cache_clear()
-    try:
+    with settings_environment(dirs):
         result = preprocess(dataset="folder", root=str(root / "clips"), encoder="motion")
         assert result["n_failed"] == 0, result
         config = sao.load_config("tiny_oobleck.json")
@@ -56,13 +52,6 @@ def prepared(tmp_path_factory, prefect_home):
         store = ModelStore(root / "models")
         store.add_file("stable-audio-open", staging / "model.safetensors")
         store.add_file("stable-audio-open", staging / "model_config.json")
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
     return root, dirs
 
 
@@ -71,9 +60,7 @@ def env(prepared, monkeypatch):
     from data_catalog.settings import get_settings
 
     root, dirs = prepared
-    for key, value in dirs.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    use_settings(monkeypatch, dirs)
     yield root
     get_settings.cache_clear()
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from data_catalog.examples import make_bouncing_ball_video
+from settings_env import settings_environment, use_settings
 
 pytestmark = pytest.mark.needs_ffmpeg
 
@@ -19,24 +20,14 @@ TINY = {"conv_channels": 16, "lstm_hidden": 8, "window_s": 2.0, "batch_size": 4,
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, prefect_home):
     """Three clips preprocessed once; their cache and catalog folders."""
-    import os
-
-    from data_catalog.settings import get_settings
     from flows.preprocess_flow import preprocess
 
     root = tmp_path_factory.mktemp("tiny-dataset")
     for i, seconds in enumerate((3.0, 4.0, 3.0)):
         make_bouncing_ball_video(root / f"clip{i}.mp4", duration_s=seconds, with_audio=True)
     dirs = {"SONORIZE_CACHE_DIR": str(root / "cache"), "SONORIZE_CATALOG_DIR": str(root / "catalog")}
-    saved = {k: os.environ.get(k) for k in dirs}
-    os.environ.update(dirs)
-    get_settings.cache_clear()
-    try:
+    with settings_environment(dirs):
         result = preprocess(dataset="folder", root=str(root), encoder="motion")
-    finally:
-        for key, value in saved.items():
-            os.environ[key] = value
-        get_settings.cache_clear()
     assert result["n_failed"] == 0, result
     return root, dirs
 
@@ -44,12 +35,8 @@ def prepared(tmp_path_factory, prefect_home):
 @pytest.fixture
 def dataset(prepared, monkeypatch):
     """The preprocessed clips' folder, with this test's settings pointing at their caches."""
-    from data_catalog.settings import get_settings
-
     root, dirs = prepared
-    for key, value in dirs.items():
-        monkeypatch.setenv(key, value)
-    get_settings.cache_clear()
+    use_settings(monkeypatch, dirs)
     return root
 
 
