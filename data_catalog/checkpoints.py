@@ -190,24 +190,19 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu"):
         Missing or invalid sidecar, missing weights, sha256 mismatch, or
         weights that do not fit the configured model (names the file).
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from folai_models.video2rms.config import Video2RMSConfig
     from folai_models.video2rms.model import create_video2rms_from_config
 
     path = Path(path)
-    meta = _read_sidecar(path)
-    _verify(path, meta.get("weights_sha256"), sidecar_path(path))
+    state, meta = load_checkpoint_state(path, map_location=map_location)
     try:
         config = Video2RMSConfig.from_dict(meta["config"])
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(sidecar_path(path), f"invalid model config ({error})") from None
     model = create_video2rms_from_config(config)
     try:
-        state = load_file(str(path), device=str(map_location))
         model.load_state_dict(state, strict=True)
-    except (SafetensorError, RuntimeError, OSError) as error:
+    except RuntimeError as error:
         raise CheckpointError(path, f"weights do not load into the configured Video2RMS ({error})") from None
     model.to(map_location)
     model.eval()
