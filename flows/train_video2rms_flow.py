@@ -141,8 +141,9 @@ def train_video2rms(
         row = {"epoch": epoch, "train_loss": round(loss, 5), "seconds": round(time.perf_counter() - started, 2)}
         improved = False
         if epoch % eval_every == 0 or epoch == cfg.epochs:
-            eval_cfg = calibrate_decoding(video_outputs(model, train_items, cfg, device), cfg)
-            if cfg.decode_method in CALIBRATED:
+            eval_cfg = cfg
+            if cfg.decode_method in CALIBRATED:  # only thresholded decodings need the training predictions
+                eval_cfg = calibrate_decoding(video_outputs(model, train_items, cfg, device), cfg)
                 row.update({name: getattr(eval_cfg, name) for name in CALIBRATED[cfg.decode_method]})
             with torch.no_grad():
                 metrics = evaluate(model, val_items, eval_cfg, device)
