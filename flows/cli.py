@@ -310,6 +310,8 @@ def train_video2rms(
     eval_every: int = typer.Option(1, help="Epochs between validations."),
     relative_features: bool = typer.Option(False, help="Also feed features relative to each video's 95th "
                                                         "percentile (the shipped motion model does)."),
+    mirror_augment: bool = typer.Option(False, help="Also train on each video mirrored left-right (motion "
+                                                    "features only; the shipped motion model does)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Train the Video2RMS envelope model (resumes from OUT/last.safetensors)."""
@@ -326,7 +328,7 @@ def train_video2rms(
     try:
         result = train_flow(dataset=dataset, encoder=encoder, out_dir=str(out) if out else None, config=overrides,
                             holdout=list(holdout) if holdout else None, device=device, eval_every=eval_every,
-                            relative_features=relative_features)
+                            relative_features=relative_features, mirror_augment=mirror_augment)
     except (SonorizeInputError, ValueError) as exc:
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best": result["best"]})

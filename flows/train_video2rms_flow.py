@@ -68,6 +68,7 @@ def train_video2rms(
     device: str = "auto",
     resume: bool = True,
     relative_features: bool = False,
+    mirror_augment: bool = False,
 ) -> dict:
     """Train Video2RMS; return the best epoch's metrics and the checkpoint paths.
 
@@ -82,6 +83,9 @@ def train_video2rms(
     device : ``auto`` (the GPU when present), ``cpu`` or ``cuda``.
     resume : continue from ``out_dir/last.safetensors`` when its config matches.
     relative_features : also feed each feature relative to its video's 95th percentile.
+    mirror_augment : also train on every training video mirrored left-right (twice the
+        data; the encoder must be ``mirrorable``, e.g. ``motion``; gravity forbids an
+        up-down mirror).
 
     With ``decode_method: presence`` (or ``onsets``) the presence (and onset)
     threshold is calibrated on the training videos (best mean onset F1) at
@@ -95,6 +99,7 @@ def train_video2rms(
                                               make_loader, seed_everything, train_epoch)
 
     logger = get_run_logger()
+    mirror = _mirror_function(encoder) if mirror_augment else None
     device = resolve_device(device)
     out = Path(out_dir) if out_dir else get_settings().cache_dir / "video2rms" / f"{dataset}-{encoder}"
     videos = load_dataset_videos(dataset, encoder)
@@ -108,20 +113,22 @@ def train_video2rms(
     for video in train:
         classes = target_classes(video.envelope, cfg.target_smoothing, cfg.smoothing_kernel_size)
         onsets = onset_targets(video.envelope, cfg) if cfg.has_onset_head else None
-        chunks += make_chunks(normalizer(video.features), classes, cfg, hop_s=cfg.train_hop_s, onsets=onsets)
+        for features in [video.features] + ([mirror(video.features)] if mirror else []):
+            chunks += make_chunks(normalizer(features), classes, cfg, hop_s=cfg.train_hop_s, onsets=onsets)
     val_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in val]
     train_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in train]
     loader = make_loader(chunks, cfg, shuffle=True, seed=cfg.seed)
     model = create_video2rms_from_config(cfg).to(device)
     optimizer = create_optimizer(model, cfg)
     extra = {"dataset": dataset, "encoder": encoder, "train_items": [v.item_id for v in train],
-             "val_items": [v.item_id for v in val], **normalizer.to_dict()}
+             "val_items": [v.item_id for v in val], "mirror_augment": bool(mirror_augment), **normalizer.to_dict()}
 
     start_epoch, best, best_metrics = 1, None, {}
     last_path, best_path = out / "last.safetensors", out / "best.safetensors"
     if resume and last_path.is_file():
         previous, previous_cfg, meta = load_checkpoint(last_path)
-        if _same_model(previous_cfg, cfg) and meta.get("extra", {}).get("train_items") == extra["train_items"]:
+        same_data = all(meta.get("extra", {}).get(k, False) == extra[k] for k in ("train_items", "mirror_augment"))
+        if _same_model(previous_cfg, cfg) and same_data:
             model.load_state_dict(previous.state_dict())
             load_optimizer_state(last_path, optimizer)
             start_epoch = int(meta["epoch"]) + 1
@@ -162,6 +169,7 @@ def train_video2rms(
 
     result = {"run_id": run_id, "out_dir": str(out), "best_checkpoint": str(best_path), "best_metric": cfg.best_metric,
               "best": best_metrics, "epochs_run": len(history), "train_items": extra["train_items"],
+              "n_train_chunks": len(chunks),
               "val_items": extra["val_items"], "history": history}
     create_markdown_artifact(key="video2rms-summary", markdown=_summary(result, dataset, encoder))
     return result
@@ -211,6 +219,19 @@ def calibrate_decoding(outputs: list[tuple], config: Video2RMSConfig) -> Video2R
         candidates = [replace(config, onset_threshold=o, presence_threshold=p)
                       for o in ONSET_GRID for p in ONSET_PRESENCE_GRID]
     return max(candidates, key=mean_f1)
+
+
+def _mirror_function(encoder: str):
+    """The encoder's feature mirror; a clear error for encoders whose features cannot be mirrored."""
+    from folai_models.encoders import ENCODERS
+
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown encoder {encoder!r}; available: {', '.join(sorted(ENCODERS))}")
+    if not ENCODERS[encoder].mirrorable:
+        mirrorable = sorted(name for name, cls in ENCODERS.items() if cls.mirrorable)
+        raise ValueError(f"mirror_augment: {encoder!r} features cannot be mirrored without re-encoding "
+                         f"(mirrorable encoders: {', '.join(mirrorable)})")
+    return ENCODERS[encoder].mirror_features
 
 
 def _same_model(a: Video2RMSConfig, b: Video2RMSConfig) -> bool:

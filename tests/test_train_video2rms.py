@@ -40,11 +40,11 @@ def dataset(prepared, monkeypatch):
     return root
 
 
-def _train(tmp, **overrides):
+def _train(tmp, *, mirror_augment: bool = False, encoder: str = "motion", **overrides):
     from flows.train_video2rms_flow import train_video2rms
 
-    return train_video2rms(dataset="folder", encoder="motion", out_dir=str(tmp), config={**TINY, **overrides},
-                           holdout=["clip2"], device="cpu")
+    return train_video2rms(dataset="folder", encoder=encoder, out_dir=str(tmp), config={**TINY, **overrides},
+                           holdout=["clip2"], device="cpu", mirror_augment=mirror_augment)
 
 
 def test_train_checkpoints_and_resume(dataset, tmp_path):
@@ -102,6 +102,22 @@ def test_unknown_holdout_and_missing_dataset_are_clear(dataset, tmp_path):
         train_video2rms(dataset="folder", config=TINY, holdout=["nope"], out_dir=str(tmp_path), device="cpu")
     with pytest.raises(SonorizeInputError, match="run the preprocess flow"):
         train_video2rms(dataset="walking_the_maps", config=TINY, out_dir=str(tmp_path), device="cpu")
+
+
+def test_mirror_augment_doubles_the_training_data(dataset, tmp_path):
+    from data_catalog.checkpoints import load_checkpoint
+
+    plain = _train(tmp_path / "plain", epochs=1)
+    mirrored = _train(tmp_path / "plain", epochs=1, mirror_augment=True)  # other data: starts afresh
+    assert mirrored["n_train_chunks"] == 2 * plain["n_train_chunks"] > 0
+    assert [row["epoch"] for row in mirrored["history"]] == [1]
+    _, _, meta = load_checkpoint(mirrored["best_checkpoint"])
+    assert meta["extra"]["mirror_augment"] is True
+
+
+def test_mirror_augment_refuses_learned_features(dataset, tmp_path):
+    with pytest.raises(ValueError, match="'tc_clip' features cannot be mirrored"):
+        _train(tmp_path, mirror_augment=True, encoder="tc_clip")
 
 
 def test_presence_decoding_calibrated_and_relative_features(dataset, tmp_path):

@@ -38,6 +38,8 @@ class FrameEncoder(ABC):
         input size) and cuts out the centre; False = squash the whole frame to ``input_size``.
     resize_shorter_side : shorter side before the centre crop (e.g. 256 for 224 crops).
     weights_name : model-store entry of its pretrained weights, None if it has none.
+    mirrorable : :meth:`mirror_features` gives the features of the horizontally
+        mirrored video (training augmentation without re-encoding).
     """
 
     name: str = ""
@@ -47,6 +49,7 @@ class FrameEncoder(ABC):
     center_crop: bool = True
     resize_shorter_side: int | None = None
     weights_name: str | None = None
+    mirrorable: bool = False
 
     @abstractmethod
     def encode(self, frames: np.ndarray, flow_images: np.ndarray | None = None) -> np.ndarray:
@@ -59,6 +62,15 @@ class FrameEncoder(ABC):
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:  # pragma: no cover - weight-free default
         """Load pretrained weights strictly (encoders with weights override this)."""
         raise ValueError(f"encoder {self.name!r} has no weights to load")
+
+    @classmethod
+    def mirror_features(cls, features: np.ndarray) -> np.ndarray:
+        """Features of the horizontally mirrored video, computed from the video's own features.
+
+        Only hand-made features know how they change under a mirror (learned
+        embeddings do not): encoders with ``mirrorable`` override this.
+        """
+        raise ValueError(f"{cls.name or cls.__name__} features cannot be mirrored: re-encode mirrored frames instead")
 
     def revision(self) -> str:
         """What its weights are (part of the feature-cache key): a hash, 'random' or 'none'."""

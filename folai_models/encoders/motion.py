@@ -36,7 +36,7 @@ import numpy as np
 from folai_models.encoders.base import FrameEncoder, register_encoder
 from folai_models.optical_flow.flow_images import image_to_flow
 
-__all__ = ["FEATURE_NAMES", "MotionEncoder"]
+__all__ = ["FEATURE_NAMES", "MotionEncoder", "mirror_motion_features"]
 
 INPUT_SIZE = (224, 224)  # the BN-Inception / TC-CLIP size: flow in px/frame at a fixed scale across videos
 MOVING_PX = 1.0  # px/frame counted as moving (~6 flow-image levels of 0.157 px: quantisation noise stays below)
@@ -65,6 +65,48 @@ COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_CELLS = GRID_ROWS * GRID_COLS
 
 
+def _mirror_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Column each mirrored feature comes from, and its sign (x velocities change sign)."""
+    x_swap = {"right": "left", "left": "right", "down_right": "down_left", "down_left": "down_right",
+              "up_right": "up_left", "up_left": "up_right"}
+    source, sign = np.arange(len(FEATURE_NAMES)), np.ones(len(FEATURE_NAMES), dtype=np.float32)
+    for name in DIRECTIONS:
+        direction = name[len("dir_"):]
+        source[COL[name]] = COL["dir_" + x_swap.get(direction, direction)]
+    for r in range(GRID_ROWS):
+        for c in range(GRID_COLS):
+            for q in ("vx", "vy", "speed"):
+                source[COL[f"cell{r}{c}_{q}"]] = COL[f"cell{r}{GRID_COLS - 1 - c}_{q}"]
+            sign[COL[f"cell{r}{c}_vx"]] = -1.0
+    sign[COL["camera_vx"]] = -1.0
+    return source, sign
+
+
+MIRROR_SOURCE, MIRROR_SIGN = _mirror_tables()
+
+
+def mirror_motion_features(features: np.ndarray) -> np.ndarray:
+    """Motion features of the horizontally mirrored video, from the video's own features.
+
+    Cells swap columns, direction bins swap left and right, x velocities change
+    sign; everything else (speeds, frame differences, the per-frame maxima over
+    cells) is unchanged. Gravity makes no such vertical symmetry, so there is
+    no vertical mirror.
+
+    Parameters
+    ----------
+    features : np.ndarray, shape (T, len(FEATURE_NAMES))
+
+    Returns
+    -------
+    np.ndarray, float32, same shape
+    """
+    feats = np.asarray(features, dtype=np.float32)
+    if feats.ndim != 2 or feats.shape[1] != len(FEATURE_NAMES):
+        raise ValueError(f"motion features must be [T, {len(FEATURE_NAMES)}], got {feats.shape}")
+    return feats[:, MIRROR_SOURCE] * MIRROR_SIGN
+
+
 def _grid_means(values: np.ndarray) -> np.ndarray:
     """Area means over the cell grid: [n, k, H, W] -> [n, k, GRID_ROWS, GRID_COLS]."""
     h, w = values.shape[-2:]
@@ -88,6 +130,12 @@ class MotionEncoder(FrameEncoder):
     uses_flow = True
     input_size = INPUT_SIZE
     weights_name = None
+    mirrorable = True
+
+    @classmethod
+    def mirror_features(cls, features: np.ndarray) -> np.ndarray:
+        """See :func:`mirror_motion_features`."""
+        return mirror_motion_features(features)
 
     def revision(self) -> str:
         """No weights: the feature definition's version and input size key the cache."""
