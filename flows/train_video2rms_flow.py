@@ -104,6 +104,10 @@ def train_video2rms(
     out = Path(out_dir) if out_dir else get_settings().cache_dir / "video2rms" / f"{dataset}-{encoder}"
     videos = load_dataset_videos(dataset, encoder)
     train, val = split_videos(videos, holdout, train_split, val_split)
+    revisions = sorted({v.feature_revision for v in train + val})
+    if len(revisions) > 1:
+        raise ValueError(f"{dataset}: features of several encoder versions ({', '.join(revisions)}); "
+                         "re-run preprocess so every video has the current ones")
     normalizer = FeatureNormalizer.fit(train, relative=relative_features)
     cfg = Video2RMSConfig.from_dict({**(config or {}),
                                      "input_dim": normalizer.output_dim(int(train[0].features.shape[1]))})
@@ -121,7 +125,8 @@ def train_video2rms(
     model = create_video2rms_from_config(cfg).to(device)
     optimizer = create_optimizer(model, cfg)
     extra = {"dataset": dataset, "encoder": encoder, "train_items": [v.item_id for v in train],
-             "val_items": [v.item_id for v in val], "mirror_augment": bool(mirror_augment), **normalizer.to_dict()}
+             "val_items": [v.item_id for v in val], "mirror_augment": bool(mirror_augment),
+             "feature_revision": revisions[0], **normalizer.to_dict()}
 
     start_epoch, best, best_metrics = 1, None, {}
     last_path, best_path = out / "last.safetensors", out / "best.safetensors"

@@ -109,7 +109,7 @@ def default_video2rms_checkpoint() -> Path | None:
 @lru_cache(maxsize=2)
 def _load_video2rms(checkpoint: str, device: str):
     """Model, config, video stage and feature normaliser of a checkpoint (loaded once per process)."""
-    from data_catalog.checkpoints import load_checkpoint
+    from data_catalog.checkpoints import CheckpointError, load_checkpoint
     from tasks.feature_tasks import build_video_stage, resolve_device
     from tasks.training_data import FeatureNormalizer
 
@@ -117,6 +117,10 @@ def _load_video2rms(checkpoint: str, device: str):
     model, config, meta = load_checkpoint(checkpoint, map_location=device)
     extra = meta.get("extra", {})
     stage = build_video_stage(extra.get("encoder", "motion"), device=device)
+    trained_on = extra.get("feature_revision")
+    if trained_on and trained_on != stage.revision:  # features of another definition would be read silently
+        raise CheckpointError(checkpoint, f"trained on features {trained_on!r}, but this install computes "
+                                          f"{stage.revision!r}: retrain it (train-video2rms) on re-preprocessed data")
     return model.to(device).eval(), config, stage, FeatureNormalizer.from_dict(extra)
 
 

@@ -17,12 +17,16 @@ RELATIVE_PERCENTILE = 95.0  # per-video scale of the relative copy (the preview 
 
 @dataclass
 class VideoArrays:
-    """One video's features [T, D] (30 fps), unsmoothed target envelope [N] (125 fps) and split."""
+    """One video's features [T, D] (30 fps), unsmoothed target envelope [N] (125 fps) and split.
+
+    ``feature_revision``: the encoder and flow definition the features were made with (cache key).
+    """
 
     item_id: str
     split: str
     features: np.ndarray
     envelope: np.ndarray
+    feature_revision: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ def load_dataset_videos(dataset: str, encoder: str) -> list[VideoArrays]:
     for row in rows:
         arrays = load_video_arrays(row)
         if arrays is not None:
-            videos.append(VideoArrays(row["item_id"], row["split"], arrays[0], arrays[1]))
+            videos.append(VideoArrays(row["item_id"], row["split"], arrays[0], arrays[1],
+                                      row.get("feature_revision") or ""))
     if not videos:
         raise SonorizeInputError(dataset, "no preprocessed videos with cached features and targets: "
                                           "run the preprocess flow (sonorize preprocess) for this dataset first")
