@@ -7,6 +7,7 @@ is one more class in a registry, not a change to the flow.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -118,9 +119,15 @@ def _load_video2rms(checkpoint: str, device: str):
     extra = meta.get("extra", {})
     stage = build_video_stage(extra.get("encoder", "motion"), device=device)
     trained_on = extra.get("feature_revision")
-    if trained_on and trained_on != stage.revision:  # features of another definition would be read silently
-        raise CheckpointError(checkpoint, f"trained on features {trained_on!r}, but this install computes "
-                                          f"{stage.revision!r}: retrain it (train-video2rms) on re-preprocessed data")
+    if trained_on and trained_on != stage.revision:
+        # "<encoder revision>|<flow revision>": another feature definition would be read silently, so refuse;
+        # another flow version (e.g. OpenCV 4.x vs 5.x) gives nearly the same flow, so only say so
+        if trained_on.split("|")[0] != stage.revision.split("|")[0]:
+            raise CheckpointError(checkpoint, f"trained on features {trained_on!r}, but this install computes "
+                                              f"{stage.revision!r}: retrain it (train-video2rms) on "
+                                              "re-preprocessed data")
+        logging.getLogger(__name__).warning("%s was trained with flow %r, this install computes %r",
+                                            checkpoint, trained_on, stage.revision)
     return model.to(device).eval(), config, stage, FeatureNormalizer.from_dict(extra)
 
 

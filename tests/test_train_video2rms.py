@@ -94,6 +94,10 @@ def test_checkpoint_of_other_features_is_refused(dataset, tmp_path):
                           extra={**meta["extra"], "feature_revision": "motion-v1-224|opencv"})
     with pytest.raises(CheckpointError, match="trained on features 'motion-v1-224"):
         _load_video2rms(str(old), "cpu")
+    encoder_part = meta["extra"]["feature_revision"].split("|")[0]
+    other_flow = save_checkpoint(tmp_path / "flow.safetensors", model, config, epoch=1,
+                                 extra={**meta["extra"], "feature_revision": f"{encoder_part}|opencv4.8.0-dis-medium"})
+    _load_video2rms(str(other_flow), "cpu")  # another OpenCV version: nearly the same flow, loads
 
 
 def test_tampered_checkpoint_is_refused(dataset, tmp_path):
