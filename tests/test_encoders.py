@@ -285,7 +285,8 @@ def moving_square_video(n: int, step: int, size: int = 224) -> np.ndarray:
 def test_motion_encoder_registry_and_shape():
     encoder = create_encoder_from_config({"name": "motion"})
     assert isinstance(encoder, MotionEncoder)
-    assert encoder.uses_flow and encoder.weights_name is None and encoder.revision() == "motion-v1-224"
+    assert encoder.uses_flow and encoder.weights_name is None and encoder.revision() == "motion-v2-224"
+    assert not encoder.center_crop  # v2: the whole frame (a centre crop drops 43 % of a 16:9 frame's width)
     assert encoder.feature_dim == len(FEATURE_NAMES) == 73
     out = encoder.encode(random_images(5, 1), random_images(5, 2))
     assert out.shape == (5, 73) and out.dtype == np.float32 and np.all(np.isfinite(out))

@@ -62,7 +62,6 @@ ONSET_POS_WEIGHT = 5.0  # ours: BCE weight of onset frames (about 1 frame in 15 
 EVENT_DECAY_S = 0.08  # ours: decay of a rendered hit (Greatest Hits strikes fade in ~50-150 ms)
 EVENT_DIP_S = 0.032  # ours: the envelope dips over the 4 frames before a detected onset
 EVENT_DIP_RATIO = 0.2  # ours: depth of that dip relative to the hit's level (-14 dB)
-ENSEMBLE_SIZE = 1  # ours: one network, as the papers; more average independently initialised ones
 
 
 def round_half_up(x: float) -> int:
@@ -113,11 +112,6 @@ class Video2RMSConfig:
     event_decay_s, event_dip_s, event_dip_ratio : ``"onsets"`` decoding: each
         detected onset is drawn as a hit decaying with this time constant, the
         envelope dipping to ``ratio`` of the hit's level over ``dip_s`` before it.
-    ensemble_size : ours: this many networks of this config, initialised
-        independently, trained side by side on the same batches (the loss is
-        the sum of theirs); their class and onset probabilities are averaged.
-        Lowers the variance a small training set leaves. 1 = one network, the
-        papers' state dict.
     inference_overlap : fraction of a window shared by neighbours at inference.
     train_hop_s : hop between training chunks; None = ``window_s`` (the
         papers' non-overlapping 10 s chunks).
@@ -159,7 +153,6 @@ class Video2RMSConfig:
     event_decay_s: float = EVENT_DECAY_S
     event_dip_s: float = EVENT_DIP_S
     event_dip_ratio: float = EVENT_DIP_RATIO
-    ensemble_size: int = ENSEMBLE_SIZE
     inference_overlap: float = INFERENCE_OVERLAP
     train_hop_s: float | None = None
     best_metric: str = "onset_f1"
@@ -168,7 +161,7 @@ class Video2RMSConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "upsample_factors", tuple(float(f) for f in self.upsample_factors))
         for name in ("input_dim", "n_classes", "kernel_size", "n_conv_layers", "lstm_layers",
-                     "batch_size", "epochs", "smoothing_kernel_size", "ensemble_size"):
+                     "batch_size", "epochs", "smoothing_kernel_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -150,13 +150,7 @@ def onset_loss(onset_logits: torch.Tensor, targets: torch.Tensor, config: Video2
 
 def total_loss(model, features: torch.Tensor, classes: torch.Tensor, onsets: torch.Tensor | None,
                config: Video2RMSConfig) -> torch.Tensor:
-    """Class loss, plus ``onset_weight`` times the onset loss when the model has an onset head.
-
-    An ensemble's loss is the sum of its members' (each learns on its own,
-    not through the average).
-    """
-    if hasattr(model, "members"):
-        return sum(total_loss(member, features, classes, onsets, config) for member in model.members)
+    """Class loss, plus ``onset_weight`` times the onset loss when the model has an onset head."""
     if not config.has_onset_head:
         return video2rms_loss(model(features), classes, config)
     if onsets is None:

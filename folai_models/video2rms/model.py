@@ -17,8 +17,7 @@ differently:
 Ours, optional (``config.onset_weight > 0``): an onset head, a second linear
 layer on the BiLSTM output giving one "a sound starts here" logit per envelope
 frame (:meth:`Video2RMS.forward_with_onsets`). Without it the state dict is the
-papers' model. Also ours: :class:`Video2RMSEnsemble` (``config.ensemble_size > 1``)
-averages the probabilities of several such networks.
+papers' model.
 
 Differences from the authors' code: the head's logits are not passed through a
 ReLU (their code does; cross-entropy wants unbounded logits) and layers keep
@@ -27,15 +26,13 @@ PyTorch's default initialisation.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from folai_models.video2rms.config import Video2RMSConfig, round_half_up
 
-__all__ = ["ConvBlock", "Video2RMS", "Video2RMSEnsemble", "create_video2rms_from_config"]
+__all__ = ["ConvBlock", "Video2RMS", "create_video2rms_from_config"]
 
 
 class ConvBlock(nn.Module):
@@ -132,45 +129,8 @@ class Video2RMS(nn.Module):
         return x
 
 
-class Video2RMSEnsemble(nn.Module):
-    """``config.ensemble_size`` independently initialised :class:`Video2RMS` networks, averaged.
-
-    Same interface as :class:`Video2RMS`: :meth:`forward` returns the log of
-    the members' mean class probabilities (softmax gives the mean) and
-    :meth:`forward_with_onsets` also the logit of their mean onset
-    probability. Training sums the members' losses
-    (:func:`folai_models.video2rms.loss.total_loss`), so each member learns
-    on its own. State-dict keys are ``members.<i>.<Video2RMS key>``.
-    """
-
-    def __init__(self, config: Video2RMSConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.members = nn.ModuleList(Video2RMS(config) for _ in range(config.ensemble_size))
-
-    @property
-    def onset_head(self) -> nn.Module | None:
-        """The first member's onset head (all members have one or none)."""
-        return self.members[0].onset_head
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_onsets(features)[0]
-
-    def forward_with_onsets(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        outputs = [member.forward_with_onsets(features) for member in self.members]
-        log_probs = torch.stack([torch.log_softmax(logits, dim=-1) for logits, _ in outputs])
-        mean_log_probs = torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
-        if outputs[0][1] is None:
-            return mean_log_probs, None
-        onset = torch.stack([torch.sigmoid(o) for _, o in outputs]).mean(dim=0)
-        return mean_log_probs, torch.logit(onset, eps=ONSET_LOGIT_EPS)
-
-
-ONSET_LOGIT_EPS = 1e-6  # keeps the mean onset probability's logit finite
-
-
-def create_video2rms_from_config(config: Video2RMSConfig | dict) -> Video2RMS | Video2RMSEnsemble:
-    """Build a :class:`Video2RMS` (or, with ``ensemble_size > 1``, a :class:`Video2RMSEnsemble`)."""
+def create_video2rms_from_config(config: Video2RMSConfig | dict) -> Video2RMS:
+    """Build a :class:`Video2RMS` from a config or its :meth:`~Video2RMSConfig.to_dict` form."""
     if not isinstance(config, Video2RMSConfig):
         config = Video2RMSConfig.from_dict(dict(config))
-    return Video2RMSEnsemble(config) if config.ensemble_size > 1 else Video2RMS(config)
+    return Video2RMS(config)
