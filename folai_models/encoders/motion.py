@@ -25,7 +25,10 @@ frames (for frame differences). Flow image ``t`` is the motion from frame
 
 The previous frame and feature row are carried across calls, so features do
 not depend on how the video is cut into windows; :meth:`MotionEncoder.reset`
-starts a new video. Ideas from :mod:`folai_models.motion_envelope`.
+starts a new video. Frames are the whole frame squashed to 224x224 (version 2;
+version 1 took the centre square). :func:`mirror_motion_features` gives the
+features of the left-right mirrored video without re-encoding (training
+augmentation). Ideas from :mod:`folai_models.motion_envelope`.
 """
 
 from __future__ import annotations
