@@ -98,7 +98,7 @@ def main() -> None:
                         help="instead: K-fold cross-validation over all recordings (first seed), pooled scores")
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder")
     parser.add_argument("--json", type=Path, default=None, help="write the scores here")
-    parser.add_argument("--ship", action="store_true", help="copy the best checkpoint into the package")
+    parser.add_argument("--ship", action="store_true", help="copy the first seed's checkpoint into the package")
     parser.add_argument("--no-mirror", action="store_true", help="train without the mirrored copies (ablation)")
     parser.add_argument("--config", type=json.loads, default={}, help="JSON of Video2RMSConfig overrides")
     args = parser.parse_args()

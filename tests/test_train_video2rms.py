@@ -133,6 +133,17 @@ def test_mirror_augment_doubles_the_training_data(dataset, tmp_path):
     assert meta["extra"]["mirror_augment"] is True
 
 
+def test_features_of_several_encoder_versions_are_refused(dataset, tmp_path, monkeypatch):
+    import flows.train_video2rms_flow as flow_module
+    from tasks.training_data import load_dataset_videos
+
+    videos = load_dataset_videos("folder", "motion")
+    videos[0].feature_revision = "motion-v1-224|opencv"  # as after an encoder upgrade without re-preprocessing
+    monkeypatch.setattr(flow_module, "load_dataset_videos", lambda dataset, encoder: videos)
+    with pytest.raises(ValueError, match="several encoder versions.*re-run preprocess"):
+        _train(tmp_path)
+
+
 def test_mirror_augment_refuses_learned_features(dataset, tmp_path):
     with pytest.raises(ValueError, match="'tc_clip' features cannot be mirrored"):
         _train(tmp_path, mirror_augment=True, encoder="tc_clip")
