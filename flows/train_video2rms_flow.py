@@ -228,15 +228,14 @@ def calibrate_decoding(outputs: list[tuple], config: Video2RMSConfig) -> Video2R
 
 def _mirror_function(encoder: str):
     """The encoder's feature mirror; a clear error for encoders whose features cannot be mirrored."""
-    from folai_models.encoders import ENCODERS
+    from folai_models.encoders import ENCODERS, encoder_class
 
-    if encoder not in ENCODERS:
-        raise ValueError(f"unknown encoder {encoder!r}; available: {', '.join(sorted(ENCODERS))}")
-    if not ENCODERS[encoder].mirrorable:
-        mirrorable = sorted(name for name, cls in ENCODERS.items() if cls.mirrorable)
+    cls = encoder_class(encoder)
+    if not cls.mirrorable:
+        mirrorable = sorted(name for name, other in ENCODERS.items() if other.mirrorable)
         raise ValueError(f"mirror_augment: {encoder!r} features cannot be mirrored without re-encoding "
                          f"(mirrorable encoders: {', '.join(mirrorable)})")
-    return ENCODERS[encoder].mirror_features
+    return cls.mirror_features
 
 
 def _same_model(a: Video2RMSConfig, b: Video2RMSConfig) -> bool:

@@ -9,9 +9,16 @@ file that defines a :class:`FrameEncoder` subclass decorated with
 import importlib
 import pkgutil
 
-from folai_models.encoders.base import ENCODERS, EncoderConfig, FrameEncoder, create_encoder_from_config, register_encoder
+from folai_models.encoders.base import (
+    ENCODERS,
+    EncoderConfig,
+    FrameEncoder,
+    create_encoder_from_config,
+    encoder_class,
+    register_encoder,
+)
 
-__all__ = ["ENCODERS", "EncoderConfig", "FrameEncoder", "create_encoder_from_config", "register_encoder"]
+__all__ = ["ENCODERS", "EncoderConfig", "FrameEncoder", "create_encoder_from_config", "encoder_class", "register_encoder"]
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":

@@ -77,7 +77,7 @@ class FrameEncoder(ABC):
         return "none"
 
 
-ENCODERS: dict[str, Callable[..., FrameEncoder]] = {}
+ENCODERS: dict[str, type[FrameEncoder]] = {}
 
 
 def register_encoder(name: str) -> Callable[[type[FrameEncoder]], type[FrameEncoder]]:
@@ -97,8 +97,12 @@ def create_encoder_from_config(config: EncoderConfig | Mapping[str, Any]) -> Fra
     """Build the encoder a config names, e.g. ``{"name": "motion"}`` or ``{"name": "tc_clip", "options": {...}}``."""
     if isinstance(config, Mapping):
         config = EncoderConfig(name=config["name"], options=dict(config.get("options", {})))
+    return encoder_class(config.name)(**dict(config.options))
+
+
+def encoder_class(name: str) -> type[FrameEncoder]:
+    """The encoder class registered as ``name`` (its class attributes, without building it)."""
     try:
-        factory = ENCODERS[config.name]
+        return ENCODERS[name]
     except KeyError:
-        raise ValueError(f"unknown encoder {config.name!r}; available: {', '.join(sorted(ENCODERS))}") from None
-    return factory(**dict(config.options))
+        raise ValueError(f"unknown encoder {name!r}; available: {', '.join(sorted(ENCODERS))}") from None
