@@ -122,7 +122,7 @@ def _load_video2rms(checkpoint: str, device: str):
     if trained_on and trained_on != stage.revision:
         # "<encoder revision>|<flow revision>": another feature definition would be read silently, so refuse;
         # another flow version (e.g. OpenCV 4.x vs 5.x) gives nearly the same flow, so only say so
-        if trained_on.split("|")[0] != stage.revision.split("|")[0]:
+        if trained_on.split("|")[0] != stage.encoder.revision():
             raise CheckpointError(checkpoint, f"trained on features {trained_on!r}, but this install computes "
                                               f"{stage.revision!r}: retrain it (train-video2rms) on "
                                               "re-preprocessed data")
