@@ -19,7 +19,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from data_catalog.atomic import json_text, write_json_atomic
 from data_catalog.claims import Claim, ClaimBook
 from data_catalog.errors import OutputError
-from data_catalog.hashing import fingerprint, sha256_file
+from data_catalog.hashing import fingerprint
 from data_catalog.locations import Location, is_url
 from data_catalog.run_records import VIDEO_RUNS_TABLE, append_rows, video_run_row
 from data_catalog.settings import get_settings
@@ -28,6 +28,7 @@ from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, run_items
 from flows.inputs import collect_videos, output_stems
 from flows.progress import BatchProgress
 from flows.video_pipeline import VideoOptions
+from tasks.library_tasks import library_fingerprint
 from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine, resolve_synth_engine
 
 RECORD_PREFIX = "sonorize-run"
@@ -55,9 +56,11 @@ def sonorize(
     paths: list[str],
     out_dir: str | None = None,
     envelope_engine: str = "auto",
-    synth_engine: str = "preview",
+    synth_engine: str = "foley",
     prompt: str | None = None,
     audio_prompt: str | None = None,
+    room_tone_db: float | None = None,
+    reverb: float | None = None,
     seed: int = 0,
     force: bool = False,
     encoder: str | None = None,
@@ -84,11 +87,17 @@ def sonorize(
     envelope_engine : what predicts the envelope: ``video2rms`` (the learned model; its shipped
         checkpoint needs no pretrained weights), ``preview`` (motion heuristic, no PyTorch), or
         ``auto``: video2rms when PyTorch and a checkpoint are there, else preview.
-    synth_engine : what renders audio: ``preview`` (procedural / sample grains) or ``folai``
-        (Stable Audio Open + the envelope ControlNet; needs its weights, else the flow stops
-        naming what is missing and how to get it).
-    prompt : text naming the material (e.g. "footsteps on gravel").
-    audio_prompt : an audio file whose grains the preview synthesizer reuses.
+    synth_engine : what renders audio: ``foley`` (events with their tails over room tone, from a
+        sampler over ``audio_prompt`` or procedural materials), ``preview`` (the earlier gated
+        grain synthesizer) or ``folai`` (Stable Audio Open + the envelope ControlNet; needs its
+        weights, else the flow stops naming what is missing and how to get it).
+    prompt : text naming the material (e.g. "footsteps on gravel"); with a library, file and folder
+        names matching its words are preferred.
+    audio_prompt : an audio file, or a folder of them (your sound library: ``foley`` only), to
+        build the sound from.
+    room_tone_db : ``foley``: room tone level in dBFS RMS (default: the source's own floor relative
+        to the clip's loud events; ``-inf`` turns it off).
+    reverb : ``foley``: small-room wet level in [0, 1] (default: 0 for a library, 0.12 procedural).
     seed : random seed of the synthesizer.
     force : recompute videos whose outputs already exist.
     encoder : also compute and cache frame features with this encoder (``motion``,
@@ -126,16 +135,18 @@ def sonorize(
     # Fail fast on a wrong engine name, before any video is touched.
     envelope_engine = resolve_envelope_engine(envelope_engine)
     synth_engine = resolve_synth_engine(synth_engine, synth_fallback_preview, warn=logger.warning)
+    synth_options = {"room_tone_db": room_tone_db, "reverb": reverb} if synth_engine == "foley" else {}
     engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
-               "synth": get_synth_engine(synth_engine).describe()}
+               "synth": get_synth_engine(synth_engine, **synth_options).describe()}
     options = VideoOptions(envelope_engine=envelope_engine, synth_engine=synth_engine, prompt=prompt,
-                           audio_prompt=audio_prompt, seed=seed, force=force, encoder=encoder)
+                           audio_prompt=audio_prompt, seed=seed, force=force, encoder=encoder,
+                           room_tone_db=room_tone_db, reverb=reverb)
     if encoder:  # built once per batch; missing weights stop here, before any video
         from tasks.feature_tasks import build_video_stage  # PyTorch: only when asked for
 
         options.video_stage = build_video_stage(encoder, flow_method, device)
     if audio_prompt:
-        options.audio_prompt_sha256 = sha256_file(audio_prompt) if Path(audio_prompt).is_file() else None
+        options.audio_prompt_sha256 = library_fingerprint(audio_prompt) if Path(audio_prompt).exists() else None
     options.fingerprint = fingerprint({**options.public(), "version": sonorize_version()})
     targets = BucketTargets(output_url=out_text, quarantine_url=quarantine_dir, state_url=state_dir)
     claim_list = [Claim.from_dict(c) for c in claims or []]

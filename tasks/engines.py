@@ -162,6 +162,47 @@ class PreviewSynthEngine(SynthEngine):
         return fit_length(blocks, n_samples), {"material": material, "source": source}
 
 
+class FoleySynthEngine(SynthEngine):
+    """Envelope-timed events that sound recorded: a sampler over the user's library or procedural materials.
+
+    The envelope places every event and sets its loudness; one-shots keep
+    their natural tails, sustained stretches get textures, and a room-tone bed
+    runs under everything (:mod:`folai_models.foley`). ``audio_prompt`` is a
+    :class:`~folai_models.foley.SoundBank` (``tasks.library_tasks.sound_bank_task``)
+    or one in-memory sample; without it the text prompt picks a procedural
+    material (footsteps when it asks for steps).
+    """
+
+    name = "foley"
+
+    def __init__(self, room_tone_db: float | None = None, reverb: float | None = None):
+        self.room_tone_db = room_tone_db
+        self.reverb = reverb
+
+    def render_blocks(self, envelope, frame_rate, *, n_samples, sample_rate, prompt, audio_prompt,
+                      audio_prompt_rate, seed, video_path=None):
+        from data_catalog.errors import SonorizeInputError
+        from folai_models import foley
+
+        source_rng = np.random.default_rng([seed, 1])
+        if audio_prompt is not None:
+            bank = audio_prompt if isinstance(audio_prompt, foley.SoundBank) else \
+                foley.bank_from_audio(audio_prompt, audio_prompt_rate, sample_rate)
+            if len(bank) == 0:
+                raise SonorizeInputError(None, "audio prompt: no usable one-shots ("
+                                         + "; ".join(bank.skipped or ["nothing above its noise floor"]) + ")")
+            source = foley.SamplerSource(bank, sample_rate, prompt, source_rng)
+        else:
+            source = foley.ProceduralSource(materials.material_from_prompt(prompt), sample_rate, source_rng,
+                                            footsteps=foley.wants_footsteps(prompt))
+        blocks, details = foley.render_foley(envelope, frame_rate, sample_rate, n_samples, source, seed=seed,
+                                             room_tone_db=self.room_tone_db, reverb=self.reverb)
+        return fit_length(blocks, n_samples), details
+
+    def describe(self) -> dict:
+        return {"name": self.name, "room_tone_db": self.room_tone_db, "reverb": self.reverb}
+
+
 class FolAISynthEngine(SynthEngine):
     """FolAI's neural synthesis: Stable Audio Open + the envelope ControlNet (SPEC stage 10).
 
@@ -256,14 +297,17 @@ def fit_length(blocks: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndar
 
 ENVELOPE_ENGINES: dict[str, type[EnvelopeEngine]] = {"preview": PreviewEnvelopeEngine,
                                                      "video2rms": Video2RMSEnvelopeEngine}
-SYNTH_ENGINES: dict[str, type[SynthEngine]] = {"preview": PreviewSynthEngine, "folai": FolAISynthEngine}
+SYNTH_ENGINES: dict[str, type[SynthEngine]] = {"foley": FoleySynthEngine, "preview": PreviewSynthEngine,
+                                               "folai": FolAISynthEngine}
+DEFAULT_SYNTH_ENGINE = "foley"
 
 
-def _lookup(registry: dict, kind: str, name: str):
+def _lookup(registry: dict, kind: str, name: str, **options):
     try:
-        return registry[name]()
+        engine_class = registry[name]
     except KeyError:
         raise ValueError(f"unknown {kind} engine {name!r}; available: {', '.join(sorted(registry))}") from None
+    return engine_class(**options)
 
 
 def get_envelope_engine(name: str) -> EnvelopeEngine:
@@ -271,12 +315,14 @@ def get_envelope_engine(name: str) -> EnvelopeEngine:
     return _lookup(ENVELOPE_ENGINES, "envelope", resolve_envelope_engine(name))
 
 
-def get_synth_engine(name: str) -> SynthEngine:
-    """The synthesis engine registered under ``name`` (ValueError lists the choices).
+def get_synth_engine(name: str, **options) -> SynthEngine:
+    """The synthesis engine registered under ``name``, built with ``options`` (ValueError lists the choices).
 
     ``folai`` raises :class:`tasks.folai_synth.FolAIWeightsMissing` when its weights are not there.
+    Only ``foley`` takes options (``room_tone_db``, ``reverb``); ``None`` values are dropped.
     """
-    return _lookup(SYNTH_ENGINES, "synth", name)
+    options = {k: v for k, v in options.items() if v is not None}
+    return _lookup(SYNTH_ENGINES, "synth", name, **options)
 
 
 def resolve_synth_engine(name: str, fallback_to_preview: bool = False, warn=None) -> str:
