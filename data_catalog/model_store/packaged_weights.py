@@ -12,10 +12,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from data_catalog.model_store.errors import CorruptWeightsError, ModelStoreError, UnsafeWeightsError
+from data_catalog.model_store.errors import ModelStoreError, UnsafeWeightsError
 
 if TYPE_CHECKING:
     import torch
@@ -28,6 +29,14 @@ AISFX_INSTALL = f"pip install --no-deps {AISFX_REQUIREMENT}"
 
 class PackagedWeightsMissing(ModelStoreError):
     """The package that ships a weight file is not installed."""
+
+
+class PackagedWeightsCorrupt(ModelStoreError):
+    """A packaged weight file that cannot be read as the checkpoint it should be."""
+
+    def __init__(self, path: str | os.PathLike, detail: str):
+        super().__init__(path, f"{detail}; if it is the installed aisfx wheel's, reinstall it: "
+                               f"`pip install --no-deps --force-reinstall {AISFX_REQUIREMENT}`")
 
 
 def aisfx_checkpoint_path() -> Path:
@@ -51,12 +60,21 @@ def aisfx_checkpoint_path() -> Path:
 
 
 def _aisfx_allowed_globals() -> list:
-    """Exactly the non-tensor globals aisfx's pickle holds: its ``ds_dict`` values are numpy int64
-    scalars (``numpy.core.multiarray.scalar`` with an int64 ``numpy.dtype``)."""
+    """Exactly the non-tensor globals aisfx's pickle holds: its ``ds_dict`` head indices are numpy
+    int64 scalars (``numpy.core.multiarray.scalar`` with an int64 ``numpy.dtype``). The scalar
+    constructor is allowed under its numpy 1 name (the published file) and its numpy 2 name
+    (``numpy._core``: a file re-saved under numpy 2); nothing else."""
     import numpy as np
 
-    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # numpy 2 renamed core
-    return [(multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype, np.dtypes.Int64DType]
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    allowed = [(multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype, np.dtypes.Int64DType]
+    if hasattr(np, "_core"):
+        allowed.append((multiarray.scalar, "numpy._core.multiarray.scalar"))
+    return allowed
+
+
+_ALLOWED_NAMES = {"numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
+                  "numpy.dtypes.Int64DType"}
 
 
 def load_aisfx_checkpoint(path: str | os.PathLike | None = None) -> tuple[dict[str, "torch.Tensor"],
@@ -80,7 +98,7 @@ def load_aisfx_checkpoint(path: str | os.PathLike | None = None) -> tuple[dict[s
         No path given and aisfx is not installed.
     UnsafeWeightsError
         The pickle holds a global outside the allow-list (never executed).
-    CorruptWeightsError
+    PackagedWeightsCorrupt
         Unreadable, or not a ``(state_dict, ds_dict)`` pair.
     """
     import torch
@@ -88,22 +106,28 @@ def load_aisfx_checkpoint(path: str | os.PathLike | None = None) -> tuple[dict[s
     path = Path(path) if path is not None else aisfx_checkpoint_path()
     if not path.is_file():
         raise PackagedWeightsMissing(path, f"no such checkpoint file (install `{AISFX_REQUIREMENT}` with --no-deps)")
+    if not zipfile.is_zipfile(path):
+        raise PackagedWeightsCorrupt(path, "not a torch checkpoint (torch.save's zip format)")
     try:
         with torch.serialization.safe_globals(_aisfx_allowed_globals()):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        try:
-            unsafe = list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-        except Exception:  # not a zip checkpoint: the error itself says what was refused
-            unsafe = []
-        allowed = {"numpy.core.multiarray.scalar", "numpy.dtype", "numpy.dtypes.Int64DType"}
-        extra = [g for g in unsafe if g not in allowed]
-        what = ", ".join(extra) if extra else str(exc).strip().splitlines()[-1][:200]
+        extra = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) if g not in _ALLOWED_NAMES]
+        what = ", ".join(extra) if extra else _detail(exc)  # a type only met when building (a dtype class)
         raise UnsafeWeightsError(path, f"refused: the pickle holds objects outside aiSFX's allow-list ({what}); "
                                        "weights-only loading never runs pickled code") from exc
     except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise CorruptWeightsError(path, f"cannot read it as a torch file ({str(exc).strip()[:200]})") from exc
+        raise PackagedWeightsCorrupt(path, f"cannot read it as a torch file ({_detail(exc)})") from exc
     return _split_checkpoint(obj, path)
+
+
+def _detail(exc: Exception) -> str:
+    """torch's unpickler detail when present, else the first line of the error."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def _split_checkpoint(obj: Any, path: Path) -> tuple[dict, dict[str, tuple[int, int]]]:
@@ -111,16 +135,16 @@ def _split_checkpoint(obj: Any, path: Path) -> tuple[dict, dict[str, tuple[int, 
 
     if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and isinstance(obj[0], dict)
             and isinstance(obj[1], dict)):
-        raise CorruptWeightsError(path, f"not an aiSFX checkpoint: expected a (state_dict, ds_dict) pair, "
+        raise PackagedWeightsCorrupt(path, f"not an aiSFX checkpoint: expected a (state_dict, ds_dict) pair, "
                                         f"got {type(obj).__name__}")
     state_dict, ds_dict = obj
     bad = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise CorruptWeightsError(path, f"not an aiSFX checkpoint: state_dict entries that are not tensors: "
+        raise PackagedWeightsCorrupt(path, f"not an aiSFX checkpoint: state_dict entries that are not tensors: "
                                         f"{', '.join(map(str, bad[:5]))}")
     try:
         heads = {str(name): (int(index), int(n_classes)) for name, (index, n_classes) in ds_dict.items()}
     except (TypeError, ValueError) as exc:
-        raise CorruptWeightsError(path, "not an aiSFX checkpoint: ds_dict values must be "
+        raise PackagedWeightsCorrupt(path, "not an aiSFX checkpoint: ds_dict values must be "
                                         "(head index, number of classes) pairs") from exc
     return {str(k): v for k, v in state_dict.items()}, heads
