@@ -150,6 +150,12 @@ def bank_of(clip: Clip) -> foley.SoundBank:
     return foley.analyse_recording(audio, SYNTH_AUDIO_RATE, f"{clip.label}/{clip.stem}")
 
 
+def clip_median(fad, reference: list, generated: dict) -> float:
+    """Median per-clip FAD-SFX over the clips long enough for one (two aiSFX blocks, ~3.5 s)."""
+    scorable = {k: v for k, v in generated.items() if len(v) >= 2}
+    return float(np.median(list(fad.per_clip_fad_sfx(reference, scorable).values()))) if scorable else float("nan")
+
+
 def evaluate(set_name: str, clips: list[Clip], embedder, fad) -> tuple[list[dict], dict]:
     reference = [c.embedding for c in clips]
     banks = {c.stem: bank_of(c) for c in clips}
@@ -173,11 +179,10 @@ def evaluate(set_name: str, clips: list[Clip], embedder, fad) -> tuple[list[dict
             scores.append(envelope_scores(clip.reference, out_env, ENVELOPE_RATE))
         if row == "real A vs real B":
             a, b = reference[0::2], reference[1::2]
-            value, clip_fad = fad.fad_sfx(a, b), float(np.median(list(
-                fad.per_clip_fad_sfx(a, {c.stem: c.embedding for c in clips[1::2]}).values())))
+            value, clip_fad = fad.fad_sfx(a, b), clip_median(fad, a, {c.stem: c.embedding for c in clips[1::2]})
         else:
             value = fad.fad_sfx(reference, list(generated.values()))
-            clip_fad = float(np.median(list(fad.per_clip_fad_sfx(reference, generated).values())))
+            clip_fad = clip_median(fad, reference, generated)
         result = {"set": set_name, "row": row, "fad_sfx": value, "clip_fad_median": clip_fad}
         if scores:
             for key in ("onset_f1", "correlation"):

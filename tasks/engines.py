@@ -7,6 +7,7 @@ is one more class in a registry, not a change to the flow.
 
 from __future__ import annotations
 
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -83,11 +84,12 @@ class Video2RMSEnvelopeEngine(EnvelopeEngine):
     def predict(self, info: VideoInfo, video_sha256: str | None = None) -> tuple[np.ndarray, float]:
         from data_catalog.hashing import sha256_file
         from folai_models.video2rms import predict_envelope
+        from folai_models.video2rms.level_map import apply_level_map
         from tasks.feature_tasks import frame_features_task
 
-        model, config, stage, normalizer = _load_video2rms(str(self.checkpoint), self.device)
+        model, config, stage, normalizer, level_map = _load_video2rms(str(self.checkpoint), self.device)
         features, _ = frame_features_task.fn(info, video_sha256 or sha256_file(info.path), stage)
-        envelope = predict_envelope(model, normalizer(features), config)
+        envelope = apply_level_map(predict_envelope(model, normalizer(features), config), level_map)
         return np.asarray(envelope, dtype=np.float32), config.envelope_rate
 
     def describe(self) -> dict:
@@ -109,7 +111,7 @@ def default_video2rms_checkpoint() -> Path | None:
 
 @lru_cache(maxsize=2)
 def _load_video2rms(checkpoint: str, device: str):
-    """Model, config, video stage and feature normaliser of a checkpoint (loaded once per process)."""
+    """Model, config, video stage, feature normaliser and level map of a checkpoint (loaded once per process)."""
     from data_catalog.checkpoints import CheckpointError, load_checkpoint
     from tasks.feature_tasks import build_video_stage, resolve_device
     from tasks.training_data import FeatureNormalizer
@@ -128,7 +130,8 @@ def _load_video2rms(checkpoint: str, device: str):
                                               "re-preprocessed data")
         logging.getLogger(__name__).warning("%s was trained with flow %r, this install computes %r",
                                             checkpoint, trained_on, stage.revision)
-    return model.to(device).eval(), config, stage, FeatureNormalizer.from_dict(extra)
+    level_map = json.loads(extra["level_map"]) if extra.get("level_map") else []  # older checkpoints: none
+    return model.to(device).eval(), config, stage, FeatureNormalizer.from_dict(extra), level_map
 
 
 def resolve_envelope_engine(name: str) -> str:

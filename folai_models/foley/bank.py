@@ -21,7 +21,7 @@ import numpy as np
 from folai_models.foley.levels import window_level
 from folai_models.preview_synth.measure import EPS
 
-BANK_VERSION = 1  # bump when the analysis changes: cached banks are recomputed
+BANK_VERSION = 2  # bump when the analysis changes: cached banks are recomputed
 ANALYSIS_HOP = 256  # frame hop (samples at the bank rate) of the floor / activity analysis
 ANALYSIS_FRAME = 1024  # frame length of that analysis (23 ms at 44.1 kHz)
 FLOOR_PERCENTILE = 10.0  # the noise floor is this percentile of the frame RMS
@@ -49,13 +49,13 @@ class SoundBank:
     """One-shots, sustained material and room tone, at one sample rate (mono float32).
 
     One-shots are stored at unit level (:func:`~folai_models.foley.levels.window_level`
-    = 1); ``level_db`` keeps each one's level as recorded, relative to its
-    file's loudest one-shot, so loud events can get the loud ones.
+    = 1); ``level_db`` keeps each one's level as recorded (dBFS on the
+    envelope's scale), so loud events can get the loud ones.
     """
 
     sample_rate: int
     one_shots: list[np.ndarray] = field(default_factory=list)
-    level_db: np.ndarray = field(default_factory=lambda: np.zeros(0))  # as recorded, re file's loudest
+    level_db: np.ndarray = field(default_factory=lambda: np.zeros(0))  # as recorded, dBFS
     brightness_hz: np.ndarray = field(default_factory=lambda: np.zeros(0))
     names: list[str] = field(default_factory=list)  # source file of each one-shot
     embeddings: np.ndarray | None = None  # (n_one_shots, d) sound embeddings, when measured
@@ -161,9 +161,8 @@ def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundB
         shots.append(shot / level)
         levels.append(level)
     if shots:
-        loudest = max(levels)
         bank.one_shots = shots
-        bank.level_db = 20 * np.log10(np.asarray(levels) / loudest)
+        bank.level_db = 20 * np.log10(np.asarray(levels))
         bank.brightness_hz = np.array([_centroid(s, sample_rate) for s in shots])
         bank.names = [name] * len(shots)
         # The recording's own floor below its loud hits: the bed goes this far below the clip's loud events.

@@ -47,12 +47,18 @@ def window_level(x: np.ndarray, sample_rate: int) -> float:
     return float(np.sqrt(max(np.max(c[n:] - c[:-n]) / n, 0.0)))
 
 
-def frame_levels(x: np.ndarray, sample_rate: int, frame_rate: float, n_frames: int) -> np.ndarray:
-    """RMS of the band-limited ``x`` over 32 ms windows centred on frame centres ``(i + 0.5) / frame_rate``."""
+def frame_levels(x: np.ndarray, sample_rate: int, frame_rate: float, n_frames: int, *, first_frame: int = 0,
+                 start_sample: int = 0) -> np.ndarray:
+    """RMS of the band-limited ``x`` over 32 ms windows centred on frame centres ``(i + 0.5) / frame_rate``.
+
+    ``x`` starts at sample ``start_sample`` of the whole signal; levels are
+    for frames ``first_frame .. first_frame + n_frames - 1`` (windows cut at
+    the ends of ``x``).
+    """
     y = band_limited(np.asarray(x, dtype=np.float64), sample_rate)
     c = np.concatenate([[0.0], np.cumsum(np.square(y))])
     half = WINDOW_S * sample_rate / 2
-    centres = (np.arange(n_frames) + 0.5) / frame_rate * sample_rate
+    centres = (np.arange(first_frame, first_frame + n_frames) + 0.5) / frame_rate * sample_rate - start_sample
     lo = np.clip(np.round(centres - half).astype(np.int64), 0, y.size)
     hi = np.clip(np.round(centres + half).astype(np.int64), 0, y.size)
     width = np.maximum(hi - lo, 1)

@@ -27,7 +27,7 @@ import scipy.ndimage
 
 from folai_models.events import SILENCE_RMS, envelope_events
 from folai_models.foley.bank import LOUD_PERCENTILE
-from folai_models.foley.levels import db_to_gain, frame_levels
+from folai_models.foley.levels import WINDOW_S, db_to_gain, frame_levels
 from folai_models.foley.sources import FoleySource
 from folai_models.foley.streams import StreamingConvolver, room_impulse_response, soft_clip
 from folai_models.preview_synth.carrier import GRAIN_LOCAL_PEAK_S, PLATEAU_RATIO, SUSTAIN_MIN_S, _grain_time
@@ -40,6 +40,7 @@ ROOM_TONE_CORRELATION = 0.5  # room tone L/R correlation: a room around the list
 ROOM_TONE_DEFAULT_DB = -60.0  # bed level (dBFS RMS) when a clip has no events to set it by
 ROOM_TONE_RANGE_DB = (-78.0, -40.0)  # the natural bed is kept within this range (dBFS RMS)
 TEXTURE_SMOOTH_S = 0.03  # the texture's level is smoothed over this (no zipper noise)
+LEVEL_CONTEXT = 4096  # samples of the previous block kept for level windows and filter settling
 SUSTAINED_ONE_SHOT = 0.6  # a sustained event's onset one-shot is this fraction of its level
 
 
@@ -146,38 +147,34 @@ def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, s
     beds = [source.room_tone_stream(r) for r in rng_bed.spawn(2 if n_channels == 2 else 1)] if bed_gain else []
     room = StreamingConvolver(room_impulse_response(sample_rate, rng_room, n_channels)) if reverb > 0 else None
     block = max(1, int(block_s * sample_rate))
-    tail = int(np.ceil(source.max_tail_s * sample_rate)) + 1
+    tail = int(np.ceil(source.max_tail_s * sample_rate + WINDOW_S * sample_rate)) + 2  # + look-ahead placement
     carry = np.zeros((n_channels, tail), np.float32)
     smooth = max(1, int(round(TEXTURE_SMOOTH_S * frame_rate)))
     texture_weight = scipy.ndimage.uniform_filter1d(sustained.astype(np.float64), smooth, mode="nearest")
+    half = int(np.ceil(WINDOW_S * sample_rate / 2)) + 1
+    context = np.zeros(0, np.float32)  # the end of the previous block (level windows and filters reach back)
     k = 0
     for s0 in range(0, n_samples, block):
         n = min(block, n_samples - s0)
         dry = np.zeros((n_channels, n + tail), np.float32)
         dry[:, :tail] += carry
-        while k < len(notes) and notes[k].sample < s0 + n:
-            note = notes[k]
+        # Notes up to half a level window past the block are placed now: the levels at its end see them.
+        while k < len(notes) and notes[k].sample < s0 + n + half:
+            _place(dry, notes[k], s0, source, rng_events, n_channels)
             k += 1
-            shot = source.one_shot(note.quantile, note.intensity, rng_events)
-            gain = note.level * db_to_gain(rng_events.normal(0.0, GAIN_SPREAD_DB))
-            left, right = _pan_gains(rng_events.uniform(-PAN_SPREAD, PAN_SPREAD))
-            at = max(0, note.sample - s0)
-            m = min(shot.size, dry.shape[1] - at)
-            if n_channels == 1:
-                dry[0, at : at + m] += gain * shot[:m]
-            else:
-                dry[0, at : at + m] += (gain * left) * shot[:m]
-                dry[1, at : at + m] += (gain * right) * shot[:m]
+        events_mono = dry[:, :n].mean(axis=0)  # what the one-shots already make (texture fills the rest)
         if texture is not None:
-            f0 = int(np.floor(s0 / sample_rate * frame_rate))
-            f1 = min(env.size, int(np.ceil((s0 + n) / sample_rate * frame_rate)) + 1)
+            f0 = max(0, int(np.floor(s0 / sample_rate * frame_rate)) - 1)  # the frame before: interpolation
+            f1 = min(env.size, int(np.ceil((s0 + n) / sample_rate * frame_rate)) + 2)
             weight = texture_weight[f0:f1]
             tex = texture.read(n)  # read every block: the stream stays continuous
             if weight.any():
-                made = _made_levels(dry[:, :n].mean(axis=0), s0, f0, f1, sample_rate, frame_rate)
+                mono = np.concatenate([context, dry[:, : n + half].mean(axis=0)])
+                made = frame_levels(mono, sample_rate, frame_rate, f1 - f0, first_frame=f0,
+                                    start_sample=s0 - context.size)
                 missing = np.sqrt(np.maximum(np.square(env[f0:f1]) - np.square(made), 0.0)) * weight
-                amp = _frames_to_block(missing, f0, frame_rate, sample_rate, s0, n)
-                dry[:, :n] += (amp * tex)[None]
+                dry[:, :n] += (_frames_to_block(missing, f0, frame_rate, sample_rate, s0, n) * tex)[None]
+        context = np.concatenate([context, events_mono])[-LEVEL_CONTEXT:]
         out = dry[:, :n].copy()
         carry = dry[:, n:]
         if room is not None:
@@ -192,14 +189,18 @@ def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, s
         yield soft_clip(out)
 
 
-def _made_levels(mono: np.ndarray, s0: int, f0: int, f1: int, sample_rate: int, frame_rate: float) -> np.ndarray:
-    """Levels already present in frames ``[f0, f1)`` of a block starting at sample ``s0``."""
-    # frame_levels measures frames centred at (i + 0.5) / frame_rate from the block's start: shift by s0.
-    offset = s0 / sample_rate * frame_rate - f0
-    n_frames = f1 - f0
-    levels = frame_levels(mono, sample_rate, frame_rate, n_frames + 2)
-    grid = np.arange(n_frames) - offset
-    return np.interp(grid, np.arange(levels.size), levels)
+def _place(dry: np.ndarray, note: Note, s0: int, source: FoleySource, rng, n_channels: int) -> None:
+    """Add one note's one-shot (level, random gain, pan) into the block buffer starting at sample ``s0``."""
+    shot = source.one_shot(note.quantile, note.intensity, rng)
+    gain = note.level * db_to_gain(rng.normal(0.0, GAIN_SPREAD_DB))
+    left, right = _pan_gains(rng.uniform(-PAN_SPREAD, PAN_SPREAD))
+    at = max(0, note.sample - s0)
+    m = min(shot.size, dry.shape[1] - at)
+    if n_channels == 1:
+        dry[0, at : at + m] += gain * shot[:m]
+    else:
+        dry[0, at : at + m] += (gain * left) * shot[:m]
+        dry[1, at : at + m] += (gain * right) * shot[:m]
 
 
 def _frames_to_block(values: np.ndarray, f0: int, frame_rate: float, sample_rate: int, s0: int, n: int):

@@ -24,9 +24,11 @@ NEIGHBOURS_FRACTION = 0.2  # candidates: the 20 % of the bank nearest in strengt
 NEIGHBOURS_MIN = 3  # ... but at least this many
 CANDIDATE_SPREAD = 0.25  # candidates further than this in strength rank are drawn less (Gaussian)
 NO_REPEAT = 2  # the last 2 one-shots are not drawn again (when the bank has more)
+POOL_MIN = NEIGHBOURS_MIN + 1  # the prompt narrows the bank to no fewer one-shots than this
 PROMPT_MATCH_WEIGHT = 1.0  # weight of a one-shot whose path names a prompt word
 PROMPT_OTHER_WEIGHT = 0.05  # ... of one that does not (and sounds unlike the named ones)
-EMBEDDING_SHARPNESS = 4.0  # weight of an unnamed one-shot: max(other, cosine to the named ones' mean ** 4)
+EMBEDDING_SHARPNESS = 4.0  # weight of an unnamed one-shot: max(other, 0.4 cosine to the named ones' mean ** 4)
+PROMPT_SIMILAR_WEIGHT = 0.4  # ... below the named ones' pool threshold (0.5): sound alone never outranks a name
 STOPWORDS = frozenset("a an the of on in with and or by to at for from is are person sound sounds "
                       "times multiple hit hits hitting".split())
 
@@ -59,7 +61,7 @@ def prompt_weights(bank: SoundBank, prompt: str | None) -> np.ndarray:
         centre = e[named].mean(axis=0)
         centre /= np.linalg.norm(centre) + EPS
         similar = np.clip(e @ centre, 0.0, 1.0) ** EMBEDDING_SHARPNESS
-        weights = np.where(named, weights, np.maximum(weights, similar))
+        weights = np.where(named, weights, np.maximum(weights, PROMPT_SIMILAR_WEIGHT * similar))
     return weights
 
 
@@ -81,8 +83,11 @@ class OneShotSelector:
             raise ValueError("the sound bank has no one-shots")
         self._ranks = strength_ranks(bank)
         self._weights = prompt_weights(bank, prompt)
-        # Prompt-preferred one-shots form the pool; the others are only drawn when too few are preferred.
-        self._pool = np.flatnonzero(self._weights >= 0.5 * self._weights.max())
+        # Prompt-preferred one-shots form the pool; when too few are preferred, the ones that sound most
+        # like them (weight from the embedding) fill it up.
+        order = np.argsort(-self._weights, kind="stable")
+        preferred = int(np.sum(self._weights >= 0.5 * self._weights.max()))
+        self._pool = np.sort(order[: max(preferred, min(len(bank), POOL_MIN))])
         self._k = max(NEIGHBOURS_MIN, int(np.ceil(NEIGHBOURS_FRACTION * self._pool.size)))
         self._recent: list[int] = []
         self._rng = rng

@@ -36,13 +36,14 @@ class GranularStream:
     """
 
     def __init__(self, sources: list[np.ndarray], grain_s: float, sample_rate: int, rng: np.random.Generator):
-        usable = [np.asarray(s, np.float32) for s in sources if s.size >= 2]
-        if not usable:
+        clips = [np.asarray(s, np.float32) for s in sources if s.size >= 2]
+        if not clips:
             raise ValueError("a granular stream needs at least one source clip")
+        self._length = max(2, min(int(grain_s * sample_rate), max(s.size for s in clips)))
+        usable = [s for s in clips if s.size >= self._length]  # equal grains: the overlap never leaves a gap
         self._source = np.concatenate(usable)
         self._starts = np.concatenate([[0], np.cumsum([s.size for s in usable])[:-1]])
         self._sizes = np.array([s.size for s in usable])
-        self._length = max(2, min(int(grain_s * sample_rate), int(self._sizes.max())))
         self._window = np.hanning(self._length).astype(np.float32)
         self._hop = self._length / GRAIN_OVERLAP
         self._rng = rng
@@ -53,11 +54,8 @@ class GranularStream:
 
     def _grain(self) -> np.ndarray:
         k = int(self._rng.choice(self._sizes.size, p=self._sizes / self._sizes.sum()))
-        length = min(self._length, int(self._sizes[k]))
-        offset = int(self._rng.integers(0, int(self._sizes[k]) - length + 1))
-        src = self._source[self._starts[k] + offset : self._starts[k] + offset + length]
-        window = self._window if length == self._length else np.hanning(length).astype(np.float32)
-        return src * window
+        offset = int(self._rng.integers(0, int(self._sizes[k]) - self._length + 1))
+        return self._source[self._starts[k] + offset : self._starts[k] + offset + self._length] * self._window
 
     def read(self, n: int) -> np.ndarray:
         out = np.zeros(n + self._length, np.float32)

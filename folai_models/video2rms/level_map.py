@@ -2,7 +2,7 @@
 
 Decoding the class distribution (an expectation, or hits drawn at a fixed
 height) compresses the top of the range: on the Greatest Hits recordings the
-shipped model's 99th percentile sits ~11 dB below the real audio's while its
+shipped model's 99th percentile sits ~10 dB below the real audio's while its
 90th percentile is right. A monotone map from predicted to real envelope
 quantiles, fitted on the training videos (pooled frames), puts the loud
 events where the real ones are and leaves the order of all frames, so onsets
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-LEVEL_MAP_QUANTILES = (50.0, 75.0, 90.0, 95.0, 98.0, 99.0, 99.5, 99.9)  # knots (percent of pooled frames)
+# Knots (percent of pooled frames). The top stops at 98: mapping the rarer peaks too (99.9: x6) raised the
+# level further but cost envelope correlation on held-out recordings (0.18 -> 0.16; 98: 0.18, 95: 0.21, raw 0.22).
+LEVEL_MAP_QUANTILES = (50.0, 75.0, 90.0, 95.0, 98.0)
 LEVEL_FLOOR = 1e-5  # quantiles below this are not used as knots (digital silence)
 
 
