@@ -297,6 +297,10 @@ def preprocess(
     flow: Optional[str] = typer.Option(None, help="'raft' or 'opencv' (default per encoder)."),
     device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
     limit: Optional[int] = typer.Option(None, help="Only the first N items."),
+    separate_query: Optional[str] = typer.Option(None, "--separate", help="Clean each item's audio with AudioSep "
+                                                 "before measuring targets, keeping what QUERY describes (default: "
+                                                 "'footstep sounds' for walking-the-maps, none for the others)."),
+    no_separate: bool = typer.Option(False, "--no-separate", help="Measure targets on the audio as it is."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Build a dataset's catalog tables, envelope targets and feature cache (idempotent, resumable)."""
@@ -306,12 +310,53 @@ def preprocess(
     from flows.preprocess_flow import preprocess as preprocess_flow
 
     try:
+        if no_separate and separate_query:
+            raise ValueError("--separate and --no-separate contradict each other")
         result = preprocess_flow(dataset=dataset, root=str(root), encoder=encoder, flow_method=flow,
-                                 device=device, limit=limit, show_progress=sys.stderr.isatty())
+                                 device=device, limit=limit, show_progress=sys.stderr.isatty(),
+                                 separate=False if no_separate else separate_query)
     except (SonorizeInputError, ValueError) as exc:
         _fail(str(exc))
     Console().print({k: v for k, v in result.items() if not isinstance(v, (list, dict))})
     if result.get("n_failed"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def separate(
+    paths: list[str] = typer.Argument(..., help="Audio or video files, or folders of them."),
+    query: str = typer.Option("footstep sounds", "--query", "-q", help="The sound to keep, in words (AudioSep)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default beside each input)."),
+    device: str = typer.Option("auto", help="'auto' (the GPU when present), 'cpu' or 'cuda'."),
+    batch_windows: Optional[int] = typer.Option(None, help="5 s windows per network call (default 4)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Keep only the sound QUERY describes (AudioSep): NAME.separated.wav (44.1 kHz stereo) + spectrogram PNG."""
+    _quiet_prefect(verbose)
+    _require_torch("sonorize separate")
+    from data_catalog.errors import SonorizeInputError
+    from data_catalog.media import require_ffmpeg
+    from flows.separate_flow import separate as separate_flow
+
+    try:
+        require_ffmpeg()
+        result = separate_flow(paths=list(paths), query=query, out_dir=str(out) if out else None, device=device,
+                               batch_windows=batch_windows, show_progress=sys.stderr.isatty())
+    except (SonorizeInputError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    table = Table(title=f"separate '{result['query']}': {result['n_files'] - result['n_failed']} ok, "
+                        f"{result['n_failed']} failed ({result['device']})", title_justify="left")
+    for column in ("file", "status", "length", "time", "output / reason"):
+        table.add_column(column, overflow="fold")
+    for f in result["files"]:
+        ok = f["status"] == "ok"
+        table.add_row(Path(f["path"]).name, "[green]ok[/green]" if ok else "[red]failed[/red]",
+                      f"{f['duration_s']:.1f} s" if ok else "", f"{f['wall_s']:.1f} s",
+                      f["wav"] if ok else f["error"].removeprefix(f"{f['path']}: "))
+    Console().print(table)
+    if result["n_files"] == 0:
+        _fail("no audio or video files found in the given paths")
+    if result["n_failed"]:
         raise typer.Exit(1)
 
 

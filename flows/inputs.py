@@ -10,11 +10,12 @@ VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv",
     ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".mxf",
 })
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma"})
 UNSAFE_STEM_CHARS = re.compile(r"[\x00-\x1f/\\]")  # control chars and separators only: keep unicode
 
 
-def collect_videos(paths: list[str]) -> list[str]:
-    """Files as given (any extension: ffprobe decides) and video files found in folders.
+def collect_videos(paths: list[str], extensions: frozenset[str] = VIDEO_EXTENSIONS) -> list[str]:
+    """Files as given (any extension: ffprobe decides) and video files (``extensions``) found in folders.
 
     Folders are walked recursively, hidden files skipped, results sorted. A
     path that does not exist is kept so that it is reported as a failure.
@@ -26,7 +27,7 @@ def collect_videos(paths: list[str]) -> list[str]:
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found += [str(Path(root) / f) for f in sorted(files)
-                          if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_EXTENSIONS]
+                          if not f.startswith(".") and Path(f).suffix.lower() in extensions]
         else:
             found.append(str(path))
     seen: set[str] = set()
