@@ -112,9 +112,11 @@ def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     return (x / np.sqrt(np.mean(np.square(x))) * 10 ** (PINK_DBFS / 20)).astype(np.float32)
 
 
-def other_recording(clip: Clip, clips: list[Clip]) -> Clip:
-    """The other recording of the same label nearest in mean aiSFX embedding (any label if none)."""
-    others = [c for c in clips if c is not clip and c.label == clip.label] or [c for c in clips if c is not clip]
+def other_recording(clip: Clip, clips: list[Clip], banks: dict) -> Clip:
+    """The other recording of the same label nearest in mean aiSFX embedding (any label if none),
+    among those with one-shots to sample."""
+    usable = [c for c in clips if c is not clip and len(banks[c.stem])]
+    others = [c for c in usable if c.label == clip.label] or usable
     centre = clip.embedding.mean(axis=0)
     return min(others, key=lambda c: float(np.linalg.norm(c.embedding.mean(axis=0) - centre)))
 
@@ -128,7 +130,7 @@ def render(row: str, clip: Clip, clips: list[Clip], banks: dict, seed: int = 0) 
         source = foley.ProceduralSource(foley_material(clip.prompt), SYNTH_AUDIO_RATE, rng,
                                         footsteps=foley.wants_footsteps(clip.prompt))
     elif row == "foley + other recording":
-        source = foley.SamplerSource(banks[other_recording(clip, clips).stem], SYNTH_AUDIO_RATE, None, rng)
+        source = foley.SamplerSource(banks[other_recording(clip, clips, banks).stem], SYNTH_AUDIO_RATE, None, rng)
     elif row == "foley + library + text":
         library = foley.merge_banks([banks[c.stem] for c in clips if c is not clip])
         source = foley.SamplerSource(library, SYNTH_AUDIO_RATE, clip.prompt, rng)

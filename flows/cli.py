@@ -446,8 +446,9 @@ def demo(
     example = out / "example" / "bouncing-ball.mp4"
     impacts = make_bouncing_ball_video(example, duration_s=6.0)
     console.print(f"example clip: {example} (impacts at {', '.join(f'{t:.2f}' for t in impacts)} s)")
-    run(paths=[str(example)], out=str(out), envelope_engine="auto", synth_engine="preview",
-        prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, seed=0, force=True,
+    run(paths=[str(example)], out=str(out), envelope_engine="auto", synth_engine="foley",
+        prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, room_tone_db=None, reverb=None,
+        seed=0, force=True,
         encoder=None, flow=None, device="auto", synth_fallback_preview=False, verbose=verbose)
 
 
