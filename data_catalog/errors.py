@@ -28,3 +28,7 @@ class EnvelopeFileError(SonorizeInputError):
 
 class OutputError(SonorizeInputError):
     """An output location that cannot be written."""
+
+
+class LocationError(SonorizeInputError):
+    """An input or output location (a folder, a bucket) that cannot be reached or listed."""

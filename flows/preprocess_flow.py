@@ -43,16 +43,17 @@ from data_catalog.datasets.base import AUDIO_TOLERANCE_S
 from data_catalog.errors import SonorizeInputError
 from data_catalog.feature_cache import FeatureCache
 from data_catalog.targets import TargetCache, TargetSpec
+from flows.deployment_settings import PREPROCESS_VARIABLES, setting
 from flows.progress import BatchProgress
 from tasks.envelope_tasks import n_envelope_frames
-from tasks.feature_tasks import VideoStage, build_video_stage, feature_key, frame_features_task
+from tasks.feature_tasks import VideoStage, build_video_stage, feature_key, frame_features
 from tasks.media_tasks import hash_video_task, probe_video_task, reference_envelope
 
 
 @flow(name="preprocess", log_prints=True)
 def preprocess(
-    dataset: str,
-    root: str,
+    dataset: str | None = None,
+    root: str | None = None,
     encoder: str = "motion",
     flow_method: str | None = None,
     device: str = "auto",
@@ -66,8 +67,10 @@ def preprocess(
 
     Parameters
     ----------
-    dataset : ``greatest-hits``, ``walking-the-maps`` or ``folder`` (``_`` works too) (:data:`data_catalog.datasets.DATASETS`).
-    root : the dataset's folder (absolute in deployments).
+    dataset : ``greatest-hits``, ``walking-the-maps`` or ``folder`` (``_`` works too) (:data:`data_catalog.datasets.DATASETS`);
+        null: the Prefect Variable ``sonorize_preprocess_dataset``.
+    root : the dataset's folder (absolute in deployments); null: the Prefect Variable
+        ``sonorize_preprocess_root``.
     encoder : frame encoder (``motion``: no weights; ``tc_clip``, ``bn_inception``: from the model store).
     flow_method : optical flow (``raft`` / ``opencv``; default per encoder).
     device : ``auto`` (GPU when present), ``cpu`` or ``cuda``.
@@ -95,6 +98,8 @@ def preprocess(
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     run_id = _run_id()
+    dataset = setting(dataset, "dataset", PREPROCESS_VARIABLES, flow="preprocess", example="greatest-hits")
+    root = setting(root, "root", PREPROCESS_VARIABLES, flow="preprocess", example="/data/GreatestHits/vis-data")
     _require_absolute_in_deployments([root, *([split_file] if split_file else [])])
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be a whole number >= 0 or None, got {limit!r}")
@@ -182,7 +187,7 @@ def _preprocess_item(item: DatasetItem, adapter: DatasetAdapter, stage: VideoSta
         targets.put(sha, envelope, covered, source_duration_s=info.duration_s)
 
     stage_note(f"{stage.encoder.name} features")
-    array, details = frame_features_task(info, sha, stage, dataset=adapter.name, split=item.split, cache=features)
+    array, details = frame_features(info, sha, stage, dataset=adapter.name, split=item.split, cache=features)
     key = feature_key(stage, sha)
 
     audio_complete = covered >= info.duration_s - AUDIO_TOLERANCE_S

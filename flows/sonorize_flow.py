@@ -3,7 +3,9 @@
 For each video: probe -> hash -> envelope (engine) -> synthesis (engine) ->
 envelope file, plot, labels, WAV, muxed MP4 -> record. One broken video is
 reported with its reason and the others still finish; a re-run skips videos
-whose outputs exist for the same content and settings.
+whose outputs exist for the same content and settings. A batch in which any
+video failed ends in the Failed state ("N of M videos failed"), so Prefect's
+alerts and automations see it; the other videos' outputs are kept.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Failed, State
 
 from data_catalog.atomic import json_text, write_json_atomic
 from data_catalog.claims import Claim, ClaimBook
@@ -27,11 +30,13 @@ from flows.bucket_video import BucketTargets
 from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, run_items
 from flows.inputs import collect_videos, output_stems
 from flows.progress import BatchProgress
+from flows.run_logging import VideosFailed, quiet_input_error_tracebacks
 from flows.video_pipeline import VideoOptions
 from tasks.library_tasks import library_fingerprint
 from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine, resolve_synth_engine
 
 RECORD_PREFIX = "sonorize-run"
+FAILED_NAMES_SHOWN = 5  # failed videos named in the Failed state's message
 
 
 def sonorize_version() -> str:
@@ -52,7 +57,7 @@ def _check_output_dir(out_dir: Path) -> None:
 
 
 @flow(name="sonorize", log_prints=True)
-def sonorize(
+def sonorize_batch(
     paths: list[str],
     out_dir: str | None = None,
     envelope_engine: str = "auto",
@@ -120,9 +125,11 @@ def sonorize(
 
     Returns
     -------
-    The batch run record (also written as JSON into ``out_dir``).
+    The batch run record (also written as JSON into ``out_dir``); when any video failed, a
+    Failed state ("N of M videos failed: names") holding that record.
     """
     logger = get_run_logger()
+    quiet_input_error_tracebacks()
     settings = get_settings()
     started = datetime.now(timezone.utc)
     run_id = _run_id()
@@ -170,7 +177,7 @@ def sonorize(
         records = run_items(items, out_root, targets, options, run_id, out_error=out_error, progress=progress,
                             fan_out=fan_out, dask_address=dask_address, dask_workers=dask_workers)
     for record in records:
-        if record["status"] == "failed":
+        if record["status"] == "failed":  # one line per bad video: file and reason
             logger.warning("failed: %s", record["error"])
         else:
             logger.info("%s: %s in %.1f s", record["video_path"], record["status"], record.get("wall_s", 0.0))
@@ -193,7 +200,38 @@ def sonorize(
         "videos": records,
     }
     _publish(run, out_text, settings.catalog_dir, started, logger, write_record=out_error is None)
-    return run
+    return batch_outcome(run)
+
+
+def batch_outcome(run: dict) -> dict | State:
+    """The record, or a Failed state holding it when videos failed (what alerts and automations see)."""
+    if not run["n_failed"]:
+        return run
+    names = [Path(v["video_path"]).name for v in run["videos"] if v["status"] == "failed"]
+    shown = ", ".join(names[:FAILED_NAMES_SHOWN]) + (", ..." if len(names) > FAILED_NAMES_SHOWN else "")
+    message = f"{run['n_failed']} of {run['n_videos']} videos failed: {shown}"
+    return Failed(message=message, data=VideosFailed(message, run))  # a failed state's data is an exception
+
+
+def sonorize(paths: list[str], **parameters) -> dict:
+    """Run the ``sonorize`` flow in this process; its batch record, also when videos failed.
+
+    Parameters
+    ----------
+    paths, **parameters : as :func:`sonorize_batch` (the flow deployments run).
+
+    Returns
+    -------
+    The batch run record. The flow run itself ends Failed when any video failed; an error
+    before any video was processed (an unknown engine, missing weights) is raised.
+    """
+    state = sonorize_batch(paths=paths, **parameters, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, VideosFailed):
+        return result.run
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _items(paths: list[str], claims: list[Claim], remote_out: bool) -> list[VideoItem]:

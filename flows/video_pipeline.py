@@ -142,10 +142,10 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
 
     features = None
     if options.video_stage is not None:
-        from tasks.feature_tasks import frame_features_task  # PyTorch: only with --encoder
+        from tasks.feature_tasks import frame_features  # PyTorch: only with --encoder
 
         stage(f"{options.encoder} features")
-        _, features = timer("features", frame_features_task, info, sha, options.video_stage)
+        _, features = timer("features", frame_features, info, sha, options.video_stage)
 
     stage("envelope")
     with gpu_tag(options.envelope_engine in GPU_ENVELOPE_ENGINES):  # the learned model runs on the GPU
