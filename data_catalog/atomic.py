@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,12 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+TEMPORARY_NAME = re.compile(r"^\..*\.[A-Za-z0-9_]{8}\.tmp$")  # ".NAME.<mkstemp's 8 characters>.tmp"
+
+
+def is_temporary_name(name: str) -> bool:
+    """Whether ``name`` is one of :func:`atomic_path`'s temporary files."""
+    return bool(TEMPORARY_NAME.match(name))
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -92,14 +93,14 @@ def _cached_record(paths: dict[str, Path], sha: str, options: VideoOptions) -> d
 
 
 def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
-                   stage: Callable[[str], None] = lambda s: None) -> dict:
+                   stage: Callable[[str], None] = lambda s: None, notes: list[str] | None = None) -> dict:
     """Run every stage for one video and write its outputs; return its record.
 
     Raises SonorizeInputError (bad input) or OutputError (cannot write);
     each output file is written atomically, so a failure leaves no partial file.
     """
     try:
-        return _sonorize_video(video, out_dir, stem, options, stage)
+        return _sonorize_video(video, out_dir, stem, options, stage, list(notes or []))
     except PermissionError as exc:
         raise OutputError(out_dir, f"cannot write outputs ({exc.strerror or exc})") from None
     finally:
@@ -108,7 +109,7 @@ def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
 
 
 def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
-                    stage: Callable[[str], None]) -> dict:
+                    stage: Callable[[str], None], warnings: list[str]) -> dict:
     timer = _Timer()
     started = time.perf_counter()
     stage("probe")
@@ -129,7 +130,6 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     stage("envelope")
     with gpu_tag(options.envelope_engine in GPU_ENVELOPE_ENGINES):  # the learned model runs on the GPU
         envelope, rate = timer("envelope", predict_envelope_task, info, options.envelope_engine, sha)
-    warnings: list[str] = []
     reference = None
     if info.has_audio:
         stage("reference audio")
@@ -140,6 +140,12 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
         except Exception as exc:  # the original audio is optional: score nothing, say why
             warnings.append(f"original audio unreadable, not scored: {exc}")
 
+    stage("envelope files")  # first: its sidecar names the source, should the run be killed
+    metadata = {"source": video, "source_path": os.path.abspath(video), "video_sha256": sha,
+                "engine": options.envelope_engine}
+    timer("envelope_files", write_envelope_outputs_task, paths, envelope, rate,
+          title=f"{Path(video).name} ({options.envelope_engine} envelope)", metadata=metadata,
+          reference=reference)
     stage("synthesis")
     prompt_audio, prompt_rate = options.audio_prompt_audio()
     synth_details = timer("synthesis", synthesize_task, envelope, rate, info.duration_s, options.synth_engine,
@@ -148,10 +154,6 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     rendered = synth_details.pop("rendered_envelope")
 
     stage("writing outputs")
-    metadata = {"source": video, "video_sha256": sha, "engine": options.envelope_engine}
-    timer("envelope_files", write_envelope_outputs_task, paths, envelope, rate,
-          title=f"{Path(video).name} ({options.envelope_engine} envelope)", metadata=metadata,
-          reference=reference)
     mux = timer("mux", mux_video_task, paths, video)
 
     metrics = {"n_onsets": int(len(detect_onsets(envelope, rate)))}
@@ -165,6 +167,7 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     outputs = {k: str(v) for k, v in paths.items() if k != "record"}
     record = {
         "video_path": video,
+        "source_path": os.path.abspath(video),  # whose outputs these are (data_catalog.output_folders)
         "video_sha256": sha,
         "status": "ok",
         "error": None,
