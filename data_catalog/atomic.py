@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from data_catalog.errors import OutputError, is_write_error, output_error
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -39,21 +41,29 @@ def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
     The temporary name ends in ``.tmp``, not the destination's suffix, so a
     glob such as ``*.parquet`` (duckdb reads dot-files) never picks up a
     half-written file; writers must therefore name their format explicitly.
+    A destination that cannot take the data (full, read-only, denied) raises
+    :class:`~data_catalog.errors.OutputError` naming ``destination``, never the
+    temporary file; writers verify what they wrote before leaving the block.
     """
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
-    )
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
+        )
+    except OSError as exc:
+        raise output_error(destination, exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
         yield tmp
         os.replace(tmp, destination)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if is_write_error(exc):
+            raise output_error(destination, exc) from None
         raise
 
 
@@ -61,6 +71,8 @@ def write_bytes_atomic(destination: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``destination`` atomically and return the path."""
     with atomic_path(destination) as tmp:
         tmp.write_bytes(data)
+        if tmp.stat().st_size != len(data):  # a short write that raised nothing
+            raise OutputError(destination, f"wrote {tmp.stat().st_size} of {len(data)} bytes")
     return Path(destination)
 
 

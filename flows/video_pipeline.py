@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from data_catalog.atomic import write_json_atomic
-from data_catalog.errors import OutputError
+from data_catalog.errors import OutputError, is_write_error, output_error
 from folai_models.events import detect_onsets
 from folai_models.metrics import envelope_scores
 from tasks.envelope_tasks import predict_envelope_task
@@ -96,16 +96,44 @@ def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
                    stage: Callable[[str], None] = lambda s: None, notes: list[str] | None = None) -> dict:
     """Run every stage for one video and write its outputs; return its record.
 
-    Raises SonorizeInputError (bad input) or OutputError (cannot write);
-    each output file is written atomically, so a failure leaves no partial file.
+    Raises SonorizeInputError (bad input) or OutputError (cannot write: full, read-only, ...).
+    Each output file is written atomically and verified, and an attempt that cannot write
+    removes what it wrote, so a failure leaves no partial file and no partial set.
     """
+    before = _output_states(out_dir, stem)
     try:
         return _sonorize_video(video, out_dir, stem, options, stage, list(notes or []))
-    except PermissionError as exc:
-        raise OutputError(out_dir, f"cannot write outputs ({exc.strerror or exc})") from None
+    except OutputError:
+        _remove_written(out_dir, stem, before)
+        raise
+    except OSError as exc:
+        if not is_write_error(exc):
+            raise
+        _remove_written(out_dir, stem, before)
+        raise output_error(exc.filename or out_dir, exc) from None
     finally:
         with contextlib.suppress(OSError):
             out_dir.rmdir()  # only succeeds when nothing was written
+
+
+def _output_states(out_dir: Path, stem: str) -> dict[str, tuple | None]:
+    states = {}
+    for key, path in output_paths(out_dir, stem).items():
+        try:
+            info = path.stat()
+            states[key] = (info.st_ino, info.st_mtime_ns, info.st_size)
+        except OSError:
+            states[key] = None
+    return states
+
+
+def _remove_written(out_dir: Path, stem: str, before: dict[str, tuple | None]) -> None:
+    """Remove the outputs this attempt wrote (a set it could not finish); older ones stay."""
+    after = _output_states(out_dir, stem)
+    for key, path in output_paths(out_dir, stem).items():
+        if after[key] is not None and after[key] != before[key]:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
