@@ -26,7 +26,15 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
+TEMPORARY_NAME_BYTES = NAME_MAX - len(".") - len(".") - 8 - len(".tmp")  # ".NAME.XXXXXXXX.tmp"
 TEMPORARY_NAME = re.compile(r"^\..*\.[A-Za-z0-9_]{8}\.tmp$")  # ".NAME.<mkstemp's 8 characters>.tmp"
+
+
+def _name_part(name: str) -> str:
+    """``name`` cut so that its temporary name stays within NAME_MAX (a legal 250-byte name
+    must still be writable)."""
+    return name.encode("utf-8")[:TEMPORARY_NAME_BYTES].decode("utf-8", "ignore")
 
 
 def is_temporary_name(name: str) -> bool:
@@ -48,9 +56,8 @@ def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
     destination = Path(destination)
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
-        )
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{_name_part(destination.name)}.", suffix=".tmp",
+                                        dir=destination.parent)
     except OSError as exc:
         raise output_error(destination, exc) from None
     os.close(fd)

@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from data_catalog.output_folders import safe_name
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn silent video into synchronized, editable Foley sound.")
 console = Console(stderr=True)
@@ -155,7 +157,7 @@ def envelope(
         info = probe_video_task.fn(str(video))
         sha = hash_video_task.fn(str(video))
         env, rate = predict_envelope_task.fn(info, envelope_engine, sha)
-        _write_envelope(out or video.parent, video.stem, env, rate, title=f"{video.name} ({envelope_engine} envelope)",
+        _write_envelope(out or video.parent, safe_name(video.stem), env, rate, title=f"{video.name} ({envelope_engine} envelope)",
                         metadata={"source": str(video), "video_sha256": sha, "engine": envelope_engine})
     except (SonorizeInputError, ValueError, OSError) as exc:
         _fail(str(exc))
@@ -174,15 +176,16 @@ def synth(
     """Re-synthesize VIDEO's sound from an envelope file, without the video stages."""
     from data_catalog.envelope_file import read_envelope
     from data_catalog.errors import SonorizeInputError
-    from tasks.media_tasks import load_audio_prompt_task, probe_video_task
+    from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_video_task
     from tasks.output_tasks import mux_video_task, output_paths
     from tasks.synth_tasks import synthesize_task
 
     try:
         info = probe_video_task.fn(str(video))
-        env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s)
+        env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s,
+                                 video_sha256=hash_video_task.fn(str(video)), video_name=str(video))
         prompt_audio, prompt_rate = load_audio_prompt_task.fn(str(audio_prompt)) if audio_prompt else (None, None)
-        paths = output_paths(out or envelope_csv.parent, video.stem)
+        paths = output_paths(out or envelope_csv.parent, safe_name(video.stem))
         details = synthesize_task.fn(env_file.envelope, env_file.frame_rate, info.duration_s, synth_engine,
                                      paths["wav"], prompt=prompt, audio_prompt=prompt_audio,
                                      audio_prompt_rate=prompt_rate, seed=seed, video_path=str(video))
@@ -207,7 +210,7 @@ def envelope_from_audio(
 
     try:
         env, rate = envelope_from_audio_task.fn(str(audio), smoothing)
-        _write_envelope(out or audio.parent, audio.stem, env, rate, title=f"{audio.name} (from audio, {smoothing} smoothing)",
+        _write_envelope(out or audio.parent, safe_name(audio.stem), env, rate, title=f"{audio.name} (from audio, {smoothing} smoothing)",
                         metadata={"source": str(audio), "source_sha256": sha256_file(audio), "engine": "audio",
                                   "smoothing": smoothing})
     except (SonorizeInputError, ValueError, OSError) as exc:

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from data_catalog.atomic import atomic_path
 from data_catalog.errors import MediaError, OutputError, output_error
-from data_catalog.media._ffmpeg import ffmpeg_stream, last_error_line, read_stderr
+from data_catalog.media._ffmpeg import ffmpeg_path, ffmpeg_stream, last_error_line, read_stderr
 from data_catalog.media.probe import probe_media
 
 ENVELOPE_AUDIO_RATE = 16000  # FolAI IV-C / SPEC stage 4: envelopes from 16 kHz mono
@@ -67,7 +67,7 @@ def iter_audio_blocks(
     if not any(s.get("codec_type") == "audio" for s in data.get("streams", [])):
         raise MediaError(path, "no audio stream")
     seek = ["-ss", f"{start_s:.6f}"] if start_s > 0 else []
-    args = [*seek, "-i", os.fspath(path), "-map", "0:a:0", "-vn", "-sn",
+    args = [*seek, "-i", ffmpeg_path(path), "-map", "0:a:0", "-vn", "-sn",
             "-ac", str(n_channels), "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
     frame_bytes = 4 * n_channels
     total = 0

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from data_catalog.atomic import atomic_path
 from data_catalog.errors import MediaError, OutputError
-from data_catalog.media._ffmpeg import last_error_line, run_ffmpeg
+from data_catalog.media._ffmpeg import ffmpeg_path, last_error_line, run_ffmpeg
 from data_catalog.media.probe import probe_media
 
 AAC_BITRATE = "256k"  # transparent for Foley at 44.1 kHz stereo
@@ -33,7 +33,7 @@ def mux_audio(video_path: str | os.PathLike, audio_path: str | os.PathLike, out_
     write errors, which it reports with exit code 0, and ffprobe on the file)
     before it is moved into place. Returns ``{"video_copied": bool}``.
     """
-    base = ["-y", "-i", os.fspath(video_path), "-i", os.fspath(audio_path),
+    base = ["-y", "-i", ffmpeg_path(video_path), "-i", ffmpeg_path(audio_path),
             "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", AAC_BITRATE]
     tail = ["-movflags", "+faststart", "-f", "mp4"]
     audio_s = sf.info(os.fspath(audio_path)).duration
@@ -41,7 +41,7 @@ def mux_audio(video_path: str | os.PathLike, audio_path: str | os.PathLike, out_
     for copied, vcodec in ((True, ["-c:v", "copy"]), (False, FALLBACK_VIDEO_CODEC)):
         try:
             with atomic_path(out_path) as tmp:
-                code, stderr = run_ffmpeg(base + vcodec + tail + [os.fspath(tmp)])
+                code, stderr = run_ffmpeg(base + vcodec + tail + [ffmpeg_path(tmp)])
                 if code == -signal.SIGXFSZ:  # killed past the file-size limit (ulimit -f)
                     raise OutputError(out_path, "cannot write: file too large (the file-size limit)", errno.EFBIG)
                 if write_failed := _write_error(stderr):
