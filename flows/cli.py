@@ -45,6 +45,13 @@ def _require_torch(what: str) -> None:
               "(in this folder; or bash setup.sh test)")
 
 
+def _prefect_api() -> None:
+    """Start Prefect's temporary API server tied to this process (a killed run leaves no server)."""
+    from flows.prefect_api import start_ephemeral_api
+
+    start_ephemeral_api()
+
+
 def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's 20 s wait for its temporary API is too short on a busy 2-core laptop.
@@ -87,6 +94,7 @@ def run(
     if encoder or envelope_engine == "video2rms":
         _require_torch("--encoder / --envelope-engine video2rms")
     try:
+        _prefect_api()
         result = sonorize(paths=list(paths), out_dir=str(out) if out else None, envelope_engine=envelope_engine,
                           synth_engine=synth_engine, prompt=prompt,
                           audio_prompt=str(audio_prompt) if audio_prompt else None, seed=seed, force=force,
@@ -256,6 +264,7 @@ def features(
     from flows.features_flow import features as features_flow
 
     try:
+        _prefect_api()
         result = features_flow(paths=list(paths), encoder=encoder, flow_method=flow, device=device,
                                dataset=dataset, split=split, show_progress=sys.stderr.isatty())
     except (SonorizeInputError, ValueError) as exc:
@@ -292,6 +301,7 @@ def preprocess(
     from flows.preprocess_flow import preprocess as preprocess_flow
 
     try:
+        _prefect_api()
         result = preprocess_flow(dataset=dataset, root=str(root), encoder=encoder, flow_method=flow,
                                  device=device, limit=limit, show_progress=sys.stderr.isatty())
     except (SonorizeInputError, ValueError) as exc:
@@ -329,6 +339,7 @@ def train_video2rms(
     if epochs:
         overrides["epochs"] = epochs
     try:
+        _prefect_api()
         result = train_flow(dataset=dataset, encoder=encoder, out_dir=str(out) if out else None, config=overrides,
                             holdout=list(holdout) if holdout else None, device=device, eval_every=eval_every,
                             relative_features=relative_features, mirror_augment=mirror_augment)
@@ -369,6 +380,7 @@ def train_controlnet(
     if gradient_checkpointing:
         overrides["gradient_checkpointing"] = True
     try:
+        _prefect_api()
         result = train_flow(dataset=dataset, out_dir=str(out) if out else None, config=overrides, base=base,
                             device=device, clap=clap, cavp=cavp)
     except (SonorizeInputError, ValueError, ImportError) as exc:
