@@ -11,12 +11,18 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from data_catalog.errors import OutputError, is_write_error, output_error
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 
 def _current_umask() -> int:
@@ -60,7 +66,7 @@ def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
                                         dir=destination.parent)
     except OSError as exc:
         raise output_error(destination, exc) from None
-    os.close(fd)
+    _lock(fd)  # held until the file is renamed or removed: a locked temporary has a live writer
     tmp = Path(tmp_name)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
@@ -72,6 +78,46 @@ def atomic_path(destination: str | os.PathLike) -> Iterator[Path]:
         if is_write_error(exc):
             raise output_error(destination, exc) from None
         raise
+    finally:
+        os.close(fd)
+
+
+def _lock(fd: int, blocking: bool = True) -> bool:
+    """flock ``fd`` exclusively; False when another process holds it (non-blocking)."""
+    if fcntl is None:  # no flock (Windows): writers go on, and no temporary ever counts as stale
+        return blocking
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks: treat as live, never remove it
+        return False
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_path` in ``folder`` that no live process is
+    writing (a killed run's; a live writer holds its file's lock); return what was removed."""
+    removed = []
+    try:
+        names = [n for n in os.listdir(folder) if is_temporary_name(n)]
+    except OSError:
+        return removed
+    for name in names:
+        path = Path(folder) / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode) and _lock(fd, blocking=False):
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def write_bytes_atomic(destination: str | os.PathLike, data: bytes) -> Path:

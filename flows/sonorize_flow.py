@@ -16,7 +16,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from data_catalog.atomic import json_text, write_json_atomic
+from data_catalog.atomic import json_text, remove_stale_temporaries, write_json_atomic
 from data_catalog.claims import Claim, ClaimBook
 from data_catalog.errors import OutputError
 from data_catalog.hashing import fingerprint, sha256_file
@@ -44,6 +44,7 @@ def sonorize_version() -> str:
 def _check_output_dir(out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out_dir)  # of a killed run (its run record)
         probe = out_dir / f".sonorize-write-test-{uuid.uuid4().hex}"
         probe.write_bytes(b"")
         probe.unlink()

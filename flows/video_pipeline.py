@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_catalog.atomic import write_json_atomic
+from data_catalog.atomic import remove_stale_temporaries, write_json_atomic
 from data_catalog.errors import OutputError, is_write_error, output_error
 from folai_models.events import detect_onsets
 from folai_models.metrics import envelope_scores
@@ -100,6 +100,7 @@ def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     Each output file is written atomically and verified, and an attempt that cannot write
     removes what it wrote, so a failure leaves no partial file and no partial set.
     """
+    remove_stale_temporaries(out_dir)  # a killed run's half-written files
     before = _output_states(out_dir, stem)
     try:
         return _sonorize_video(video, out_dir, stem, options, stage, list(notes or []))

@@ -122,6 +122,10 @@ def test_flow_colliding_names_keep_every_output(tmp_path, prefect_home):
         record = json.loads(next(Path(folder).glob("*.record.json")).read_text())
         assert record["source_path"] == str(Path(video).resolve())
     assert dirs[str(root / "sub" / "a.mp4")] == str(out / "sub" / "a")
-    # the same file given alone, into the same --out, finds its folder again (cached)
+    # a killed run's temporary file goes; the same file given alone, into the same --out, finds its
+    # folder again (cached)
+    stale = Path(dirs[str(root / "a.mov")]) / f".{Path(dirs[str(root / 'a.mov')]).name}.foley.mp4.k2xx_1ab.tmp"
+    stale.write_bytes(b"half")
     again = sonorize(paths=[str(root / "a.mov")], out_dir=str(out), envelope_engine="preview")
     assert again["videos"][0]["status"] == "cached" and again["videos"][0]["output_dir"] == dirs[str(root / "a.mov")]
+    assert not stale.exists()
