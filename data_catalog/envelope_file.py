@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_catalog.atomic import write_json_atomic, write_text_atomic
+from data_catalog.atomic import atomic_path, write_json_atomic
 from data_catalog.errors import EnvelopeFileError
 from data_catalog.file_kinds import not_a_regular_file
 
@@ -28,6 +28,7 @@ FORMAT_VERSION = 1
 TIME_COLUMN, RMS_COLUMN = "time_s", "rms"
 MAX_RMS = 1.0  # RMS of audio normalised to [-1, 1] cannot exceed 1
 DURATION_TOLERANCE_FRAMES = 2  # slack when comparing an envelope's span with a video
+CSV_BLOCK_ROWS = 10000  # rows formatted at a time when writing
 SHOWN_CELL_CHARS = 40  # an error message quotes at most this much of a cell
 GRID_TOLERANCE = 0.25  # a time may move a quarter frame off the grid (rounding in spreadsheets)
 
@@ -62,10 +63,15 @@ def write_envelope(
 ) -> tuple[Path, Path]:
     """Write the CSV and its sidecar atomically; return both paths."""
     envelope = np.asarray(envelope, dtype=np.float64)
-    times = (np.arange(len(envelope)) + 0.5) / frame_rate
-    lines = [f"{TIME_COLUMN},{RMS_COLUMN}"]
-    lines += [f"{t:.6f},{v:.6f}" for t, v in zip(times, envelope)]
-    csv_path = write_text_atomic(csv_path, "\n".join(lines) + "\n")
+    with atomic_path(csv_path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(f"{TIME_COLUMN},{RMS_COLUMN}\n")
+        for start in range(0, len(envelope), CSV_BLOCK_ROWS):  # text in blocks: flat memory for any length
+            values = envelope[start:start + CSV_BLOCK_ROWS]
+            times = (np.arange(start, start + len(values)) + 0.5) / frame_rate
+            handle.write("".join(f"{t:.6f},{v:.6f}\n" for t, v in zip(times, values)))
+        handle.flush()
+        os.fsync(handle.fileno())  # a full disk shows here, before the rename
+    csv_path = Path(csv_path)
     side = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
