@@ -20,7 +20,6 @@ from data_catalog.bucket_keys import BadKeyError, output_folder, validate_key
 from data_catalog.claims import Claim, ClaimBook
 from data_catalog.errors import SonorizeInputError
 from data_catalog.locations import Location, ObjectInfo
-from data_catalog.output_folders import safe_name
 from data_catalog.quarantine import quarantine_object
 from flows.video_pipeline import VideoOptions, sonorize_video
 

@@ -73,7 +73,7 @@ def make_bases(folder: Path) -> dict[str, bytes]:
 def make_media_corpus(root: Path, seed: int = 0, scale: float = 1.0) -> Corpus:
     """Write the hostile media corpus into ``root``; ``scale`` < 1 makes a smaller slice.
 
-    At ``scale`` 1 it holds about 160 files: 60 truncations, 30 byte flips, and
+    At ``scale`` 1 it holds about 155 files: 80 truncations, 30 byte flips, and
     one or a few of every other kind.
     """
     rng = random.Random(seed)
@@ -84,7 +84,7 @@ def make_media_corpus(root: Path, seed: int = 0, scale: float = 1.0) -> Corpus:
         return items if scale >= 1 else rng.sample(items, max(least, round(len(items) * scale)))
 
     bases = make_bases(root.parent / f"{root.name}-bases")
-    n_cuts, n_flips = max(1, round(15 * scale)), max(1, round(15 * scale))
+    n_cuts, n_flips = max(1, round(20 * scale)), max(1, round(15 * scale))
 
     for name, data in bases.items():  # truncations at random offsets
         suffix = CONTAINERS[name][0]

@@ -74,47 +74,41 @@ def test_synth_past_a_file_size_limit(clip, tmp_path, limit, failing):
     assert not [n for n in left if n.endswith(".tmp")] and failing not in left, left
 
 
-def test_ffmpeg_trailer_error_with_exit_code_0_is_a_failure(clip, tmp_path, monkeypatch):
-    """ffmpeg 5.1 exits 0 after 'Error writing trailer': the mux must not trust the code."""
+def _mux_damaged(clip: dict, tmp_path: Path, monkeypatch, keep_bytes, stderr_line: str):
+    """Mux with ffmpeg's output cut to ``keep_bytes(size)`` and ``stderr_line`` added, exit code 0."""
     import data_catalog.media.mux as mux
-    from data_catalog.errors import OutputError
     from data_catalog.media import write_wav
 
     wav = tmp_path / "a.wav"
     write_wav(wav, np.zeros((2, int(SECONDS * 44100)), np.float32), 44100)
     real = mux.run_ffmpeg
 
-    def truncating(args):
-        code, stderr = real(args)
-        target = Path(args[-1])
-        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
-        return 0, stderr + f"Error writing trailer of {target}: No space left on device\n"
+    def damaging(args):
+        _, stderr = real(args)
+        target = Path(args[-1].removeprefix("file:"))
+        target.write_bytes(target.read_bytes()[: keep_bytes(target.stat().st_size)])
+        return 0, stderr + stderr_line.format(target=target)
 
-    monkeypatch.setattr(mux, "run_ffmpeg", truncating)
+    monkeypatch.setattr(mux, "run_ffmpeg", damaging)
+    return mux.mux_audio(clip["video"], wav, tmp_path / "out.mp4")
+
+
+def test_ffmpeg_trailer_error_with_exit_code_0_is_a_failure(clip, tmp_path, monkeypatch):
+    """ffmpeg 5.1 exits 0 after 'Error writing trailer': the mux must not trust the code."""
+    from data_catalog.errors import OutputError
+
     with pytest.raises(OutputError, match="out.mp4: cannot write: no space left on device") as caught:
-        mux.mux_audio(clip["video"], wav, tmp_path / "out.mp4")
+        _mux_damaged(clip, tmp_path, monkeypatch, lambda size: size // 2,
+                     "Error writing trailer of {target}: No space left on device\n")
     assert caught.value.errno == errno.ENOSPC
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
 
 
 def test_a_truncated_mux_without_an_error_line_is_caught_before_the_rename(clip, tmp_path, monkeypatch):
-    import data_catalog.media.mux as mux
     from data_catalog.errors import MediaError
-    from data_catalog.media import write_wav
 
-    wav = tmp_path / "a.wav"
-    write_wav(wav, np.zeros((2, int(SECONDS * 44100)), np.float32), 44100)
-    real = mux.run_ffmpeg
-
-    def silently_truncating(args):
-        code, stderr = real(args)
-        target = Path(args[-1])
-        target.write_bytes(target.read_bytes()[:4096])
-        return 0, ""
-
-    monkeypatch.setattr(mux, "run_ffmpeg", silently_truncating)
     with pytest.raises(MediaError, match="the written MP4 is incomplete"):
-        mux.mux_audio(clip["video"], wav, tmp_path / "out.mp4")
+        _mux_damaged(clip, tmp_path, monkeypatch, lambda size: 4096, "")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
 
 

@@ -7,7 +7,6 @@ at a time, so memory depends on the window size, never on the video length.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import numpy as np
