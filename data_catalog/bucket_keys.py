@@ -69,7 +69,11 @@ def output_folder(key: str) -> str:
     """Where a video's outputs go below the output prefix: its key without the extension.
 
     ``shoots/day1/take3.mp4`` -> ``shoots/day1/take3`` (files ``take3.foley.wav``...
-    inside), the layout ``sonorize run`` uses for a flat folder.
+    inside), the layout ``sonorize run`` uses for a folder. Each segment is made safe
+    (``...mp4`` -> ``video``: never ``.`` or ``..``, never hidden).
     """
+    from data_catalog.output_folders import safe_name
+
     path = PurePosixPath(key)
-    return str(path.with_suffix("")) if path.suffix else str(path)
+    stem = path.stem if path.suffix else path.name
+    return str(PurePosixPath(*[safe_name(part, "_") for part in path.parent.parts], safe_name(stem)))

@@ -19,14 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from data_catalog.atomic import write_json_atomic, write_text_atomic
+from data_catalog.atomic import atomic_path, write_json_atomic
 from data_catalog.errors import EnvelopeFileError
+from data_catalog.file_kinds import not_a_regular_file
 
 FORMAT_NAME = "sonorize-envelope"
 FORMAT_VERSION = 1
 TIME_COLUMN, RMS_COLUMN = "time_s", "rms"
 MAX_RMS = 1.0  # RMS of audio normalised to [-1, 1] cannot exceed 1
 DURATION_TOLERANCE_FRAMES = 2  # slack when comparing an envelope's span with a video
+CSV_BLOCK_ROWS = 10000  # rows formatted at a time when writing
+SHOWN_CELL_CHARS = 40  # an error message quotes at most this much of a cell
 GRID_TOLERANCE = 0.25  # a time may move a quarter frame off the grid (rounding in spreadsheets)
 
 
@@ -60,10 +63,15 @@ def write_envelope(
 ) -> tuple[Path, Path]:
     """Write the CSV and its sidecar atomically; return both paths."""
     envelope = np.asarray(envelope, dtype=np.float64)
-    times = (np.arange(len(envelope)) + 0.5) / frame_rate
-    lines = [f"{TIME_COLUMN},{RMS_COLUMN}"]
-    lines += [f"{t:.6f},{v:.6f}" for t, v in zip(times, envelope)]
-    csv_path = write_text_atomic(csv_path, "\n".join(lines) + "\n")
+    with atomic_path(csv_path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(f"{TIME_COLUMN},{RMS_COLUMN}\n")
+        for start in range(0, len(envelope), CSV_BLOCK_ROWS):  # text in blocks: flat memory for any length
+            values = envelope[start:start + CSV_BLOCK_ROWS]
+            times = (np.arange(start, start + len(values)) + 0.5) / frame_rate
+            handle.write("".join(f"{t:.6f},{v:.6f}\n" for t, v in zip(times, values)))
+        handle.flush()
+        os.fsync(handle.fileno())  # a full disk shows here, before the rename
+    csv_path = Path(csv_path)
     side = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -98,20 +106,46 @@ def _read_sidecar(path: Path) -> dict | None:
     return meta
 
 
-def _parse_rows(path: Path, text: str) -> tuple[np.ndarray, np.ndarray]:
+def _shown(cell: str, limit: int = SHOWN_CELL_CHARS) -> str:
+    """A cell for an error message: its repr, cut to ``limit`` characters."""
+    return repr(cell) if len(cell) <= limit else repr(cell[:limit]) + f"... ({len(cell)} characters)"
+
+
+def _read_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
+    """The non-empty rows with their line numbers; a malformed CSV is one line naming where."""
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = [(i, r) for i, r in enumerate(csv.reader(io.StringIO(text), dialect), start=1)
-            if r and any(c.strip() for c in r)]
+    reader = csv.reader(io.StringIO(text), dialect)
+    rows, start = [], 1
+    try:
+        for row in reader:
+            if row and any(c.strip() for c in row):
+                rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise EnvelopeFileError(path, f"line {reader.line_num}: not a readable CSV row ({exc})") from None
+    for line, row in rows:
+        if any("\n" in cell or "\r" in cell for cell in row):  # a quote swallowed the following lines
+            raise EnvelopeFileError(path, f"line {line}: a quote (\") opened on this row is never closed")
+    return rows
+
+
+def _parse_rows(path: Path, text: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = _read_rows(path, text)
     if not rows:
         raise EnvelopeFileError(path, "file is empty")
     header = [c.strip().lower() for c in rows[0][1]]
     if TIME_COLUMN not in header or RMS_COLUMN not in header:
         raise EnvelopeFileError(
-            path, f"line 1: header must name the columns '{TIME_COLUMN}' and '{RMS_COLUMN}', got {rows[0][1]}"
+            path, f"line 1: header must name the columns '{TIME_COLUMN}' and '{RMS_COLUMN}', "
+                  f"got {_shown(','.join(rows[0][1]))}"
         )
+    for name in (TIME_COLUMN, RMS_COLUMN):
+        if header.count(name) > 1:
+            raise EnvelopeFileError(path, f"line 1: the column '{name}' appears {header.count(name)} times "
+                                          "(which one to read?)")
     ti, ri = header.index(TIME_COLUMN), header.index(RMS_COLUMN)
     times, values = [], []
     for line, row in rows[1:]:
@@ -121,9 +155,9 @@ def _parse_rows(path: Path, text: str) -> tuple[np.ndarray, np.ndarray]:
             try:
                 value = float(cell)
             except ValueError:
-                raise EnvelopeFileError(path, f"line {line}: {name} value {cell!r} is not a number") from None
+                raise EnvelopeFileError(path, f"line {line}: {name} value {_shown(cell)} is not a number") from None
             if not math.isfinite(value):
-                raise EnvelopeFileError(path, f"line {line}: {name} value {cell!r} is not finite")
+                raise EnvelopeFileError(path, f"line {line}: {name} value {_shown(cell)} is not finite")
             cells.append(value)
         t, v = cells
         if v < 0:
@@ -147,13 +181,17 @@ def read_envelope(
     *,
     expected_duration_s: float | None = None,
     default_frame_rate: float | None = None,
+    video_sha256: str | None = None,
+    video_name: str = "this video",
 ) -> EnvelopeFile:
     """Read and validate an envelope CSV (and its sidecar, when present).
 
     Without a sidecar the frame rate is ``default_frame_rate`` or, failing
     that, inferred from the time column. Times must sit on the frame grid
     (a quarter-frame of slack); the row count must match the sidecar; with
-    ``expected_duration_s`` the envelope must span that duration.
+    ``expected_duration_s`` the envelope must span that duration; with
+    ``video_sha256`` a sidecar that names another video's sha256 is refused
+    (an envelope of another video would put its hits out of place).
 
     Raises
     ------
@@ -161,8 +199,8 @@ def read_envelope(
         Naming the file, the line and the reason.
     """
     path = Path(csv_path)
-    if not path.is_file():
-        raise EnvelopeFileError(path, "envelope file does not exist")
+    if problem := not_a_regular_file(path):
+        raise EnvelopeFileError(path, problem.replace("a media file", "an envelope CSV"))
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -196,4 +234,9 @@ def read_envelope(
             raise EnvelopeFileError(
                 path, f"envelope covers {span:.3f} s but the video lasts {expected_duration_s:.3f} s"
             )
+    if meta is not None and video_sha256 and meta.get("video_sha256") not in (None, video_sha256):
+        raise EnvelopeFileError(
+            sidecar_path(path), f"was made for another video (sha256 {str(meta['video_sha256'])[:12]}…), not "
+            f"{video_name} (sha256 {video_sha256[:12]}…); to use it anyway, delete its video_sha256 line"
+        )
     return EnvelopeFile(envelope=values, frame_rate=rate, metadata=dict(meta or {}))

@@ -40,8 +40,9 @@ def plot_envelope(
             ax.plot(rt[::step], np.asarray(reference)[::step], color="0.6", lw=0.8, label=reference_label)
         ax.fill_between(times[::step], envelope[::step], color="tab:blue", alpha=0.25, lw=0)
         ax.plot(times[::step], envelope[::step], color="tab:blue", lw=0.9, label="envelope (RMS)")
-        for t in onsets_s:
-            ax.axvline(t, color="tab:red", lw=0.5, alpha=0.6)
+        if len(onsets_s):  # one collection, not an artist per onset: an hour has thousands
+            ax.vlines(np.asarray(onsets_s, dtype=np.float64), 0, 1, transform=ax.get_xaxis_transform(),
+                      color="tab:red", lw=0.5, alpha=0.6)
         ax.set_xlim(0, max(times[-1] if len(times) else 1.0, 1e-3))
         ax.set_ylim(0, max(0.05, float(envelope.max(initial=0)) * 1.1,
                            float(np.max(reference, initial=0)) * 1.1 if reference is not None else 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -26,8 +27,37 @@ class EnvelopeFileError(SonorizeInputError):
     """A malformed envelope CSV or sidecar."""
 
 
-class OutputError(SonorizeInputError):
-    """An output location that cannot be written."""
+class OutputError(SonorizeInputError, OSError):
+    """An output location that cannot be written (also an OSError, for callers that catch those)."""
+
+    def __init__(self, path: str | os.PathLike | None, reason: str, errno_code: int | None = None):
+        super().__init__(path, reason)
+        self.errno = errno_code
+
+
+# Errors of writing (the destination is at fault, not the input), and how to say them.
+WRITE_ERRNO_REASONS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for the file system",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENAMETOOLONG: "file name too long",
+}
+
+
+def is_write_error(exc: BaseException) -> bool:
+    """An OSError that says the destination cannot take the data (full, read-only, denied)."""
+    return isinstance(exc, OSError) and exc.errno in WRITE_ERRNO_REASONS
+
+
+def output_error(path: str | os.PathLike, exc: OSError) -> OutputError:
+    """``exc`` as one line naming ``path`` (the file the user asked for, not a temporary one)."""
+    if isinstance(exc, OutputError):
+        return exc
+    reason = WRITE_ERRNO_REASONS.get(exc.errno) or exc.strerror or str(exc)
+    return OutputError(path, f"cannot write: {reason}", exc.errno)
 
 
 class LocationError(SonorizeInputError):

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from data_catalog.atomic import atomic_path
-from data_catalog.media._ffmpeg import FFMPEG_BASE
+from data_catalog.media._ffmpeg import FFMPEG_BASE, ffmpeg_path
 from data_catalog.media.audio import write_wav
 
 GRAVITY_PX_S2 = 1800.0  # pixels / s^2: a bounce period a viewer reads as "a ball"
@@ -78,8 +78,8 @@ def make_bouncing_ball_video(
         if with_audio:
             wav = Path(scratch) / "clicks.wav"
             write_wav(wav, impact_clicks(impacts, duration_s), 44100)
-            cmd += ["-i", str(wav), "-c:a", "aac", "-shortest"]
-        cmd += [*codec_args, "-f", _muxer(path), str(tmp)]
+            cmd += ["-i", ffmpeg_path(wav), "-c:a", "aac", "-shortest"]
+        cmd += [*codec_args, "-f", _muxer(path), ffmpeg_path(tmp)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         for y in ys:
             frame = background.copy()

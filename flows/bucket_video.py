@@ -21,7 +21,6 @@ from data_catalog.claims import Claim, ClaimBook
 from data_catalog.errors import SonorizeInputError
 from data_catalog.locations import Location, ObjectInfo
 from data_catalog.quarantine import quarantine_object
-from flows.inputs import UNSAFE_STEM_CHARS
 from flows.video_pipeline import VideoOptions, sonorize_video
 
 
@@ -62,7 +61,7 @@ def process_object(source_url: str, info: ObjectInfo, targets: BucketTargets, op
         return _fail(finish, source, quarantine, info, claim, str(exc), "key", run_id, key_is_safe=False)
 
     folder = output_folder(info.key)
-    stem = UNSAFE_STEM_CHARS.sub("_", PurePosixPath(info.key).stem) or "video"
+    stem = PurePosixPath(folder).name
     with tempfile.TemporaryDirectory(prefix="sonorize-object-") as tmp:
         local_video = Path(tmp) / "in" / PurePosixPath(info.key).name
         current = source.info(info.key)

@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from data_catalog.output_folders import safe_name
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn silent video into synchronized, editable Foley sound.")
 console = Console(stderr=True)
@@ -49,6 +51,13 @@ def _require_torch(what: str) -> None:
     except ImportError:
         _fail(f"{what} needs PyTorch, which the base install leaves out: pip install -e '.[video]' "
               "(in this folder; or bash setup.sh test)")
+
+
+def _prefect_api() -> None:
+    """Start Prefect's temporary API server tied to this process (a killed run leaves no server)."""
+    from flows.prefect_api import start_ephemeral_api
+
+    start_ephemeral_api()
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -95,6 +104,7 @@ def run(
     if encoder or envelope_engine == "video2rms":
         _require_torch("--encoder / --envelope-engine video2rms")
     try:
+        _prefect_api()
         result = sonorize(paths=list(paths), out_dir=str(out) if out else None, envelope_engine=envelope_engine,
                           synth_engine=synth_engine, prompt=prompt,
                           audio_prompt=str(audio_prompt) if audio_prompt else None, room_tone_db=room_tone_db,
@@ -166,7 +176,7 @@ def envelope(
         info = probe_video_task.fn(str(video))
         sha = hash_video_task.fn(str(video))
         env, rate = predict_envelope_task.fn(info, envelope_engine, sha)
-        _write_envelope(out or video.parent, video.stem, env, rate, title=f"{video.name} ({envelope_engine} envelope)",
+        _write_envelope(out or video.parent, safe_name(video.stem), env, rate, title=f"{video.name} ({envelope_engine} envelope)",
                         metadata={"source": str(video), "video_sha256": sha, "engine": envelope_engine})
     except (SonorizeInputError, ValueError, OSError) as exc:
         _fail(str(exc))
@@ -188,7 +198,7 @@ def synth(
     from data_catalog.envelope_file import read_envelope
     from data_catalog.errors import SonorizeInputError
     from flows.video_pipeline import VideoOptions
-    from tasks.media_tasks import probe_video_task
+    from tasks.media_tasks import hash_video_task, probe_video_task
     from tasks.output_tasks import mux_video_task, output_paths
     from tasks.synth_tasks import synthesize_task
 
@@ -196,9 +206,10 @@ def synth(
                            audio_prompt=str(audio_prompt) if audio_prompt else None)
     try:
         info = probe_video_task.fn(str(video))
-        env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s)
+        env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s,
+                                 video_sha256=hash_video_task.fn(str(video)), video_name=str(video))
         prompt_audio, prompt_rate = options.audio_prompt_audio(in_flow=False)
-        paths = output_paths(out or envelope_csv.parent, video.stem)
+        paths = output_paths(out or envelope_csv.parent, safe_name(video.stem))
         details = synthesize_task.fn(env_file.envelope, env_file.frame_rate, info.duration_s, synth_engine,
                                      paths["wav"], prompt=prompt, audio_prompt=prompt_audio,
                                      audio_prompt_rate=prompt_rate, seed=seed, video_path=str(video),
@@ -224,7 +235,7 @@ def envelope_from_audio(
 
     try:
         env, rate = envelope_from_audio_task.fn(str(audio), smoothing)
-        _write_envelope(out or audio.parent, audio.stem, env, rate, title=f"{audio.name} (from audio, {smoothing} smoothing)",
+        _write_envelope(out or audio.parent, safe_name(audio.stem), env, rate, title=f"{audio.name} (from audio, {smoothing} smoothing)",
                         metadata={"source": str(audio), "source_sha256": sha256_file(audio), "engine": "audio",
                                   "smoothing": smoothing})
     except (SonorizeInputError, ValueError, OSError) as exc:
@@ -270,6 +281,7 @@ def features(
     from flows.features_flow import features as features_flow
 
     try:
+        _prefect_api()
         result = features_flow(paths=list(paths), encoder=encoder, flow_method=flow, device=device,
                                dataset=dataset, split=split, show_progress=sys.stderr.isatty())
     except (SonorizeInputError, ValueError) as exc:
@@ -312,6 +324,7 @@ def preprocess(
     try:
         if no_separate and separate_query:
             raise ValueError("--separate and --no-separate contradict each other")
+        _prefect_api()
         result = preprocess_flow(dataset=dataset, root=str(root), encoder=encoder, flow_method=flow,
                                  device=device, limit=limit, show_progress=sys.stderr.isatty(),
                                  separate=False if no_separate else separate_query)
@@ -388,6 +401,7 @@ def train_video2rms(
     if epochs:
         overrides["epochs"] = epochs
     try:
+        _prefect_api()
         result = train_flow(dataset=dataset, encoder=encoder, out_dir=str(out) if out else None, config=overrides,
                             holdout=list(holdout) if holdout else None, device=device, eval_every=eval_every,
                             relative_features=relative_features, mirror_augment=mirror_augment)
@@ -428,6 +442,7 @@ def train_controlnet(
     if gradient_checkpointing:
         overrides["gradient_checkpointing"] = True
     try:
+        _prefect_api()
         result = train_flow(dataset=dataset, out_dir=str(out) if out else None, config=overrides, base=base,
                             device=device, clap=clap, cavp=cavp)
     except (SonorizeInputError, ValueError, ImportError) as exc:

@@ -41,6 +41,8 @@ class VideoItem:
 
     local_path: str | None = None
     stem: str | None = None
+    folder: str | None = None  # below the output root (default: the stem)
+    note: str | None = None  # why the video writes elsewhere than its natural folder
     source_url: str | None = None
     info: ObjectInfo | None = None
     claim: Claim | None = None
@@ -59,7 +61,8 @@ def process_item(item: VideoItem, out_root: Path | None, targets: BucketTargets,
         return {"video_path": label, "status": "failed", "error": out_error}
     try:
         if item.local_path is not None:
-            return sonorize_video(item.local_path, out_root / item.stem, item.stem, options, stage=stage)
+            return sonorize_video(item.local_path, out_root / (item.folder or item.stem), item.stem, options,
+                                  stage=stage, notes=[item.note] if item.note else [])
         return process_object(item.source_url, item.info, targets, options, claim=item.claim, run_id=run_id)
     except SonorizeInputError as exc:
         return {"video_path": label, "status": "failed", "error": str(exc)}

@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed, State
 
-from data_catalog.atomic import json_text, write_json_atomic
+from data_catalog.atomic import json_text, remove_stale_temporaries, write_json_atomic
 from data_catalog.claims import Claim, ClaimBook
 from data_catalog.errors import OutputError
 from data_catalog.hashing import fingerprint
@@ -28,7 +28,8 @@ from data_catalog.run_records import VIDEO_RUNS_TABLE, append_rows, video_run_ro
 from data_catalog.settings import get_settings
 from flows.bucket_video import BucketTargets
 from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, run_items
-from flows.inputs import collect_videos, output_stems
+from data_catalog.output_folders import assign_output_folders
+from flows.inputs import collect_inputs
 from flows.progress import BatchProgress
 from flows.run_logging import VideosFailed, quiet_input_error_tracebacks
 from flows.video_pipeline import VideoOptions
@@ -49,6 +50,7 @@ def sonorize_version() -> str:
 def _check_output_dir(out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out_dir)  # of a killed run (its run record)
         probe = out_dir / f".sonorize-write-test-{uuid.uuid4().hex}"
         probe.write_bytes(b"")
         probe.unlink()
@@ -159,7 +161,7 @@ def sonorize_batch(
     claim_list = [Claim.from_dict(c) for c in claims or []]
     if claim_list and not state_dir:
         raise ValueError("claims need state_dir (where the watcher keeps the claim records)")
-    items = _items(paths, claim_list, remote_out)
+    items = _items(paths, claim_list, remote_out, out_root, logger)
     logger.info("sonorize: %d video(s) -> %s (envelope=%s, synth=%s, fan_out=%s)", len(items), out_text,
                 envelope_engine, synth_engine, fan_out)
 
@@ -234,22 +236,31 @@ def sonorize(paths: list[str], **parameters) -> dict:
     return result
 
 
-def _items(paths: list[str], claims: list[Claim], remote_out: bool) -> list[VideoItem]:
+def _items(paths: list[str], claims: list[Claim], remote_out: bool, out_root: Path | None, logger) -> list[VideoItem]:
     """What to process: claimed objects, else the videos under ``paths`` (local or URLs)."""
     if claims:
         return [VideoItem(source_url=c.input_url, info=c.object, claim=c) for c in claims]
     items: list[VideoItem] = []
     local = [p for p in paths if not is_url(p)]
-    videos = collect_videos(local)
-    stems = output_stems(videos)
+    videos = collect_inputs(local)
+    notes: dict[str, str] = {}
+
+    def note(video: str, message: str) -> None:
+        notes[video] = message
+        logger.warning("%s: %s", video, message)
+
+    folders = {} if remote_out else assign_output_folders([(v.path, v.relative) for v in videos], out_root, note)
     for video in videos:
         if remote_out:  # processed in a temporary folder, outputs uploaded: same as a bucket object
-            folder = Location(str(Path(video).parent))
-            info = folder.info(Path(video).name)
+            folder = Location(str(Path(video.path).parent))
+            info = folder.info(Path(video.path).name)
             if info is not None:
                 items.append(VideoItem(source_url=folder.url, info=info))
                 continue
-        items.append(VideoItem(local_path=video, stem=stems[video]))
+            items.append(VideoItem(local_path=video.path, stem=Path(video.path).stem or "video"))
+            continue
+        relative, stem = folders[video.path]
+        items.append(VideoItem(local_path=video.path, stem=stem, folder=str(relative), note=notes.get(video.path)))
     for url in (p for p in paths if is_url(p)):
         items += _url_items(url)
     return items

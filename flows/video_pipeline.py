@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from data_catalog.atomic import write_json_atomic
-from data_catalog.errors import OutputError
+from data_catalog.atomic import remove_stale_temporaries, write_json_atomic
+from data_catalog.errors import OutputError, is_write_error, output_error
 from folai_models.events import detect_onsets
 from folai_models.metrics import envelope_scores
 from tasks.envelope_tasks import predict_envelope_task
@@ -113,23 +114,52 @@ def _cached_record(paths: dict[str, Path], sha: str, options: VideoOptions) -> d
 
 
 def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
-                   stage: Callable[[str], None] = lambda s: None) -> dict:
+                   stage: Callable[[str], None] = lambda s: None, notes: list[str] | None = None) -> dict:
     """Run every stage for one video and write its outputs; return its record.
 
-    Raises SonorizeInputError (bad input) or OutputError (cannot write);
-    each output file is written atomically, so a failure leaves no partial file.
+    Raises SonorizeInputError (bad input) or OutputError (cannot write: full, read-only, ...).
+    Each output file is written atomically and verified, and an attempt that cannot write
+    removes what it wrote, so a failure leaves no partial file and no partial set.
     """
+    remove_stale_temporaries(out_dir)  # a killed run's half-written files
+    before = _output_states(out_dir, stem)
     try:
-        return _sonorize_video(video, out_dir, stem, options, stage)
-    except PermissionError as exc:
-        raise OutputError(out_dir, f"cannot write outputs ({exc.strerror or exc})") from None
+        return _sonorize_video(video, out_dir, stem, options, stage, list(notes or []))
+    except OutputError:
+        _remove_written(out_dir, stem, before)
+        raise
+    except OSError as exc:
+        if not is_write_error(exc):
+            raise
+        _remove_written(out_dir, stem, before)
+        raise output_error(exc.filename or out_dir, exc) from None
     finally:
         with contextlib.suppress(OSError):
             out_dir.rmdir()  # only succeeds when nothing was written
 
 
+def _output_states(out_dir: Path, stem: str) -> dict[str, tuple | None]:
+    states = {}
+    for key, path in output_paths(out_dir, stem).items():
+        try:
+            info = path.stat()
+            states[key] = (info.st_ino, info.st_mtime_ns, info.st_size)
+        except OSError:
+            states[key] = None
+    return states
+
+
+def _remove_written(out_dir: Path, stem: str, before: dict[str, tuple | None]) -> None:
+    """Remove the outputs this attempt wrote (a set it could not finish); older ones stay."""
+    after = _output_states(out_dir, stem)
+    for key, path in output_paths(out_dir, stem).items():
+        if after[key] is not None and after[key] != before[key]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
 def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
-                    stage: Callable[[str], None]) -> dict:
+                    stage: Callable[[str], None], warnings: list[str]) -> dict:
     timer = _Timer()
     started = time.perf_counter()
     stage("probe")
@@ -150,7 +180,6 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     stage("envelope")
     with gpu_tag(options.envelope_engine in GPU_ENVELOPE_ENGINES):  # the learned model runs on the GPU
         envelope, rate = timer("envelope", predict_envelope_task, info, options.envelope_engine, sha)
-    warnings: list[str] = []
     reference = None
     if info.has_audio:
         stage("reference audio")
@@ -161,6 +190,12 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
         except Exception as exc:  # the original audio is optional: score nothing, say why
             warnings.append(f"original audio unreadable, not scored: {exc}")
 
+    stage("envelope files")  # first: its sidecar names the source, should the run be killed
+    metadata = {"source": video, "source_path": os.path.abspath(video), "video_sha256": sha,
+                "engine": options.envelope_engine}
+    timer("envelope_files", write_envelope_outputs_task, paths, envelope, rate,
+          title=f"{Path(video).name} ({options.envelope_engine} envelope)", metadata=metadata,
+          reference=reference)
     stage("synthesis")
     prompt_audio, prompt_rate = options.audio_prompt_audio()
     synth_details = timer("synthesis", synthesize_task, envelope, rate, info.duration_s, options.synth_engine,
@@ -170,10 +205,6 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     rendered = synth_details.pop("rendered_envelope")
 
     stage("writing outputs")
-    metadata = {"source": video, "video_sha256": sha, "engine": options.envelope_engine}
-    timer("envelope_files", write_envelope_outputs_task, paths, envelope, rate,
-          title=f"{Path(video).name} ({options.envelope_engine} envelope)", metadata=metadata,
-          reference=reference)
     mux = timer("mux", mux_video_task, paths, video)
 
     metrics = {"n_onsets": int(len(detect_onsets(envelope, rate)))}
@@ -187,6 +218,7 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     outputs = {k: str(v) for k, v in paths.items() if k != "record"}
     record = {
         "video_path": video,
+        "source_path": os.path.abspath(video),  # whose outputs these are (data_catalog.output_folders)
         "video_sha256": sha,
         "status": "ok",
         "error": None,

@@ -12,22 +12,10 @@ from data_catalog.envelope_plot import plot_envelope
 from data_catalog.labels import write_audacity_labels
 from data_catalog.media import mux_audio
 from data_catalog.media.audio import ENVELOPE_AUDIO_RATE
+from data_catalog.output_folders import output_paths  # noqa: F401 (the tasks' callers name files with it)
 from folai_models import envelope as env_math
 from folai_models.events import envelope_events
 from tasks._options import TASK_DEFAULTS
-
-
-def output_paths(out_dir: Path, stem: str) -> dict[str, Path]:
-    """Where each output of a video goes."""
-    return {
-        "wav": out_dir / f"{stem}.foley.wav",
-        "video": out_dir / f"{stem}.foley.mp4",
-        "envelope_csv": out_dir / f"{stem}.envelope.csv",
-        "envelope_json": out_dir / f"{stem}.envelope.json",
-        "envelope_png": out_dir / f"{stem}.envelope.png",
-        "labels": out_dir / f"{stem}.labels.txt",
-        "record": out_dir / f"{stem}.record.json",
-    }
 
 
 @task(name="write-envelope-outputs", **TASK_DEFAULTS)

@@ -134,3 +134,49 @@ def test_audacity_label_track_format():
     lines = text.splitlines()
     assert lines[0].split("\t") == ["0.500000", "0.600000", "hit 1 (rms 0.200)"]
     assert lines[1].startswith("1.000000\t2.000000\tsustain 2")
+
+
+def test_a_field_past_the_csv_limit_is_one_line(tmp_path):
+    csv_path, _ = _write(tmp_path)
+    lines = csv_path.read_text().splitlines()
+    lines[2] = lines[2] + "9" * 200_000
+    csv_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(EnvelopeFileError, match=r"line 3: not a readable CSV row \(field larger than field limit"):
+        read_envelope(csv_path)
+
+
+def test_an_unclosed_quote_is_a_short_error(tmp_path):
+    csv_path, _ = _write(tmp_path, np.full(2000, 0.1, np.float32))
+    lines = csv_path.read_text().splitlines()
+    lines[5] = '"' + lines[5]
+    csv_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(EnvelopeFileError, match="line 6: a quote") as caught:
+        read_envelope(csv_path)
+    assert len(str(caught.value)) < 300
+
+
+def test_a_long_bad_cell_is_quoted_short(tmp_path):
+    csv_path, _ = _write(tmp_path)
+    lines = csv_path.read_text().splitlines()
+    lines[2] = lines[2].split(",")[0] + "," + "x" * 5000
+    csv_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(EnvelopeFileError, match=r"line 3: rms value 'x+'\.\.\. \(5000 characters\) is not a number"):
+        read_envelope(csv_path)
+
+
+def test_a_second_rms_column_is_refused(tmp_path):
+    csv_path, _ = _write(tmp_path)
+    lines = csv_path.read_text().splitlines()
+    csv_path.write_text("\n".join(f"{line},{line.split(',')[1]}" for line in lines) + "\n")
+    assert csv_path.read_text().startswith("time_s,rms,rms\n")
+    with pytest.raises(EnvelopeFileError, match="line 1: the column 'rms' appears 2 times"):
+        read_envelope(csv_path)
+
+
+def test_a_sidecar_of_another_video_is_refused(tmp_path):
+    csv_path, _ = write_envelope(tmp_path / "clip.envelope.csv", np.zeros(8), RATE, sample_rate=16000,
+                                      hop_length=128, frame_length=512, metadata={"video_sha256": "a" * 64})
+    assert read_envelope(csv_path, video_sha256="a" * 64).envelope.shape == (8,)
+    with pytest.raises(EnvelopeFileError, match=r"clip.envelope.json: was made for another video \(sha256 aaaa"):
+        read_envelope(csv_path, video_sha256="b" * 64, video_name="other.mp4")
+    assert read_envelope(csv_path).envelope.shape == (8,)  # no video to compare with: read as before

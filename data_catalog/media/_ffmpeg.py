@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 FFMPEG_BASE = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error"]
+
+
+def ffmpeg_path(path: str | os.PathLike) -> str:
+    """A file path as ffmpeg and ffprobe must see it: never an option (``-x.mp4``) nor a
+    protocol (``concat:a|b``, ``pipe:1``), whatever the file is called."""
+    return "file:" + os.path.abspath(os.fspath(path))
 
 
 def last_error_line(stderr: str, fallback: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 
@@ -9,14 +10,15 @@ import numpy as np
 import soundfile as sf
 
 from data_catalog.atomic import atomic_path
-from data_catalog.errors import MediaError
-from data_catalog.media._ffmpeg import ffmpeg_stream, last_error_line, read_stderr
+from data_catalog.errors import MediaError, OutputError, output_error
+from data_catalog.media._ffmpeg import ffmpeg_path, ffmpeg_stream, last_error_line, read_stderr
 from data_catalog.media.probe import probe_media
 
 ENVELOPE_AUDIO_RATE = 16000  # FolAI IV-C / SPEC stage 4: envelopes from 16 kHz mono
 SYNTH_AUDIO_RATE = 44100  # FolAI IV-D: 44.1 kHz stereo output
 WAV_SUBTYPE = "PCM_24"  # 24-bit: what sound designers expect in a session
 AUDIO_BLOCK_SAMPLES = 1 << 18  # ~16 s at 16 kHz per read: bounded memory for any length
+WRITE_PROBE_BYTES = 1 << 16  # more than a full disk's last partial page can take
 
 
 def extract_audio(
@@ -65,7 +67,7 @@ def iter_audio_blocks(
     if not any(s.get("codec_type") == "audio" for s in data.get("streams", [])):
         raise MediaError(path, "no audio stream")
     seek = ["-ss", f"{start_s:.6f}"] if start_s > 0 else []
-    args = [*seek, "-i", os.fspath(path), "-map", "0:a:0", "-vn", "-sn",
+    args = [*seek, "-i", ffmpeg_path(path), "-map", "0:a:0", "-vn", "-sn",
             "-ac", str(n_channels), "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
     frame_bytes = 4 * n_channels
     total = 0
@@ -107,7 +109,26 @@ def write_wav_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], samp
                 total += block.shape[1]
             if handle is None:
                 raise ValueError(f"{path}: no audio to write")
+            handle.close()
+        except sf.LibsndfileError as exc:  # libsndfile says only "System error.": find which
+            raise _system_write_error(path, tmp) or exc from None
         finally:
-            if handle is not None:
-                handle.close()
+            if handle is not None and not handle.closed:
+                with contextlib.suppress(Exception):
+                    handle.close()
+        written = sf.info(tmp)
+        if written.frames != total or written.samplerate != sample_rate:
+            raise OutputError(path, f"the written WAV holds {written.frames} of {total} frames")
     return total
+
+
+def _system_write_error(path: str | os.PathLike, tmp: os.PathLike) -> OutputError | None:
+    """The OS error behind a failed libsndfile write: append a little to the file ourselves."""
+    try:
+        with open(tmp, "ab") as handle:
+            handle.write(bytes(WRITE_PROBE_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        return output_error(path, exc)
+    return None

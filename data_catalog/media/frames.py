@@ -7,13 +7,12 @@ at a time, so memory depends on the window size, never on the video length.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import numpy as np
 
 from data_catalog.errors import MediaError
-from data_catalog.media._ffmpeg import ffmpeg_stream, last_error_line, read_stderr
+from data_catalog.media._ffmpeg import ffmpeg_path, ffmpeg_stream, last_error_line, read_stderr
 from data_catalog.media.probe import VideoInfo
 
 FRAME_RATE = 30.0  # FolAI IV-C: "we first convert each video to 30 fps"
@@ -67,7 +66,7 @@ def iter_frame_windows(
     else:
         geometry = f"scale={width}:{height}:flags=area"
     args = [
-        "-noautorotate", "-i", os.fspath(info.path), "-map", "0:v:0", "-an", "-sn",
+        "-noautorotate", "-i", ffmpeg_path(info.path), "-map", "0:v:0", "-an", "-sn",
         "-vf", f"fps={frame_rate},{geometry}",
         "-f", "rawvideo", "-pix_fmt", pixel_format, "pipe:1",
     ]

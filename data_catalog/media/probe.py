@@ -11,6 +11,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from data_catalog.errors import MediaError
+from data_catalog.file_kinds import not_a_regular_file
+from data_catalog.media._ffmpeg import ffmpeg_path
 
 MIN_FRAME_SIDE = 16  # below this there is no motion to see; 1x1 clips are rejected
 MAX_FRAME_PIXELS = 8192 * 8192  # 8K-square: larger frames are almost surely corrupt headers
@@ -72,13 +74,11 @@ def probe_media(path: str | os.PathLike) -> dict:
     """Run ffprobe and return its JSON (format + streams); raise MediaError if unreadable."""
     require_ffmpeg()
     path = Path(path)
-    if not path.exists():
-        raise MediaError(path, "file does not exist")
-    if path.is_dir():
-        raise MediaError(path, "is a folder, not a media file")
+    if problem := not_a_regular_file(path):
+        raise MediaError(path, problem)
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file (0 bytes)")
-    cmd = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
+    cmd = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", ffmpeg_path(path)]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=FFPROBE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
@@ -91,6 +91,35 @@ def probe_media(path: str | os.PathLike) -> dict:
         return json.loads(proc.stdout or b"{}")
     except json.JSONDecodeError:
         raise MediaError(path, "ffprobe returned unreadable output") from None
+
+
+def _stream_span(path: Path, fmt: dict) -> float | None:
+    """The video stream's real span when it states no duration of its own.
+
+    The container's duration is right when the file starts at 0; with a start
+    timestamp (``-output_ts_offset``, cuts of long recordings) Matroska states
+    the end time instead, so the span comes from the packets' timestamps
+    (demuxed, not decoded: a second or so for an hour of video).
+    """
+    duration, start = _float(fmt.get("duration")), _float(fmt.get("start_time"))
+    if duration is None or start is None:
+        return duration
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time",
+           "-of", "csv=p=0", ffmpeg_path(path)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=FFPROBE_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise MediaError(path, f"ffprobe did not finish in {FFPROBE_TIMEOUT_S} s") from None
+    first, end = None, None
+    for line in proc.stdout.decode("ascii", "replace").splitlines():
+        pts, _, length = line.partition(",")
+        try:
+            t = float(pts)
+        except ValueError:
+            continue
+        first = t if first is None else min(first, t)
+        end = max(end if end is not None else t, t + (_float(length) or 0.0))
+    return _float(end - first) if first is not None else duration
 
 
 def probe_video(
@@ -131,7 +160,7 @@ def probe_video(
         raise MediaError(
             path, f"frame size {width}x{height} is too large (more than {max_frame_pixels} pixels)"
         )
-    duration = _float(v.get("duration")) or _float(fmt.get("duration"))
+    duration = _float(v.get("duration")) or _stream_span(path, fmt)
     if duration is None:
         raise MediaError(path, "video has zero or unknown duration (0 frames?)")
     n_frames = int(v["nb_frames"]) if str(v.get("nb_frames", "")).isdigit() else None
