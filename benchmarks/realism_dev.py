@@ -5,7 +5,10 @@ default envelope engine predicts the envelope from the video; each
 configuration below renders audio from it, and all are compared with the
 clips' real audio:
 
-- ``real A vs real B``: the real audio of every other recording against the rest (the floor);
+- ``real: halves of each recording``: the first half of every recording's audio against the
+  second halves (what audio of the very same takes scores: the floor);
+- ``real: other recordings``: every other recording against the rest (what real audio of
+  *other* takes scores, with half as many clips per side: the floor for the sampler rows);
 - ``pink noise -50 dBFS``: low-level pink noise as long as each clip (a ceiling);
 - ``preview + text``: the earlier engine (gated grains), text prompt naming the material;
 - ``foley + text``: the Foley engine, procedural material from the same text prompt;
@@ -55,7 +58,7 @@ ENVELOPE_RATE = 125.0  # SPEC stage 7: 16 kHz / hop 128
 PINK_DBFS = -50.0  # the noise ceiling row: pink noise at this RMS
 PROMPT_MAX_S = 60.0  # an audio prompt is the first minute of the other recording
 MATERIAL_WORDS = {"rock": "rock", "tile": "tile", "dirt": "dirt", "leaf": "leaves"}  # label -> prompt word
-ROWS = ("real A vs real B", "pink noise -50 dBFS", "preview + text", "foley + text",
+ROWS = ("real: halves of each recording", "real: other recordings", "pink noise -50 dBFS", "preview + text", "foley + text",
         "foley + other recording", "foley + library + text")
 SPECTROGRAM_ROWS = ("preview + text", "foley + text", "foley + other recording")
 
@@ -165,7 +168,7 @@ def evaluate(set_name: str, clips: list[Clip], embedder, fad) -> tuple[list[dict
     for row in ROWS:
         generated, scores, render_s, audio_s = {}, [], 0.0, 0.0
         for i, clip in enumerate(clips):
-            if row == "real A vs real B":
+            if row.startswith("real"):
                 continue
             if row.startswith("pink"):
                 y = pink_noise(clip.audio.size, np.random.default_rng(i))
@@ -179,7 +182,11 @@ def evaluate(set_name: str, clips: list[Clip], embedder, fad) -> tuple[list[dict
             generated[clip.stem] = embedder.embed(mono, SYNTH_AUDIO_RATE)
             out_env = preview_synth.envelope_rms(mono, SYNTH_AUDIO_RATE, ENVELOPE_RATE, clip.envelope.size)
             scores.append(envelope_scores(clip.reference, out_env, ENVELOPE_RATE))
-        if row == "real A vs real B":
+        if row == "real: halves of each recording":
+            a, b = [e[: len(e) // 2] for e in reference], [e[len(e) // 2 :] for e in reference]
+            value = fad.fad_sfx(a, b)
+            clip_fad = clip_median(fad, a, {c.stem: e for c, e in zip(clips, b)})
+        elif row == "real: other recordings":
             a, b = reference[0::2], reference[1::2]
             value, clip_fad = fad.fad_sfx(a, b), clip_median(fad, a, {c.stem: c.embedding for c in clips[1::2]})
         else:
@@ -193,7 +200,7 @@ def evaluate(set_name: str, clips: list[Clip], embedder, fad) -> tuple[list[dict
         if render_s:
             result["x_real_time"] = audio_s / render_s
         results.append(result)
-        print(f"  {row:28s} FAD-SFX {value:7.2f}  clip FAD {clip_fad:7.2f}  "
+        print(f"  {row:32s} FAD-SFX {value:7.2f}  clip FAD {clip_fad:7.2f}  "
               f"F1 {result.get('onset_f1', float('nan')):.3f}  corr {result.get('correlation', float('nan')):.3f}"
               + (f"  {result['x_real_time']:.0f}x real time" if render_s else ""), flush=True)
     return results, outputs

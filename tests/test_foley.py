@@ -131,7 +131,7 @@ def test_room_tone_is_there_and_can_be_set_or_turned_off():
 def test_procedural_strikes_vary_and_footsteps_are_heel_toe():
     rng = np.random.default_rng(0)
     wood = foley.ProceduralSource("wood", SR, rng)
-    a, b = wood.one_shot(0.5, 0.5, rng), wood.one_shot(0.5, 0.5, rng)
+    a, b = wood.one_shot(0.1, 0.5, 0.5, rng), wood.one_shot(0.1, 0.5, 0.5, rng)
     n = min(a.size, b.size)
     assert not np.allclose(a[:n], b[:n])  # no two strikes alike ...
     spectra = [np.abs(np.fft.rfft(x[:4096])) for x in (a, b)]
@@ -142,7 +142,7 @@ def test_procedural_strikes_vary_and_footsteps_are_heel_toe():
 
     heel_toe = 0
     for _ in range(10):
-        x = steps.one_shot(0.5, 0.8, rng)
+        x = steps.one_shot(0.1, 0.5, 0.8, rng)
         env = np.concatenate([[0.0], frame_levels(x, SR, 500.0, int(x.size / SR * 500))])  # 2 ms frames
         peaks, _ = find_peaks(env, prominence=0.1 * env.max(), distance=10)
         # the toe lands 50-110 ms after the heel (+ up to the 32 ms level window)

@@ -21,7 +21,7 @@ import numpy as np
 from folai_models.foley.levels import window_level
 from folai_models.preview_synth.measure import EPS
 
-BANK_VERSION = 2  # bump when the analysis changes: cached banks are recomputed
+BANK_VERSION = 3  # bump when the analysis changes: cached banks are recomputed
 ANALYSIS_HOP = 256  # frame hop (samples at the bank rate) of the floor / activity analysis
 ANALYSIS_FRAME = 1024  # frame length of that analysis (23 ms at 44.1 kHz)
 FLOOR_PERCENTILE = 10.0  # the noise floor is this percentile of the frame RMS
@@ -29,6 +29,7 @@ FLOOR_MIN = 1e-5  # floor never below -100 dBFS (digitally silent files)
 ONE_SHOT_MIN_DB = 20.0  # a one-shot's peak must stand this far above the floor
 ONE_SHOT_MIN_S = 0.03  # shorter segments are not one-shots
 ONE_SHOT_MAX_S = 2.0  # longest one-shot (its tail is faded out past this)
+RETRIGGER_RATIO = 2.0  # a rise of 6 dB above the decay's running minimum is a second hit
 TAIL_END_DB = 6.0  # a tail ends where the sound falls within this of the floor
 PRE_ROLL_S = 0.002  # one-shots start this long before the detected onset (keeps the attack)
 FADE_IN_S = 0.001  # fades at the cut points avoid clicks
@@ -150,8 +151,15 @@ def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundB
         if seg_rms.size == 0 or seg_rms.max() < floor * 10 ** (ONE_SHOT_MIN_DB / 20):
             continue
         peak_k = int(np.argmax(seg_rms))
-        loud = np.flatnonzero(seg_rms[peak_k:] > tail_level)
+        after = seg_rms[peak_k:]
+        # A second hit the onset detector missed (the level rises again from its decay) ends the one-shot.
+        again = np.flatnonzero((after > RETRIGGER_RATIO * np.minimum.accumulate(after)) & (after > tail_level))
+        if again.size:
+            after = after[: int(again[0])]
+        loud = np.flatnonzero(after > tail_level)
         end = min(b, a + frame_time(peak_k + int(loud[-1]) + 1) + ANALYSIS_FRAME) if loud.size else b
+        if again.size:
+            end = min(end, a + frame_time(peak_k + int(again[0])))
         if end - a < min_len:
             continue
         shot = _fade(y[a:end], sample_rate)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.ndimage
@@ -40,6 +41,8 @@ ROOM_TONE_CORRELATION = 0.5  # room tone L/R correlation: a room around the list
 ROOM_TONE_DEFAULT_DB = -60.0  # bed level (dBFS RMS) when a clip has no events to set it by
 ROOM_TONE_RANGE_DB = (-78.0, -40.0)  # the natural bed is kept within this range (dBFS RMS)
 TEXTURE_SMOOTH_S = 0.03  # the texture's level is smoothed over this (no zipper noise)
+CHOKE_DB = 12.0  # a new event damps the tails still ringing by this much ...
+CHOKE_S = 0.03  # ... over this long
 LEVEL_CONTEXT = 4096  # samples of the previous block kept for level windows and filter settling
 SUSTAINED_ONE_SHOT = 0.6  # a sustained event's onset one-shot is this fraction of its level
 
@@ -160,7 +163,7 @@ def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, s
         dry[:, :tail] += carry
         # Notes up to half a level window past the block are placed now: the levels at its end see them.
         while k < len(notes) and notes[k].sample < s0 + n + half:
-            _place(dry, notes[k], s0, source, rng_events, n_channels)
+            _place(dry, notes[k], s0, source, rng_events, n_channels, sample_rate)
             k += 1
         events_mono = dry[:, :n].mean(axis=0)  # what the one-shots already make (texture fills the rest)
         if texture is not None:
@@ -189,13 +192,24 @@ def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, s
         yield soft_clip(out)
 
 
-def _place(dry: np.ndarray, note: Note, s0: int, source: FoleySource, rng, n_channels: int) -> None:
+@lru_cache(maxsize=4)
+def _choke_ramp(sample_rate: int) -> np.ndarray:
+    return np.float32(10 ** (-CHOKE_DB / 20)) ** np.linspace(0, 1, max(1, int(CHOKE_S * sample_rate)), dtype=np.float32)
+
+
+def _place(dry: np.ndarray, note: Note, s0: int, source: FoleySource, rng, n_channels: int,
+           sample_rate: int) -> None:
     """Add one note's one-shot (level, random gain, pan) into the block buffer starting at sample ``s0``."""
-    shot = source.one_shot(note.quantile, note.intensity, rng)
+    shot = source.one_shot(note.level, note.quantile, note.intensity, rng)
     gain = note.level * db_to_gain(rng.normal(0.0, GAIN_SPREAD_DB))
     left, right = _pan_gains(rng.uniform(-PAN_SPREAD, PAN_SPREAD))
     at = max(0, note.sample - s0)
     m = min(shot.size, dry.shape[1] - at)
+    # A new strike damps what still rings (one object, not two oscillators beating against each other).
+    choke = _choke_ramp(sample_rate)
+    ramp = min(choke.size, dry.shape[1] - at)
+    dry[:, at : at + ramp] *= choke[:ramp]
+    dry[:, at + ramp :] *= choke[-1]
     if n_channels == 1:
         dry[0, at : at + m] += gain * shot[:m]
     else:

@@ -29,6 +29,7 @@ PROCEDURAL_TEXTURE_CHUNK_S = 2.0  # procedural textures are made in chunks ...
 PROCEDURAL_TEXTURE_FADE_S = 0.05  # ... joined with equal-power crossfades
 OBJECT_DETUNE = 0.015  # procedural: one object per rendering, each strike within +-1.5 % of its pitch
 CONTACT_BRIGHTNESS_MIN = 0.35  # a soft strike's contact noise reaches 35 % of the material's band
+TRUNCATED_FADE_S = 0.5  # a ring longer than the longest grain fades out over its last 0.5 s
 HEEL_TOE_DELAY_S = (0.05, 0.11)  # footsteps: the toe lands this long after the heel
 TOE_LEVEL = (0.5, 0.85)  # ... this loud relative to it (a ball-of-foot slap, a little softer)
 HEEL_THUMP_HZ = 90.0  # the body's weight through the shoe: a low thump ...
@@ -52,8 +53,9 @@ class FoleySource(ABC):
     max_tail_s: float  # longest one-shot this source returns
 
     @abstractmethod
-    def one_shot(self, quantile: float, intensity: float, rng: np.random.Generator) -> np.ndarray:
-        """Unit-level mono one-shot for an event of intensity rank ``quantile`` and absolute ``intensity``."""
+    def one_shot(self, level: float, quantile: float, intensity: float, rng: np.random.Generator) -> np.ndarray:
+        """Unit-level mono one-shot for an event of target ``level`` (envelope RMS), intensity rank
+        ``quantile`` among the clip's events and absolute ``intensity`` in [0, 1]."""
 
     @abstractmethod
     def texture_stream(self, rng: np.random.Generator):
@@ -91,8 +93,8 @@ class SamplerSource(FoleySource):
                             f"{len(bank.room_tone)} room-tone regions from {len(set(bank.names))} file(s)")
         self.chosen: list[int] = []  # one-shot index per event, in order (for the record and tests)
 
-    def one_shot(self, quantile, intensity, rng):
-        k = self._selector.choose(quantile)
+    def one_shot(self, level, quantile, intensity, rng):
+        k = self._selector.choose(quantile, 20 * np.log10(max(level, 1e-6)))
         self.chosen.append(k)
         shot = _pitch_shift(self.bank.one_shots[k], rng.uniform(-PITCH_SPREAD_SEMITONES, PITCH_SPREAD_SEMITONES),
                             self.sample_rate)
@@ -196,8 +198,11 @@ class ProceduralSource(FoleySource):
         out[delay : delay + toe.size] += rng.uniform(*TOE_LEVEL) * toe
         return out
 
-    def one_shot(self, quantile, intensity, rng):
+    def one_shot(self, level, quantile, intensity, rng):
         x = self._step(intensity, rng) if self.footsteps else self._strike(intensity, rng)
+        fade = int(TRUNCATED_FADE_S * self.sample_rate)
+        if x.size >= int(_materials.dsp.MAX_GRAIN_S * self.sample_rate) - 1 and x.size > fade:
+            x[-fade:] *= np.cos(np.linspace(0.0, np.pi / 2, fade)) ** 2  # a long ring fades, never stops dead
         level = window_level(x, self.sample_rate)
         return (x / (level + EPS)).astype(np.float32)
 
