@@ -336,6 +336,44 @@ def preprocess(
 
 
 @app.command()
+def evaluate(
+    generated: Path = typer.Argument(..., help="Generated sound: audio or video files in a folder (any system's)."),
+    reference: Path = typer.Argument(..., help="Real recordings to compare with: audio or video files in a folder."),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write each generated file's score here."),
+    worst: int = typer.Option(10, help="How many of the least real files to list."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """How real does GENERATED sound? FAD-SFX against REFERENCE, and the least real files first."""
+    _quiet_prefect(verbose)
+    _require_torch("sonorize evaluate")
+    from data_catalog.errors import SonorizeInputError
+    from data_catalog.media import require_ffmpeg
+    from flows.evaluate_flow import evaluate as evaluate_flow
+
+    for path in (generated, reference):
+        if not path.exists():
+            _fail(f"{path}: not found")
+    try:
+        require_ffmpeg()
+        result = evaluate_flow(generated=[str(generated)], reference=[str(reference)],
+                               csv_path=str(csv_out) if csv_out else None, show_progress=sys.stderr.isatty())
+    except (SonorizeInputError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    table = Table(title=f"FAD-SFX {result['fad_sfx']:.2f} ({result['n_generated']} generated vs "
+                        f"{result['n_reference']} reference files; lower is more real)", title_justify="left")
+    for column in ("least real first", "clip FAD-SFX", "blocks"):
+        table.add_column(column, overflow="fold")
+    for clip in result["clips"][:worst]:
+        score = "too short (< 3.5 s)" if clip["fad_sfx"] is None else f"{clip['fad_sfx']:.2f}"
+        table.add_row(Path(clip["path"]).name, score, str(clip["blocks"]))
+    Console().print(table)
+    for failure in result["failed"]:
+        Console().print(f"[yellow]skipped[/yellow] {failure['error']}")
+    if csv_out:
+        typer.echo(csv_out)
+
+
+@app.command()
 def separate(
     paths: list[str] = typer.Argument(..., help="Audio or video files, or folders of them."),
     query: str = typer.Option("footstep sounds", "--query", "-q", help="The sound to keep, in words (AudioSep)."),

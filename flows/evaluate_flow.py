@@ -1,0 +1,86 @@
+"""The ``evaluate`` flow: how real does a folder of generated sound sound? FAD-SFX against references.
+
+Any system's outputs (ours or another's, audio or video files) against a
+folder of real recordings: FAD-SFX over the whole set (fadtk's Fréchet
+distance on aiSFX embeddings) and each generated file's own score (fadtk's
+individual mode), worst first, so a user sees which outputs sound least real.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+
+from data_catalog.atomic import atomic_path
+from data_catalog.errors import SonorizeInputError
+from flows.inputs import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, collect_videos
+from flows.progress import BatchProgress
+from tasks.realism_tasks import embed_file_task
+
+MIN_BLOCKS_PER_CLIP = 2  # a per-clip score needs two aiSFX blocks (~3.5 s of audio)
+
+
+def _embed_all(files: list[str], label: str, progress: BatchProgress, logger) -> tuple[dict, list]:
+    embeddings, failed = {}, []
+    for path in files:
+        name = Path(path).name
+        progress.stage(name, f"embedding ({label})")
+        try:
+            embeddings[path] = embed_file_task(path)
+            progress.done(name, "ok")
+        except SonorizeInputError as exc:
+            failed.append({"path": path, "error": str(exc)})
+            logger.warning("skipped: %s", exc)
+            progress.done(name, "failed")
+    return embeddings, failed
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate(generated: list[str], reference: list[str], csv_path: str | None = None,
+             show_progress: bool = False) -> dict:
+    """FAD-SFX of ``generated`` against ``reference`` and a per-file score, worst first.
+
+    Parameters
+    ----------
+    generated, reference : audio or video files, or folders of them (searched recursively).
+    csv_path : where to write the per-file scores (``file,fad_sfx,blocks``); None: no file.
+    show_progress : draw a progress bar (the command line sets it).
+
+    Returns
+    -------
+    ``{"fad_sfx", "n_generated", "n_reference", "clips": [{"path", "fad_sfx", "blocks"}], "failed": [...]}``;
+    files too short for their own score (under ~3.5 s) have ``fad_sfx`` None.
+    """
+    from folai_models.realism import fad_sfx, per_clip_fad_sfx
+
+    logger = get_run_logger()
+    kinds = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
+    gen_files, ref_files = collect_videos(generated, kinds), collect_videos(reference, kinds)
+    for files, what in ((gen_files, "generated"), (ref_files, "reference")):
+        if not files:
+            raise SonorizeInputError(None, f"no audio or video files among the {what} paths: {' '.join(generated if what == 'generated' else reference)}")
+    with BatchProgress(len(gen_files) + len(ref_files), enabled=show_progress) as progress:
+        gen, gen_failed = _embed_all(gen_files, "generated", progress, logger)
+        ref, ref_failed = _embed_all(ref_files, "reference", progress, logger)
+    if not gen or not ref:
+        raise SonorizeInputError(None, "nothing to compare: every generated or every reference file failed")
+    value = fad_sfx(list(ref.values()), list(gen.values()))
+    scorable = {p: e for p, e in gen.items() if len(e) >= MIN_BLOCKS_PER_CLIP}
+    per_clip = per_clip_fad_sfx(list(ref.values()), scorable) if scorable else {}
+    clips = [{"path": p, "fad_sfx": per_clip.get(p), "blocks": len(e)} for p, e in gen.items()]
+    clips.sort(key=lambda c: -1.0 if c["fad_sfx"] is None else c["fad_sfx"], reverse=True)
+    if csv_path:
+        with atomic_path(csv_path) as tmp, open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["path", "fad_sfx", "blocks"])
+            writer.writeheader()
+            writer.writerows(clips)
+    create_table_artifact(key="fad-sfx", table=[{**c, "path": Path(c["path"]).name} for c in clips],
+                          description=f"FAD-SFX {value:.2f}: {len(gen)} generated vs {len(ref)} reference files")
+    return {"fad_sfx": value, "n_generated": len(gen), "n_reference": len(ref), "clips": clips,
+            "failed": gen_failed + ref_failed, "csv": csv_path}
+
+
+__all__ = ["evaluate"]

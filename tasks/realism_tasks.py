@@ -1,0 +1,28 @@
+"""Tasks of the realism metric: a file's aiSFX embedding."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from prefect import task
+
+from data_catalog.media import extract_audio
+from tasks._options import TASK_DEFAULTS
+
+EMBED_RATE = 44100  # aiSFX's input rate (Ma & Lerch 2022)
+
+
+@lru_cache(maxsize=1)
+def load_embedder(device: str = "cpu"):
+    """The aiSFX embedding (loaded once per process; SonorizeError naming the install step if absent)."""
+    from folai_models.realism import AiSFXEmbedder
+
+    return AiSFXEmbedder.load(device=device)
+
+
+@task(name="aisfx-embedding", tags=["eval"], **TASK_DEFAULTS)
+def embed_file_task(path: str, device: str = "cpu") -> np.ndarray:
+    """``(n_blocks, 512)`` aiSFX embedding of any audio or video file's sound (MediaError names a bad file)."""
+    audio = extract_audio(path, sample_rate=EMBED_RATE, n_channels=1)[0]
+    return load_embedder(device).embed(audio, EMBED_RATE)
