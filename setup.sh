@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install sonorize into ./.venv. Usage: bash setup.sh [test|synth]
+# Install sonorize into ./.venv. Usage: bash setup.sh [test|synth|eval]
 #   (no argument) the package and its command line
 #   synth         also neural synthesis (Stable Audio Open + ControlNet: PyTorch, stable-audio-tools)
-#   test          also the test tools (and everything the tests build: video and synth stages)
+#   eval          also the realism metric FAD-SFX (fadtk + the aiSFX weights in the aisfx wheel)
+#   test          also the test tools (and everything the tests build: video and synth stages, FAD-SFX)
 # Needs Python >= 3.11 and the system ffmpeg (installed here with apt-get when
 # run as root on Debian/Ubuntu; otherwise it says how to install it).
 set -euo pipefail
@@ -30,18 +31,25 @@ extras=""
 case "${1:-}" in
   test) extras="[test]" ;;
   synth) extras="[synth]" ;;
+  eval) extras="[eval]" ;;
   "") ;;
-  *) echo "setup: unknown argument '$1' (use: test, synth or nothing)" >&2; exit 2 ;;
+  *) echo "setup: unknown argument '$1' (use: test, synth, eval or nothing)" >&2; exit 2 ;;
 esac
 echo "setup: installing sonorize${extras} into .venv (first time: a few minutes)" >&2
 # Editable install: Prefect workers started from this folder load the flows from it.
 # constraints.txt: tested versions of packages whose newest releases make pip backtrack for minutes.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".${extras}"
-if [ -n "$extras" ]; then
+if [ "$extras" = "[test]" ] || [ "$extras" = "[synth]" ]; then
   # stable-audio-tools', dctorch's and laion_clap's declared pins clash with the rest (pyproject.toml, synth):
   # install them without dependencies; the synth extra above holds what they really import.
   echo "setup: adding stable-audio-tools and laion_clap (--no-deps)" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
     "stable-audio-tools==0.0.19" "k-diffusion==0.1.1" "dctorch==0.1.2" "laion_clap==1.1.7"
+fi
+if [ "$extras" = "[test]" ] || [ "$extras" = "[eval]" ]; then
+  # fadtk and aisfx pin numpy<2 and more (pyproject.toml, eval): install them without dependencies;
+  # the eval extra above holds what their used code really imports. aisfx carries the aiSFX weights.
+  echo "setup: adding fadtk and aisfx (--no-deps)" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "fadtk==1.1.0" "aisfx==0.1.2"
 fi
 echo "setup: done. Try: .venv/bin/sonorize --help" >&2

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -70,6 +71,10 @@ VIDEOS_SCHEMA = pa.schema([
     ("n_feature_frames", pa.int32()),
     ("feature_dim", pa.int32()),
     ("target_spec", pa.string()),  # TargetSpec.id
+    ("target_source", pa.string()),  # "original", or the separation cache key of the cleaned audio (SPEC stage 12)
+    ("separation_query", pa.string()),  # AudioSep's text query when the target audio was separated
+    ("separation_revision", pa.string()),  # the separation weights' revision
+    ("target_audio_path", pa.string()),  # the separated audio (44.1 kHz stereo WAV) the targets come from
     ("target_frame_rate", pa.float64()),
     ("n_target_frames", pa.int32()),
     ("split_method", pa.string()),
@@ -218,7 +223,8 @@ def load_video_arrays(row: dict, *, features: FeatureCache | None = None,
     or invalid (e.g. deleted by hand): re-run the preprocess flow.
     """
     features = features or FeatureCache()
-    targets = targets or TargetCache()
+    if targets is None:  # the row's own target source: its video's audio or the separated audio
+        targets = TargetCache(spec=replace(DEFAULT_TARGET_SPEC, source=row.get("target_source") or "original"))
     if row.get("target_spec") not in (None, targets.spec.id):
         raise ValueError(f"row has target spec {row['target_spec']!r}, the target cache reads {targets.spec.id!r}")
     key = FeatureKey(video_sha256=row["video_sha256"], encoder=row["feature_encoder"],

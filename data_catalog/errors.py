@@ -58,3 +58,7 @@ def output_error(path: str | os.PathLike, exc: OSError) -> OutputError:
         return exc
     reason = WRITE_ERRNO_REASONS.get(exc.errno) or exc.strerror or str(exc)
     return OutputError(path, f"cannot write: {reason}", exc.errno)
+
+
+class LocationError(SonorizeInputError):
+    """An input or output location (a folder, a bucket) that cannot be reached or listed."""

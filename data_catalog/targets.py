@@ -71,6 +71,7 @@ class TargetSpec:
     smoothing: str = "none"
     peak_normalised: bool = True  # audio whose peak exceeds 1 is scaled down (never up)
     version: int = 1
+    source: str = "original"  # the video's own audio, or a separation cache key ("sep-...") for cleaned audio
 
     @property
     def frame_rate(self) -> float:
@@ -79,10 +80,11 @@ class TargetSpec:
 
     @property
     def id(self) -> str:
-        """Readable, unique folder name, e.g. ``rms-16000hz-f512-h128-none-v1``."""
+        """Readable, unique folder name, e.g. ``rms-16000hz-f512-h128-none-v1`` (``...-v1-sep-<key>`` when separated)."""
         norm = "" if self.peak_normalised else "-raw"
+        source = "" if self.source == "original" else f"-{self.source}"
         return (f"{self.kind}-{self.sample_rate}hz-f{self.frame_length}-h{self.hop_length}-"
-                f"{self.smoothing}{norm}-v{self.version}")
+                f"{self.smoothing}{norm}-v{self.version}{source}")
 
 
 DEFAULT_TARGET_SPEC = TargetSpec()

@@ -26,9 +26,17 @@ console = Console(stderr=True)
 
 ENVELOPE_ENGINE_HELP = ("What predicts the envelope: 'video2rms' (learned model), 'preview' (motion heuristic) "
                         "or 'auto' (video2rms when PyTorch and a checkpoint are there, else preview).")
-SYNTH_ENGINE_HELP = ("What renders audio: 'preview' (procedural materials or grains of --audio-prompt) or 'folai' "
-                     "(Stable Audio Open + envelope ControlNet; needs its weights: the error names them).")
-PROMPT_HELP = "Words naming the material, e.g. 'footsteps on gravel' (preview engine: wood, metal, glass, ...)."
+SYNTH_ENGINE_HELP = ("What renders audio: 'foley' (events with natural tails over room tone: a sampler over "
+                     "--audio-prompt, else procedural materials), 'preview' (the earlier gated grain synthesizer) "
+                     "or 'folai' (Stable Audio Open + envelope ControlNet; needs its weights: the error names them).")
+PROMPT_HELP = ("Words naming the material, e.g. 'footsteps on gravel' (wood, metal, glass, stone, gravel, grass, "
+               "water, cloth, paper, plastic; 'steps'/'walking' gives heel-toe footsteps); with a sound library, "
+               "files and folders named by these words are preferred.")
+AUDIO_PROMPT_HELP = ("Your sound: an audio file or a folder of them (a sound library, 'foley' engine): cut into "
+                     "one-shots, sustained sounds and room tone, analysed once and cached.")
+ROOM_TONE_HELP = ("Room tone under the events, dBFS RMS (e.g. -55; default: the library's own floor relative to "
+                  "the loud events, or a quiet room for procedural sound; -inf: none). 'foley' engine.")
+REVERB_HELP = "Small-room reverberation, wet level 0-1 (default: 0 with a library, 0.12 procedural). 'foley' engine."
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -67,9 +75,11 @@ def run(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Output folder or URL (s3://bucket/prefix) "
                                       "(default SONORIZE_OUTPUT_DIR or ./sonorize-out)."),
     envelope_engine: str = typer.Option("auto", help=ENVELOPE_ENGINE_HELP),
-    synth_engine: str = typer.Option("preview", help=SYNTH_ENGINE_HELP),
+    synth_engine: str = typer.Option("foley", help=SYNTH_ENGINE_HELP),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
-    audio_prompt: Optional[Path] = typer.Option(None, help="An audio sample to build the sound from."),
+    audio_prompt: Optional[Path] = typer.Option(None, help=AUDIO_PROMPT_HELP),
+    room_tone_db: Optional[float] = typer.Option(None, help=ROOM_TONE_HELP),
+    reverb: Optional[float] = typer.Option(None, help=REVERB_HELP),
     seed: int = typer.Option(0, help="Random seed of the synthesizer."),
     force: bool = typer.Option(False, help="Recompute videos whose outputs already exist."),
     encoder: Optional[str] = typer.Option(None, help="Also cache frame features: 'motion', 'tc_clip' or 'bn_inception'."),
@@ -89,15 +99,16 @@ def run(
         require_ffmpeg()
     except RuntimeError as exc:
         _fail(str(exc))
-    if audio_prompt is not None and not audio_prompt.is_file():
-        _fail(f"{audio_prompt}: audio prompt file does not exist")
+    if audio_prompt is not None and not audio_prompt.exists():
+        _fail(f"{audio_prompt}: audio prompt not found (give an audio file or a folder of them)")
     if encoder or envelope_engine == "video2rms":
         _require_torch("--encoder / --envelope-engine video2rms")
     try:
         _prefect_api()
         result = sonorize(paths=list(paths), out_dir=str(out) if out else None, envelope_engine=envelope_engine,
                           synth_engine=synth_engine, prompt=prompt,
-                          audio_prompt=str(audio_prompt) if audio_prompt else None, seed=seed, force=force,
+                          audio_prompt=str(audio_prompt) if audio_prompt else None, room_tone_db=room_tone_db,
+                          reverb=reverb, seed=seed, force=force,
                           encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty(),
                           synth_fallback_preview=synth_fallback_preview)
     except (ValueError, SonorizeInputError) as exc:
@@ -176,27 +187,33 @@ def synth(
     video: Path = typer.Argument(..., help="The video to put the new sound into."),
     envelope_csv: Path = typer.Option(..., "--envelope", "-e", help="An envelope CSV (edited or not)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default beside the envelope)."),
-    synth_engine: str = typer.Option("preview", help=SYNTH_ENGINE_HELP),
+    synth_engine: str = typer.Option("foley", help=SYNTH_ENGINE_HELP),
     prompt: Optional[str] = typer.Option(None, help=PROMPT_HELP),
-    audio_prompt: Optional[Path] = typer.Option(None, help="An audio sample to build the sound from."),
+    audio_prompt: Optional[Path] = typer.Option(None, help=AUDIO_PROMPT_HELP),
+    room_tone_db: Optional[float] = typer.Option(None, help=ROOM_TONE_HELP),
+    reverb: Optional[float] = typer.Option(None, help=REVERB_HELP),
     seed: int = typer.Option(0, help="Random seed of the synthesizer."),
 ) -> None:
     """Re-synthesize VIDEO's sound from an envelope file, without the video stages."""
     from data_catalog.envelope_file import read_envelope
     from data_catalog.errors import SonorizeInputError
-    from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_video_task
+    from flows.video_pipeline import VideoOptions
+    from tasks.media_tasks import hash_video_task, probe_video_task
     from tasks.output_tasks import mux_video_task, output_paths
     from tasks.synth_tasks import synthesize_task
 
+    options = VideoOptions(synth_engine=synth_engine, prompt=prompt, room_tone_db=room_tone_db, reverb=reverb,
+                           audio_prompt=str(audio_prompt) if audio_prompt else None)
     try:
         info = probe_video_task.fn(str(video))
         env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s,
                                  video_sha256=hash_video_task.fn(str(video)), video_name=str(video))
-        prompt_audio, prompt_rate = load_audio_prompt_task.fn(str(audio_prompt)) if audio_prompt else (None, None)
+        prompt_audio, prompt_rate = options.audio_prompt_audio(in_flow=False)
         paths = output_paths(out or envelope_csv.parent, safe_name(video.stem))
         details = synthesize_task.fn(env_file.envelope, env_file.frame_rate, info.duration_s, synth_engine,
                                      paths["wav"], prompt=prompt, audio_prompt=prompt_audio,
-                                     audio_prompt_rate=prompt_rate, seed=seed, video_path=str(video))
+                                     audio_prompt_rate=prompt_rate, seed=seed, video_path=str(video),
+                                     engine_options=options.engine_options())
         mux_video_task.fn(paths, str(video))
     except (SonorizeInputError, ValueError, OSError) as exc:
         _fail(str(exc))
@@ -292,6 +309,10 @@ def preprocess(
     flow: Optional[str] = typer.Option(None, help="'raft' or 'opencv' (default per encoder)."),
     device: str = typer.Option("auto", help="'auto', 'cpu' or 'cuda'."),
     limit: Optional[int] = typer.Option(None, help="Only the first N items."),
+    separate_query: Optional[str] = typer.Option(None, "--separate", help="Clean each item's audio with AudioSep "
+                                                 "before measuring targets, keeping what QUERY describes (default: "
+                                                 "'footstep sounds' for walking-the-maps, none for the others)."),
+    no_separate: bool = typer.Option(False, "--no-separate", help="Measure targets on the audio as it is."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Build a dataset's catalog tables, envelope targets and feature cache (idempotent, resumable)."""
@@ -301,13 +322,54 @@ def preprocess(
     from flows.preprocess_flow import preprocess as preprocess_flow
 
     try:
+        if no_separate and separate_query:
+            raise ValueError("--separate and --no-separate contradict each other")
         _prefect_api()
         result = preprocess_flow(dataset=dataset, root=str(root), encoder=encoder, flow_method=flow,
-                                 device=device, limit=limit, show_progress=sys.stderr.isatty())
+                                 device=device, limit=limit, show_progress=sys.stderr.isatty(),
+                                 separate=False if no_separate else separate_query)
     except (SonorizeInputError, ValueError) as exc:
         _fail(str(exc))
     Console().print({k: v for k, v in result.items() if not isinstance(v, (list, dict))})
     if result.get("n_failed"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def separate(
+    paths: list[str] = typer.Argument(..., help="Audio or video files, or folders of them."),
+    query: str = typer.Option("footstep sounds", "--query", "-q", help="The sound to keep, in words (AudioSep)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default beside each input)."),
+    device: str = typer.Option("auto", help="'auto' (the GPU when present), 'cpu' or 'cuda'."),
+    batch_windows: Optional[int] = typer.Option(None, help="5 s windows per network call (default 4)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
+) -> None:
+    """Keep only the sound QUERY describes (AudioSep): NAME.separated.wav (44.1 kHz stereo) + spectrogram PNG."""
+    _quiet_prefect(verbose)
+    _require_torch("sonorize separate")
+    from data_catalog.errors import SonorizeInputError
+    from data_catalog.media import require_ffmpeg
+    from flows.separate_flow import separate as separate_flow
+
+    try:
+        require_ffmpeg()
+        result = separate_flow(paths=list(paths), query=query, out_dir=str(out) if out else None, device=device,
+                               batch_windows=batch_windows, show_progress=sys.stderr.isatty())
+    except (SonorizeInputError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    table = Table(title=f"separate '{result['query']}': {result['n_files'] - result['n_failed']} ok, "
+                        f"{result['n_failed']} failed ({result['device']})", title_justify="left")
+    for column in ("file", "status", "length", "time", "output / reason"):
+        table.add_column(column, overflow="fold")
+    for f in result["files"]:
+        ok = f["status"] == "ok"
+        table.add_row(Path(f["path"]).name, "[green]ok[/green]" if ok else "[red]failed[/red]",
+                      f"{f['duration_s']:.1f} s" if ok else "", f"{f['wall_s']:.1f} s",
+                      f["wav"] if ok else f["error"].removeprefix(f"{f['path']}: "))
+    Console().print(table)
+    if result["n_files"] == 0:
+        _fail("no audio or video files found in the given paths")
+    if result["n_failed"]:
         raise typer.Exit(1)
 
 
@@ -399,8 +461,9 @@ def demo(
     example = out / "example" / "bouncing-ball.mp4"
     impacts = make_bouncing_ball_video(example, duration_s=6.0)
     console.print(f"example clip: {example} (impacts at {', '.join(f'{t:.2f}' for t in impacts)} s)")
-    run(paths=[str(example)], out=str(out), envelope_engine="auto", synth_engine="preview",
-        prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, seed=0, force=True,
+    run(paths=[str(example)], out=str(out), envelope_engine="auto", synth_engine="foley",
+        prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, room_tone_db=None, reverb=None,
+        seed=0, force=True,
         encoder=None, flow=None, device="auto", synth_fallback_preview=False, verbose=verbose)
 
 

@@ -28,6 +28,7 @@ from data_catalog.claims import Claim, ClaimBook
 from data_catalog.errors import SonorizeInputError
 from data_catalog.locations import ObjectInfo
 from flows.bucket_video import BucketTargets, process_object
+from flows.run_logging import quiet_input_error_tracebacks
 from flows.video_pipeline import VideoOptions, sonorize_video
 from tasks._options import TASK_DEFAULTS
 
@@ -55,6 +56,7 @@ def process_item(item: VideoItem, out_root: Path | None, targets: BucketTargets,
                  run_id: str, out_error: str | None = None, stage=lambda s: None) -> dict:
     """Process one item; never raises for a bad video (the record says ``failed`` and why)."""
     label = item.local_path or f"{item.source_url}/{item.info.key}"
+    quiet_input_error_tracebacks()  # also in Dask worker processes
     if out_error:
         return {"video_path": label, "status": "failed", "error": out_error}
     try:

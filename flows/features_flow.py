@@ -17,7 +17,7 @@ from data_catalog.errors import SonorizeInputError
 from data_catalog.feature_cache import FeatureCache
 from flows.inputs import collect_videos
 from flows.progress import BatchProgress
-from tasks.feature_tasks import build_video_stage, frame_features_task
+from tasks.feature_tasks import build_video_stage, frame_features
 from tasks.media_tasks import hash_video_task, probe_video_task
 
 
@@ -55,7 +55,7 @@ def features(
                 info = probe_video_task(video)
                 sha = hash_video_task(video)
                 progress.stage(name, f"{encoder} features")
-                array, details = frame_features_task(info, sha, stage, dataset=dataset, split=split, cache=cache)
+                array, details = frame_features(info, sha, stage, dataset=dataset, split=split, cache=cache)
                 result = {"video_path": video, "video_sha256": sha, "status": "cached" if details["cached"] else "ok",
                           **details}
             except SonorizeInputError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -10,6 +11,8 @@ VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv",
     ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".mxf",
 })
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma"})
+UNSAFE_STEM_CHARS = re.compile(r"[\x00-\x1f/\\]")  # control chars and separators only: keep unicode
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class InputVideo:
     relative: PurePath
 
 
-def collect_inputs(paths: list[str]) -> list[InputVideo]:
+def collect_inputs(paths: list[str], extensions: frozenset[str] = VIDEO_EXTENSIONS) -> list[InputVideo]:
     """Files as given (any extension: ffprobe decides) and video files found in folders.
 
     Folders are walked recursively, hidden files skipped, results sorted. A
@@ -39,13 +42,25 @@ def collect_inputs(paths: list[str]) -> list[InputVideo]:
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found += [InputVideo(str(Path(root) / f), (Path(root) / f).relative_to(path))
                           for f in sorted(files)
-                          if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_EXTENSIONS]
+                          if not f.startswith(".") and Path(f).suffix.lower() in extensions]
         else:
             found.append(InputVideo(str(path), PurePath(path.name or str(path))))
     seen: set[str] = set()
     return [v for v in found if not (v.path in seen or seen.add(v.path))]
 
 
-def collect_videos(paths: list[str]) -> list[str]:
+def collect_videos(paths: list[str], extensions: frozenset[str] = VIDEO_EXTENSIONS) -> list[str]:
     """The paths of :func:`collect_inputs`."""
-    return [video.path for video in collect_inputs(paths)]
+    return [video.path for video in collect_inputs(paths, extensions)]
+
+
+def output_stems(videos: list[str]) -> dict[str, str]:
+    """A distinct output name per file of one folder listing: its stem, with a suffix when stems collide."""
+    stems: dict[str, str] = {}
+    used: dict[str, int] = {}
+    for video in videos:
+        stem = UNSAFE_STEM_CHARS.sub("_", Path(video).stem) or "video"
+        count = used.get(stem, 0)
+        used[stem] = count + 1
+        stems[video] = stem if count == 0 else f"{stem}-{count + 1}"
+    return stems

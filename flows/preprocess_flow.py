@@ -15,6 +15,15 @@ adds no catalog file. One broken item is reported with its reason and the
 others finish. An audio track that ends early is kept: its envelope is zero
 past the end, ``audio_duration_s`` records where it stops and the chunks
 past it are marked ``audio_complete = false``.
+
+Source separation (SPEC stage 12): with a query (``separate``, or the
+adapter's default: Walking The Maps separates "footstep sounds"), each item's
+audio is first cleaned by AudioSep into the separation cache (keyed by the
+video's content, the query, the weights' revision and the settings), and the
+targets are measured on the cleaned audio, in a target cache of their own
+(``TargetSpec.source``); the ``videos`` rows record the query, the revision
+and the separated file (``target_audio_path``, which ``train-controlnet``
+reads). Missing AudioSep weights stop the run before any item.
 """
 
 from __future__ import annotations
@@ -33,17 +42,18 @@ from data_catalog.datasets import DatasetAdapter, DatasetItem, get_dataset_adapt
 from data_catalog.datasets.base import AUDIO_TOLERANCE_S
 from data_catalog.errors import SonorizeInputError
 from data_catalog.feature_cache import FeatureCache
-from data_catalog.targets import TargetCache
+from data_catalog.targets import TargetCache, TargetSpec
+from flows.deployment_settings import PREPROCESS_VARIABLES, setting
 from flows.progress import BatchProgress
 from tasks.envelope_tasks import n_envelope_frames
-from tasks.feature_tasks import VideoStage, build_video_stage, feature_key, frame_features_task
+from tasks.feature_tasks import VideoStage, build_video_stage, feature_key, frame_features
 from tasks.media_tasks import hash_video_task, probe_video_task, reference_envelope
 
 
 @flow(name="preprocess", log_prints=True)
 def preprocess(
-    dataset: str,
-    root: str,
+    dataset: str | None = None,
+    root: str | None = None,
     encoder: str = "motion",
     flow_method: str | None = None,
     device: str = "auto",
@@ -51,13 +61,16 @@ def preprocess(
     show_progress: bool = False,
     split_file: str | None = None,
     options: dict | None = None,
+    separate: str | bool | None = None,
 ) -> dict:
     """Build a dataset's catalog tables, envelope targets and feature cache.
 
     Parameters
     ----------
-    dataset : ``greatest-hits``, ``walking-the-maps`` or ``folder`` (``_`` works too) (:data:`data_catalog.datasets.DATASETS`).
-    root : the dataset's folder (absolute in deployments).
+    dataset : ``greatest-hits``, ``walking-the-maps`` or ``folder`` (``_`` works too) (:data:`data_catalog.datasets.DATASETS`);
+        null: the Prefect Variable ``sonorize_preprocess_dataset``.
+    root : the dataset's folder (absolute in deployments); null: the Prefect Variable
+        ``sonorize_preprocess_root``.
     encoder : frame encoder (``motion``: no weights; ``tc_clip``, ``bn_inception``: from the model store).
     flow_method : optical flow (``raft`` / ``opencv``; default per encoder).
     device : ``auto`` (GPU when present), ``cpu`` or ``cuda``.
@@ -66,6 +79,9 @@ def preprocess(
     split_file : a recorded split to reuse (e.g. an earlier run's ``<catalog>/splits/<dataset>-*.json``).
     options : further adapter options, e.g. ``{"seed": 1}`` or, for ``folder``,
         ``{"name": "gh-dev", "holdout_fraction": 0.2}``.
+    separate : clean each item's audio with AudioSep before measuring its target: a text query
+        (``"footstep sounds"``), ``False`` to keep the audio as it is, or ``None`` for the
+        dataset's default (Walking The Maps: ``"footstep sounds"``; others: no separation).
 
     Returns
     -------
@@ -82,6 +98,8 @@ def preprocess(
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     run_id = _run_id()
+    dataset = setting(dataset, "dataset", PREPROCESS_VARIABLES, flow="preprocess", example="greatest-hits")
+    root = setting(root, "root", PREPROCESS_VARIABLES, flow="preprocess", example="/data/GreatestHits/vis-data")
     _require_absolute_in_deployments([root, *([split_file] if split_file else [])])
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be a whole number >= 0 or None, got {limit!r}")
@@ -94,12 +112,13 @@ def preprocess(
     split_path = write_split_record(record)
     selected = items if limit is None else items[:limit]
     stage = build_video_stage(encoder, flow_method, device)  # missing weights stop here, before any item
+    separation = _separation(adapter, separate, device)  # and here
     features, targets = FeatureCache(), TargetCache()
     logger.info("preprocess %s: %d item(s) of %d in %s (encoder=%s, flow=%s)", adapter.name, len(selected),
                 len(items), root, stage.encoder.name, stage.flow_method)
 
     context = {"root": str(root), "run_id": run_id, "created_at": started, "split_method": record["method"],
-               "split_record": str(split_path)}
+               "split_record": str(split_path), "separation": separation}
     results, video_rows, chunk_rows = [], [], []
     with BatchProgress(len(selected), enabled=show_progress) as progress:
         for item in selected:
@@ -128,6 +147,7 @@ def preprocess(
     videos_file = write_videos(video_rows, run_stamp=stamp)
     chunks_file = write_chunks(chunk_rows, run_stamp=stamp)
     summary = _summary(adapter, items, results, stage, features, targets, record, split_path, root, run_id)
+    summary["separation"] = None if separation is None else {k: separation[k] for k in ("query", "revision")}
     summary.update(catalog={"videos": str(videos_file) if videos_file else None,
                             "chunks": str(chunks_file) if chunks_file else None,
                             "n_chunks": len(chunk_rows)},
@@ -147,6 +167,12 @@ def _preprocess_item(item: DatasetItem, adapter: DatasetAdapter, stage: VideoSta
     adapter.require_audio(item, info)
     sha = hash_video_task(item.video_path)
 
+    audio_path, separated = item.video_path, {}
+    if context["separation"] is not None:
+        stage_note("separating")
+        audio_path, separated = _separated_audio(item, sha, context["separation"])
+        targets = TargetCache(targets.root, spec=TargetSpec(source=separated["target_source"]))
+
     stage_note("envelope target")
     n_target = n_envelope_frames(info.duration_s)
     target = targets.get(sha)
@@ -155,13 +181,13 @@ def _preprocess_item(item: DatasetItem, adapter: DatasetAdapter, stage: VideoSta
         covered = target.covered_s
     else:
         try:
-            envelope, covered = reference_envelope(item.video_path, n_target)
+            envelope, covered = reference_envelope(str(audio_path), n_target)
         except ValueError as exc:  # e.g. an audio track too short for one RMS frame
             raise SonorizeInputError(item.video_path, f"audio unusable as a target ({exc})") from None
         targets.put(sha, envelope, covered, source_duration_s=info.duration_s)
 
     stage_note(f"{stage.encoder.name} features")
-    array, details = frame_features_task(info, sha, stage, dataset=adapter.name, split=item.split, cache=features)
+    array, details = frame_features(info, sha, stage, dataset=adapter.name, split=item.split, cache=features)
     key = feature_key(stage, sha)
 
     audio_complete = covered >= info.duration_s - AUDIO_TOLERANCE_S
@@ -181,6 +207,8 @@ def _preprocess_item(item: DatasetItem, adapter: DatasetAdapter, stage: VideoSta
         "n_chunks": len(chunks), "feature_revision": key.weights_revision, "feature_frame_rate": key.frame_rate,
         "feature_window_frames": key.window_frames, "n_feature_frames": n_features, "feature_dim": dim,
         "target_spec": targets.spec.id, "target_frame_rate": rate, "n_target_frames": n_target,
+        "target_source": targets.spec.source, "separation_query": separated.get("query"),
+        "separation_revision": separated.get("revision"), "target_audio_path": separated.get("path"),
     }
     chunk_rows = []
     for chunk in chunks:
@@ -200,8 +228,43 @@ def _preprocess_item(item: DatasetItem, adapter: DatasetAdapter, stage: VideoSta
     result = {"item_id": item.item_id, "split": item.split, "video_path": item.video_path, "video_sha256": sha,
               "status": "cached" if cached else "ok", "target_cached": target_cached,
               "features_cached": details["cached"], "feature_shape": details["shape"], "n_chunks": len(chunks),
-              "audio_duration_s": row["audio_duration_s"], "duration_s": info.duration_s, "note": note}
+              "audio_duration_s": row["audio_duration_s"], "duration_s": info.duration_s, "note": note,
+              "separated": bool(separated), "separation_cached": separated.get("cached")}
     return result, row, chunk_rows
+
+
+def _separation(adapter: DatasetAdapter, separate: str | bool | None, device: str) -> dict | None:
+    """The run's separation settings (query, weights revision, a lazy loader), or None; checks the weights."""
+    query = adapter.separation_query if separate is None or separate is True else separate
+    if separate is True and not query:
+        from folai_models.separation.inference import DEFAULT_QUERY
+
+        query = DEFAULT_QUERY
+    if not query:
+        return None
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError(f"separate must be a text query, True, False or None, got {separate!r}")
+    from tasks.separation import load_separator, require_separation_weights, separation_revision
+
+    require_separation_weights()
+    loaded: list = []
+
+    def separator():  # AudioSep loads on the first item whose separated audio is not cached
+        if not loaded:
+            loaded.append(load_separator(device=device))
+        return loaded[0]
+
+    return {"query": query.strip(), "revision": separation_revision(), "load": separator}
+
+
+def _separated_audio(item: DatasetItem, sha: str, separation: dict) -> tuple[Path, dict]:
+    """The item's separated audio (cached or made now) and what the catalog records about it."""
+    from tasks.separation import separated_target_audio
+
+    path, cached, key_id = separated_target_audio(item.video_path, sha, separation["query"],
+                                                  separator=separation["load"], revision=separation["revision"])
+    return path, {"target_source": key_id, "query": separation["query"], "revision": separation["revision"],
+                  "path": str(path), "cached": cached}
 
 
 def _item_columns(item: DatasetItem, stage: VideoStage, context: dict) -> dict:

@@ -3,7 +3,9 @@
 For each video: probe -> hash -> envelope (engine) -> synthesis (engine) ->
 envelope file, plot, labels, WAV, muxed MP4 -> record. One broken video is
 reported with its reason and the others still finish; a re-run skips videos
-whose outputs exist for the same content and settings.
+whose outputs exist for the same content and settings. A batch in which any
+video failed ends in the Failed state ("N of M videos failed"), so Prefect's
+alerts and automations see it; the other videos' outputs are kept.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.states import Failed, State
 
 from data_catalog.atomic import json_text, remove_stale_temporaries, write_json_atomic
 from data_catalog.claims import Claim, ClaimBook
 from data_catalog.errors import OutputError
-from data_catalog.hashing import fingerprint, sha256_file
+from data_catalog.hashing import fingerprint
 from data_catalog.locations import Location, is_url
 from data_catalog.run_records import VIDEO_RUNS_TABLE, append_rows, video_run_row
 from data_catalog.settings import get_settings
@@ -28,10 +31,13 @@ from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, run_items
 from data_catalog.output_folders import assign_output_folders
 from flows.inputs import collect_inputs
 from flows.progress import BatchProgress
+from flows.run_logging import VideosFailed, quiet_input_error_tracebacks
 from flows.video_pipeline import VideoOptions
+from tasks.library_tasks import library_fingerprint
 from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine, resolve_synth_engine
 
 RECORD_PREFIX = "sonorize-run"
+FAILED_NAMES_SHOWN = 5  # failed videos named in the Failed state's message
 
 
 def sonorize_version() -> str:
@@ -53,13 +59,15 @@ def _check_output_dir(out_dir: Path) -> None:
 
 
 @flow(name="sonorize", log_prints=True)
-def sonorize(
+def sonorize_batch(
     paths: list[str],
     out_dir: str | None = None,
     envelope_engine: str = "auto",
-    synth_engine: str = "preview",
+    synth_engine: str = "foley",
     prompt: str | None = None,
     audio_prompt: str | None = None,
+    room_tone_db: float | None = None,
+    reverb: float | None = None,
     seed: int = 0,
     force: bool = False,
     encoder: str | None = None,
@@ -86,11 +94,17 @@ def sonorize(
     envelope_engine : what predicts the envelope: ``video2rms`` (the learned model; its shipped
         checkpoint needs no pretrained weights), ``preview`` (motion heuristic, no PyTorch), or
         ``auto``: video2rms when PyTorch and a checkpoint are there, else preview.
-    synth_engine : what renders audio: ``preview`` (procedural / sample grains) or ``folai``
-        (Stable Audio Open + the envelope ControlNet; needs its weights, else the flow stops
-        naming what is missing and how to get it).
-    prompt : text naming the material (e.g. "footsteps on gravel").
-    audio_prompt : an audio file whose grains the preview synthesizer reuses.
+    synth_engine : what renders audio: ``foley`` (events with their tails over room tone, from a
+        sampler over ``audio_prompt`` or procedural materials), ``preview`` (the earlier gated
+        grain synthesizer) or ``folai`` (Stable Audio Open + the envelope ControlNet; needs its
+        weights, else the flow stops naming what is missing and how to get it).
+    prompt : text naming the material (e.g. "footsteps on gravel"); with a library, file and folder
+        names matching its words are preferred.
+    audio_prompt : an audio file, or a folder of them (your sound library: ``foley`` only), to
+        build the sound from.
+    room_tone_db : ``foley``: room tone level in dBFS RMS (default: the source's own floor relative
+        to the clip's loud events; ``-inf`` turns it off).
+    reverb : ``foley``: small-room wet level in [0, 1] (default: 0 for a library, 0.12 procedural).
     seed : random seed of the synthesizer.
     force : recompute videos whose outputs already exist.
     encoder : also compute and cache frame features with this encoder (``motion``,
@@ -113,9 +127,11 @@ def sonorize(
 
     Returns
     -------
-    The batch run record (also written as JSON into ``out_dir``).
+    The batch run record (also written as JSON into ``out_dir``); when any video failed, a
+    Failed state ("N of M videos failed: names") holding that record.
     """
     logger = get_run_logger()
+    quiet_input_error_tracebacks()
     settings = get_settings()
     started = datetime.now(timezone.utc)
     run_id = _run_id()
@@ -128,16 +144,18 @@ def sonorize(
     # Fail fast on a wrong engine name, before any video is touched.
     envelope_engine = resolve_envelope_engine(envelope_engine)
     synth_engine = resolve_synth_engine(synth_engine, synth_fallback_preview, warn=logger.warning)
+    synth_options = {"room_tone_db": room_tone_db, "reverb": reverb} if synth_engine == "foley" else {}
     engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
-               "synth": get_synth_engine(synth_engine).describe()}
+               "synth": get_synth_engine(synth_engine, **synth_options).describe()}
     options = VideoOptions(envelope_engine=envelope_engine, synth_engine=synth_engine, prompt=prompt,
-                           audio_prompt=audio_prompt, seed=seed, force=force, encoder=encoder)
+                           audio_prompt=audio_prompt, seed=seed, force=force, encoder=encoder,
+                           room_tone_db=room_tone_db, reverb=reverb)
     if encoder:  # built once per batch; missing weights stop here, before any video
         from tasks.feature_tasks import build_video_stage  # PyTorch: only when asked for
 
         options.video_stage = build_video_stage(encoder, flow_method, device)
     if audio_prompt:
-        options.audio_prompt_sha256 = sha256_file(audio_prompt) if Path(audio_prompt).is_file() else None
+        options.audio_prompt_sha256 = library_fingerprint(audio_prompt) if Path(audio_prompt).exists() else None
     options.fingerprint = fingerprint({**options.public(), "version": sonorize_version()})
     targets = BucketTargets(output_url=out_text, quarantine_url=quarantine_dir, state_url=state_dir)
     claim_list = [Claim.from_dict(c) for c in claims or []]
@@ -161,7 +179,7 @@ def sonorize(
         records = run_items(items, out_root, targets, options, run_id, out_error=out_error, progress=progress,
                             fan_out=fan_out, dask_address=dask_address, dask_workers=dask_workers)
     for record in records:
-        if record["status"] == "failed":
+        if record["status"] == "failed":  # one line per bad video: file and reason
             logger.warning("failed: %s", record["error"])
         else:
             logger.info("%s: %s in %.1f s", record["video_path"], record["status"], record.get("wall_s", 0.0))
@@ -184,7 +202,38 @@ def sonorize(
         "videos": records,
     }
     _publish(run, out_text, settings.catalog_dir, started, logger, write_record=out_error is None)
-    return run
+    return batch_outcome(run)
+
+
+def batch_outcome(run: dict) -> dict | State:
+    """The record, or a Failed state holding it when videos failed (what alerts and automations see)."""
+    if not run["n_failed"]:
+        return run
+    names = [Path(v["video_path"]).name for v in run["videos"] if v["status"] == "failed"]
+    shown = ", ".join(names[:FAILED_NAMES_SHOWN]) + (", ..." if len(names) > FAILED_NAMES_SHOWN else "")
+    message = f"{run['n_failed']} of {run['n_videos']} videos failed: {shown}"
+    return Failed(message=message, data=VideosFailed(message, run))  # a failed state's data is an exception
+
+
+def sonorize(paths: list[str], **parameters) -> dict:
+    """Run the ``sonorize`` flow in this process; its batch record, also when videos failed.
+
+    Parameters
+    ----------
+    paths, **parameters : as :func:`sonorize_batch` (the flow deployments run).
+
+    Returns
+    -------
+    The batch run record. The flow run itself ends Failed when any video failed; an error
+    before any video was processed (an unknown engine, missing weights) is raised.
+    """
+    state = sonorize_batch(paths=paths, **parameters, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, VideosFailed):
+        return result.run
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _items(paths: list[str], claims: list[Claim], remote_out: bool, out_root: Path | None, logger) -> list[VideoItem]:

@@ -153,9 +153,10 @@ def train_video2rms(
         row = {"epoch": epoch, "train_loss": round(loss, 5), "seconds": round(time.perf_counter() - started, 2)}
         improved = False
         if epoch % eval_every == 0 or epoch == cfg.epochs:
-            eval_cfg = cfg
+            eval_cfg, train_outputs = cfg, None
             if cfg.decode_method in CALIBRATED:  # only thresholded decodings need the training predictions
-                eval_cfg = calibrate_decoding(video_outputs(model, train_items, cfg, device), cfg)
+                train_outputs = video_outputs(model, train_items, cfg, device)
+                eval_cfg = calibrate_decoding(train_outputs, cfg)
                 row.update({name: getattr(eval_cfg, name) for name in CALIBRATED[cfg.decode_method]})
             with torch.no_grad():
                 metrics = evaluate(model, val_items, eval_cfg, device)
@@ -163,8 +164,9 @@ def train_video2rms(
             value = metrics.get(cfg.best_metric)
             if is_improvement(value, best, cfg):
                 best, best_metrics, improved = value, {**metrics, "epoch": epoch}, True
+                train_outputs = train_outputs or video_outputs(model, train_items, cfg, device)
                 save_checkpoint(best_path, model, eval_cfg, optimizer=None, epoch=epoch, metrics=best_metrics,
-                                extra=extra)
+                                extra={**extra, "level_map": json.dumps(level_map(train_outputs, eval_cfg))})
             _record_epoch(run_id, dataset, encoder, row, metrics, improved)
             create_table_artifact(key="video2rms-epochs", table=history + [row],
                                   description=f"Video2RMS on {dataset} ({encoder}): loss and validation per epoch")
@@ -191,6 +193,15 @@ def video_outputs(model, videos, config: Video2RMSConfig, device: str) -> list[t
     from folai_models.video2rms.decode import predict_outputs
 
     return [(*predict_outputs(model, v.features, config, device=device), v.envelope) for v in videos]
+
+
+def level_map(outputs: list[tuple], config: Video2RMSConfig) -> list[tuple[float, float]]:
+    """The level map (:mod:`folai_models.video2rms.level_map`) of the decoded training outputs."""
+    from folai_models.video2rms.decode import decode_with_config
+    from folai_models.video2rms.level_map import fit_level_map
+
+    decoded = [decode_with_config(probs, config, onset_probabilities=onset_probs) for probs, onset_probs, _ in outputs]
+    return [(round(x, 6), round(y, 6)) for x, y in fit_level_map(decoded, [ref for *_, ref in outputs])]
 
 
 def calibrate_decoding(outputs: list[tuple], config: Video2RMSConfig) -> Video2RMSConfig:

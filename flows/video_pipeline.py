@@ -17,6 +17,7 @@ from data_catalog.errors import OutputError, is_write_error, output_error
 from folai_models.events import detect_onsets
 from folai_models.metrics import envelope_scores
 from tasks.envelope_tasks import predict_envelope_task
+from tasks.library_tasks import sound_bank_task
 from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_video_task, reference_envelope_task
 from tasks.output_tasks import mux_video_task, output_paths, write_envelope_outputs_task
 from tasks.synth_tasks import synthesize_task
@@ -31,13 +32,15 @@ class VideoOptions:
     """The per-video choices of a batch (recorded in every run record)."""
 
     envelope_engine: str = "auto"
-    synth_engine: str = "preview"
+    synth_engine: str = "foley"
     prompt: str | None = None
     audio_prompt: str | None = None
     seed: int = 0
     force: bool = False
     audio_prompt_sha256: str | None = None
     encoder: str | None = None
+    room_tone_db: float | None = None
+    reverb: float | None = None
     fingerprint: str = ""
     video_stage: object | None = field(default=None, repr=False)  # tasks.feature_tasks.VideoStage
     _audio_prompt_cache: tuple | None = field(default=None, repr=False)
@@ -49,13 +52,31 @@ class VideoOptions:
             data["flow"] = self.video_stage.flow_method
         return data
 
-    def audio_prompt_audio(self) -> tuple[np.ndarray | None, int | None]:
-        """The decoded audio prompt (decoded once per batch)."""
+    def audio_prompt_audio(self, in_flow: bool = True) -> tuple[object | None, int | None]:
+        """The audio prompt, prepared once per batch: a sound bank for ``foley`` (a file or a
+        folder: the user's library), the decoded sample for the other engines.
+
+        ``in_flow=False`` (single-file commands) runs the steps as plain functions: no Prefect API.
+        """
         if not self.audio_prompt:
             return None, None
         if self._audio_prompt_cache is None:
-            self._audio_prompt_cache = load_audio_prompt_task(self.audio_prompt)
+            bank_task = sound_bank_task if in_flow else sound_bank_task.fn
+            load_task = load_audio_prompt_task if in_flow else load_audio_prompt_task.fn
+            if self.synth_engine == "foley":
+                self._audio_prompt_cache = (bank_task(self.audio_prompt), None)
+            elif Path(self.audio_prompt).is_dir():
+                raise ValueError(f"{self.audio_prompt}: a folder of sounds needs --synth-engine foley "
+                                 f"(the {self.synth_engine!r} engine takes one audio file)")
+            else:
+                self._audio_prompt_cache = load_task(self.audio_prompt)
         return self._audio_prompt_cache
+
+    def engine_options(self) -> dict:
+        """Options of the synth engine (only ``foley`` has any)."""
+        if self.synth_engine != "foley":
+            return {}
+        return {"room_tone_db": self.room_tone_db, "reverb": self.reverb}
 
 
 class _Timer:
@@ -151,10 +172,10 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
 
     features = None
     if options.video_stage is not None:
-        from tasks.feature_tasks import frame_features_task  # PyTorch: only with --encoder
+        from tasks.feature_tasks import frame_features  # PyTorch: only with --encoder
 
         stage(f"{options.encoder} features")
-        _, features = timer("features", frame_features_task, info, sha, options.video_stage)
+        _, features = timer("features", frame_features, info, sha, options.video_stage)
 
     stage("envelope")
     with gpu_tag(options.envelope_engine in GPU_ENVELOPE_ENGINES):  # the learned model runs on the GPU
@@ -179,7 +200,8 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     prompt_audio, prompt_rate = options.audio_prompt_audio()
     synth_details = timer("synthesis", synthesize_task, envelope, rate, info.duration_s, options.synth_engine,
                           paths["wav"], prompt=options.prompt, audio_prompt=prompt_audio,
-                          audio_prompt_rate=prompt_rate, seed=options.seed, video_path=str(info.path))
+                          audio_prompt_rate=prompt_rate, seed=options.seed, video_path=str(info.path),
+                          engine_options=options.engine_options())
     rendered = synth_details.pop("rendered_envelope")
 
     stage("writing outputs")

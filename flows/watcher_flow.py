@@ -27,9 +27,12 @@ from prefect import flow, get_run_logger
 
 from data_catalog.bucket_keys import BadKeyError, is_pending_or_hidden, validate_key
 from data_catalog.claims import Claim, ClaimBook, new_holder, object_id
+from data_catalog.errors import LocationError
 from data_catalog.locations import Location, ObjectInfo
 from data_catalog.quarantine import quarantine_object
+from flows.deployment_settings import WATCHER_VARIABLES, setting
 from flows.inputs import VIDEO_EXTENSIONS
+from flows.run_logging import quiet_input_error_tracebacks
 
 BATCH_DEPLOYMENT = "sonorize/batch"
 WAITING_STATES = frozenset({"SCHEDULED", "PENDING", "PAUSED"})  # queued for a worker: alive, not late
@@ -43,7 +46,7 @@ def sibling(url: str, name: str) -> str:
 
 @flow(name="watch-bucket", log_prints=True)
 def watch_bucket(
-    input_url: str,
+    input_url: str | None = None,
     output_url: str | None = None,
     quarantine_url: str | None = None,
     state_url: str | None = None,
@@ -58,8 +61,10 @@ def watch_bucket(
 
     Parameters
     ----------
-    input_url : the input prefix (``s3://bucket/incoming`` or an absolute folder).
-    output_url : where outputs go, same relative names (default: ``<parent>/outputs``).
+    input_url : the input prefix (``s3://bucket/incoming`` or an absolute folder); null: the
+        Prefect Variable ``sonorize_input_url`` (``prefect variable set sonorize_input_url URL``).
+    output_url : where outputs go, same relative names; null: the Prefect Variable
+        ``sonorize_output_url``, else ``<parent>/outputs``.
     quarantine_url : failed inputs and their reports (default: ``<parent>/quarantine``).
     state_url : claim, heartbeat and done records (default: ``<parent>/sonorize-state``).
     min_age_s : an object modified more recently than this is left for a later poll.
@@ -75,14 +80,18 @@ def watch_bucket(
     Counts per outcome and the ids of the batch runs started.
     """
     logger = get_run_logger()
-    output_url = output_url or sibling(input_url, "outputs")
+    quiet_input_error_tracebacks()
+    input_url = setting(input_url, "input_url", WATCHER_VARIABLES, flow="watch-bucket", example="s3://BUCKET/incoming")
+    output_url = setting(output_url, "output_url", WATCHER_VARIABLES, flow="watch-bucket",
+                         example="s3://BUCKET/outputs", required=False) or sibling(input_url, "outputs")
     quarantine_url = quarantine_url or sibling(input_url, "quarantine")
     state_url = state_url or sibling(input_url, "sonorize-state")
     root = input_url.rstrip("/") + "/"
     inside = [u for u in (output_url, quarantine_url, state_url) if u.rstrip("/").startswith(root)]
     if inside:  # the watcher would pick up its own outputs as new videos
         raise ValueError(f"{inside} lie inside the input prefix {input_url}: use sibling prefixes")
-    source, book = Location(input_url), ClaimBook(Location(state_url))
+    source, state = _reachable(input_url), _reachable(state_url, must_exist=False)
+    book = ClaimBook(state)
     watcher_run = _flow_run_id()
     snapshot = book.snapshot()
     now = datetime.now(timezone.utc)
@@ -137,6 +146,34 @@ def watch_bucket(
     logger.info("watch-bucket %s: %s; %d batch run(s) started", input_url, counts, len(runs))
     return {"input_url": input_url, "output_url": output_url, "quarantine_url": quarantine_url,
             "state_url": state_url, "counts": counts, "batch_runs": runs}
+
+
+def _reachable(url: str, must_exist: bool = True) -> Location:
+    """The location, listed once: a store that cannot be reached is one line naming it and why."""
+    try:
+        location = Location(url)
+        top = location.root if location.is_local else location.root.split("/", 1)[0]
+        if location.is_local and not must_exist:
+            return location  # created on first write
+        location.fs.ls(top)  # a folder, or the bucket's first level
+        return location
+    except ImportError as exc:
+        raise LocationError(url, f"this store needs a package that is not installed ({exc}); "
+                                 "s3:// URLs: pip install -e '.[s3]'") from None
+    except FileNotFoundError:
+        raise LocationError(url, "no such folder" if "://" not in url else
+                            f"bucket {url.split('://', 1)[1].split('/', 1)[0]!r} does not exist") from None
+    except Exception as exc:
+        raise LocationError(url, _unreachable_reason(exc)) from None
+
+
+def _unreachable_reason(exc: Exception) -> str:
+    if type(exc).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
+        return ("no credentials for the store: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
+                "AWS_ENDPOINT_URL for MinIO or another S3-compatible store) in the worker's environment")
+    if isinstance(exc, PermissionError):
+        return f"access denied ({exc})"
+    return f"cannot list it ({type(exc).__name__}: {exc})"
 
 
 def _start_batches(book: ClaimBook, claims: list[Claim], output_url: str, quarantine_url: str, state_url: str,

@@ -60,7 +60,10 @@ def load_synth_chunks(dataset: str, split: str, chunk_s: float, *, sample_rate: 
     if not chunks:
         raise SonorizeInputError(None, f"no {split!r} chunks of dataset {dataset!r} in the catalog: "
                                        f"run `sonorize preprocess {dataset} ...` first")
-    paths = {row["item_id"]: row["video_path"] for row in read_videos(dataset=dataset, status="ok").to_pylist()}
+    videos = read_videos(dataset=dataset, status="ok").to_pylist()
+    paths = {row["item_id"]: row["video_path"] for row in videos}
+    # the separated audio where preprocess cleaned the targets (SPEC stage 12), else the video's own
+    audio_paths = {row["item_id"]: row.get("target_audio_path") or row["video_path"] for row in videos}
     n_samples = int(round(chunk_s * sample_rate))
     out = []
     for row in chunks[:max_chunks] if max_chunks else chunks:
@@ -68,7 +71,7 @@ def load_synth_chunks(dataset: str, split: str, chunk_s: float, *, sample_rate: 
         if path is None:
             continue
         try:
-            audio = extract_audio(path, sample_rate=sample_rate, n_channels=SYNTH_CHANNELS,
+            audio = extract_audio(audio_paths[row["item_id"]], sample_rate=sample_rate, n_channels=SYNTH_CHANNELS,
                                   start_s=float(row["start_s"]), max_duration_s=chunk_s)
         except SonorizeInputError as error:
             if log:

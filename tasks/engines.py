@@ -7,6 +7,7 @@ is one more class in a registry, not a change to the flow.
 
 from __future__ import annotations
 
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -83,11 +84,12 @@ class Video2RMSEnvelopeEngine(EnvelopeEngine):
     def predict(self, info: VideoInfo, video_sha256: str | None = None) -> tuple[np.ndarray, float]:
         from data_catalog.hashing import sha256_file
         from folai_models.video2rms import predict_envelope
+        from folai_models.video2rms.level_map import apply_level_map
         from tasks.feature_tasks import frame_features_task
 
-        model, config, stage, normalizer = _load_video2rms(str(self.checkpoint), self.device)
+        model, config, stage, normalizer, level_map = _load_video2rms(str(self.checkpoint), self.device)
         features, _ = frame_features_task.fn(info, video_sha256 or sha256_file(info.path), stage)
-        envelope = predict_envelope(model, normalizer(features), config)
+        envelope = apply_level_map(predict_envelope(model, normalizer(features), config), level_map)
         return np.asarray(envelope, dtype=np.float32), config.envelope_rate
 
     def describe(self) -> dict:
@@ -109,7 +111,7 @@ def default_video2rms_checkpoint() -> Path | None:
 
 @lru_cache(maxsize=2)
 def _load_video2rms(checkpoint: str, device: str):
-    """Model, config, video stage and feature normaliser of a checkpoint (loaded once per process)."""
+    """Model, config, video stage, feature normaliser and level map of a checkpoint (loaded once per process)."""
     from data_catalog.checkpoints import CheckpointError, load_checkpoint
     from tasks.feature_tasks import build_video_stage, resolve_device
     from tasks.training_data import FeatureNormalizer
@@ -128,7 +130,8 @@ def _load_video2rms(checkpoint: str, device: str):
                                               "re-preprocessed data")
         logging.getLogger(__name__).warning("%s was trained with flow %r, this install computes %r",
                                             checkpoint, trained_on, stage.revision)
-    return model.to(device).eval(), config, stage, FeatureNormalizer.from_dict(extra)
+    level_map = json.loads(extra["level_map"]) if extra.get("level_map") else []  # older checkpoints: none
+    return model.to(device).eval(), config, stage, FeatureNormalizer.from_dict(extra), level_map
 
 
 def resolve_envelope_engine(name: str) -> str:
@@ -160,6 +163,47 @@ class PreviewSynthEngine(SynthEngine):
         blocks = iter_windowed_render(render, envelope, frame_rate, sample_rate)
         source = "audio prompt" if audio_prompt is not None else f"procedural material '{material}'"
         return fit_length(blocks, n_samples), {"material": material, "source": source}
+
+
+class FoleySynthEngine(SynthEngine):
+    """Envelope-timed events that sound recorded: a sampler over the user's library or procedural materials.
+
+    The envelope places every event and sets its loudness; one-shots keep
+    their natural tails, sustained stretches get textures, and a room-tone bed
+    runs under everything (:mod:`folai_models.foley`). ``audio_prompt`` is a
+    :class:`~folai_models.foley.SoundBank` (``tasks.library_tasks.sound_bank_task``)
+    or one in-memory sample; without it the text prompt picks a procedural
+    material (footsteps when it asks for steps).
+    """
+
+    name = "foley"
+
+    def __init__(self, room_tone_db: float | None = None, reverb: float | None = None):
+        self.room_tone_db = room_tone_db
+        self.reverb = reverb
+
+    def render_blocks(self, envelope, frame_rate, *, n_samples, sample_rate, prompt, audio_prompt,
+                      audio_prompt_rate, seed, video_path=None):
+        from data_catalog.errors import SonorizeInputError
+        from folai_models import foley
+
+        source_rng = np.random.default_rng([seed, 1])
+        if audio_prompt is not None:
+            bank = audio_prompt if isinstance(audio_prompt, foley.SoundBank) else \
+                foley.bank_from_audio(audio_prompt, audio_prompt_rate, sample_rate)
+            if len(bank) == 0:
+                raise SonorizeInputError(None, "audio prompt: no usable one-shots ("
+                                         + "; ".join(bank.skipped or ["nothing above its noise floor"]) + ")")
+            source = foley.SamplerSource(bank, sample_rate, prompt, source_rng)
+        else:
+            source = foley.ProceduralSource(materials.material_from_prompt(prompt), sample_rate, source_rng,
+                                            footsteps=foley.wants_footsteps(prompt))
+        blocks, details = foley.render_foley(envelope, frame_rate, sample_rate, n_samples, source, seed=seed,
+                                             room_tone_db=self.room_tone_db, reverb=self.reverb)
+        return fit_length(blocks, n_samples), details
+
+    def describe(self) -> dict:
+        return {"name": self.name, "room_tone_db": self.room_tone_db, "reverb": self.reverb}
 
 
 class FolAISynthEngine(SynthEngine):
@@ -256,14 +300,17 @@ def fit_length(blocks: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndar
 
 ENVELOPE_ENGINES: dict[str, type[EnvelopeEngine]] = {"preview": PreviewEnvelopeEngine,
                                                      "video2rms": Video2RMSEnvelopeEngine}
-SYNTH_ENGINES: dict[str, type[SynthEngine]] = {"preview": PreviewSynthEngine, "folai": FolAISynthEngine}
+SYNTH_ENGINES: dict[str, type[SynthEngine]] = {"foley": FoleySynthEngine, "preview": PreviewSynthEngine,
+                                               "folai": FolAISynthEngine}
+DEFAULT_SYNTH_ENGINE = "foley"
 
 
-def _lookup(registry: dict, kind: str, name: str):
+def _lookup(registry: dict, kind: str, name: str, **options):
     try:
-        return registry[name]()
+        engine_class = registry[name]
     except KeyError:
         raise ValueError(f"unknown {kind} engine {name!r}; available: {', '.join(sorted(registry))}") from None
+    return engine_class(**options)
 
 
 def get_envelope_engine(name: str) -> EnvelopeEngine:
@@ -271,12 +318,14 @@ def get_envelope_engine(name: str) -> EnvelopeEngine:
     return _lookup(ENVELOPE_ENGINES, "envelope", resolve_envelope_engine(name))
 
 
-def get_synth_engine(name: str) -> SynthEngine:
-    """The synthesis engine registered under ``name`` (ValueError lists the choices).
+def get_synth_engine(name: str, **options) -> SynthEngine:
+    """The synthesis engine registered under ``name``, built with ``options`` (ValueError lists the choices).
 
     ``folai`` raises :class:`tasks.folai_synth.FolAIWeightsMissing` when its weights are not there.
+    Only ``foley`` takes options (``room_tone_db``, ``reverb``); ``None`` values are dropped.
     """
-    return _lookup(SYNTH_ENGINES, "synth", name)
+    options = {k: v for k, v in options.items() if v is not None}
+    return _lookup(SYNTH_ENGINES, "synth", name, **options)
 
 
 def resolve_synth_engine(name: str, fallback_to_preview: bool = False, warn=None) -> str:

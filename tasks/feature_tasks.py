@@ -89,13 +89,34 @@ def feature_key(stage: VideoStage, video_sha256: str, frame_rate: float = FRAME_
                       frame_rate=frame_rate, window_frames=window_frames)
 
 
+def frame_features(info: VideoInfo, video_sha256: str, stage: VideoStage, *, dataset: str = "default",
+                   split: str = "all", cache: FeatureCache | None = None) -> tuple[np.ndarray, dict]:
+    """Features [T, D] of a video at 30 fps: a cache hit is read here, without a task run, so it
+    never waits for a ``gpu`` slot; a miss runs :func:`frame_features_task`.
+    """
+    cache = cache or FeatureCache()
+    key = feature_key(stage, video_sha256)
+    start = time.perf_counter()
+    features = cache.get(key, dataset, split)
+    if features is None:
+        return frame_features_task(info, video_sha256, stage, dataset=dataset, split=split, cache=cache)
+    return features, _details(stage, features, True, start, cache.path_for(key, dataset, split))
+
+
+def _details(stage: VideoStage, features: np.ndarray, cached: bool, start: float, cache_file) -> dict:
+    return {"encoder": stage.encoder.name, "flow": stage.flow_method, "revision": stage.revision,
+            "shape": list(features.shape), "cached": cached, "seconds": round(time.perf_counter() - start, 3),
+            "cache_file": str(cache_file)}
+
+
 @task(name="frame-features", tags=["gpu", "features"], **TASK_DEFAULTS)
 def frame_features_task(info: VideoInfo, video_sha256: str, stage: VideoStage, *, dataset: str = "default",
                         split: str = "all", cache: FeatureCache | None = None) -> tuple[np.ndarray, dict]:
     """Features [T, D] of a video at 30 fps, from the cache when its key matches.
 
     A cache hit decodes nothing and runs no model. Tagged ``gpu`` so a Prefect
-    concurrency limit can hold this work to a worker's GPU slots.
+    concurrency limit can hold this work to a worker's GPU slots (callers use
+    :func:`frame_features`, which reads a hit without taking a slot).
     """
     cache = cache or FeatureCache()
     key = feature_key(stage, video_sha256)
@@ -110,7 +131,4 @@ def frame_features_task(info: VideoInfo, video_sha256: str, stage: VideoStage, *
         return extract_features(windows, stage.encoder, stage.flow)
 
     features, cached = cache.get_or_compute(key, compute, dataset=dataset, split=split)
-    details = {"encoder": stage.encoder.name, "flow": stage.flow_method, "revision": stage.revision,
-               "shape": list(features.shape), "cached": cached, "seconds": round(time.perf_counter() - start, 3),
-               "cache_file": str(cache.path_for(key, dataset, split))}
-    return features, details
+    return features, _details(stage, features, cached, start, cache.path_for(key, dataset, split))

@@ -41,18 +41,22 @@ def synthesize_task(
     engine: str,
     wav_path: Path,
     prompt: str | None = None,
-    audio_prompt: np.ndarray | None = None,
+    audio_prompt=None,
     audio_prompt_rate: int | None = None,
     seed: int = 0,
     video_path: str | None = None,
+    engine_options: dict | None = None,
 ) -> dict:
     """Render 44.1 kHz stereo of exactly ``duration_s`` following ``envelope`` into ``wav_path``.
 
     Audio streams from the engine to the WAV window by window. Returns the
     engine's details plus ``rendered_envelope``, the output's own envelope.
+    ``audio_prompt`` is a decoded sample or, for ``foley``, a sound bank
+    (``tasks.library_tasks.sound_bank_task``); ``engine_options`` go to the
+    engine (``foley``: ``room_tone_db``, ``reverb``).
     """
     n_samples = int(round(duration_s * SYNTH_AUDIO_RATE))
-    blocks, details = get_synth_engine(engine).render_blocks(
+    blocks, details = get_synth_engine(engine, **(engine_options or {})).render_blocks(
         envelope, frame_rate, n_samples=n_samples, sample_rate=SYNTH_AUDIO_RATE, prompt=prompt,
         audio_prompt=audio_prompt, audio_prompt_rate=audio_prompt_rate, seed=seed, video_path=video_path,
     )

@@ -403,8 +403,15 @@ def test_preprocess_walking_the_maps_clips(tiny_dataset, tmp_path):
     (tmp_path / "game").mkdir()
     (tmp_path / "game" / "abcdefghijk_0_2.5.mp4").symlink_to(tiny_dataset / "ball_a.mp4")
     (tmp_path / "game" / "zyx_wvutsrq_10_12.mp4").symlink_to(tiny_dataset / "ball_b.mp4")
-    summary = preprocess(dataset="walking_the_maps", root=str(tmp_path))
+    # Walking The Maps cleans its targets with AudioSep by default: without its weights nothing starts
+    from tasks.separation import SeparationWeightsMissing
+
+    with pytest.raises(SeparationWeightsMissing, match="sonorize models pull audiosep"):
+        preprocess(dataset="walking_the_maps", root=str(tmp_path))
+    assert tables.read_videos(dataset="walking-the-maps").num_rows == 0
+    summary = preprocess(dataset="walking_the_maps", root=str(tmp_path), separate=False)
     assert summary["dataset"] == "walking-the-maps" and summary["n_ok"] == 2, summary["failures"]
+    assert summary["separation"] is None
     videos = tables.read_videos(dataset="walking-the-maps", status="ok").to_pylist()
     assert {(v["clip_start_s"], v["clip_end_s"]) for v in videos} == {(0.0, 2.5), (10.0, 12.0)}
     assert len({v["split"] for v in videos}) == 2  # two source videos, two splits

@@ -81,9 +81,16 @@ def test_batch_deployment_runs_on_a_process_worker(prefect_server, tmp_path):
     finally:
         kill_tree(worker)
 
+    # One bad video: the run ends Failed (alerts see it), saying how many, and the others' outputs are kept.
     flow_run = prefect_server.read_flow_run(flow_run_id)
-    assert flow_run.state is not None and flow_run.state.is_completed(), (
+    assert flow_run.state is not None and flow_run.state.is_failed(), (
         f"flow run ended {flow_run.state!r}\nworker log:\n{tail(worker_log, 8000)}")
+    assert flow_run.state.message == "1 of 3 videos failed: bad.mp4", flow_run.state.message
+    # The bad video is one log line (file and reason); tracebacks are left for bugs.
+    log_text = worker_log.read_text(errors="replace")
+    assert "Traceback" not in log_text, log_text[-6000:]
+    bad_lines = [line for line in log_text.splitlines() if "bad.mp4" in line and "Finished in state" not in line]
+    assert len(bad_lines) == 1 and f"failed: {videos / 'bad.mp4'}: " in bad_lines[0], log_text[-6000:]
 
     records = sorted(out_dir.glob("sonorize-run-*.json"))
     assert len(records) == 1, f"expected one batch record in {out_dir}, found {records}"

@@ -104,6 +104,20 @@ def test_sonorize_flow_caches_features_with_encoder(clips, tmp_path):
     assert record["status"] == "ok"
     assert record["features"]["encoder"] == "motion" and record["features"]["shape"][1] > 0
     assert run["options"]["encoder"] == "motion"
+    # A feature-cache hit runs no `gpu`-tagged task, so it never waits for a GPU slot.
+    again = sonorize(paths=[str(clips / "short.mp4")], out_dir=str(tmp_path / "out"), encoder="motion", force=True)
+    assert again["videos"][0]["features"]["cached"]
+    assert "frame-features" in _gpu_tasks(run["run_id"]) and "frame-features" not in _gpu_tasks(again["run_id"])
+
+
+def _gpu_tasks(flow_run_id: str) -> set[str]:
+    """Names of the flow run's task runs that carry the `gpu` tag (and so wait for its slots)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name.rsplit("-", 1)[0] for run in runs if "gpu" in run.tags}
 
 
 def test_cli_features_command(clips):

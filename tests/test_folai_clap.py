@@ -9,9 +9,6 @@ network with random weights, placed in a temporary store the way
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 import numpy as np
 import pytest
 
@@ -20,62 +17,17 @@ pytest.importorskip("transformers")
 if __import__("importlib").util.find_spec("laion_clap") is None:
     pytest.skip("laion_clap not installed", allow_module_level=True)
 
-from data_catalog.model_store import REGISTRY, ModelStore, offline_hf  # noqa: E402
+from data_catalog.model_store import ModelStore  # noqa: E402
 from tasks.folai_synth import CLAP_WEIGHTS, FolAIWeightsMissing, load_clap  # noqa: E402
-
-
-def _bytes_to_unicode() -> list[str]:
-    """GPT-2's byte -> printable character table (byte-level BPE's alphabet)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    cs, n = bs[:], 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
-def _hash_free(names) -> dict:
-    """Registry entries without published sizes/hashes: the stand-ins are not the published files."""
-    def strip(f):
-        return dataclasses.replace(f, size=None, sha256=None, sha256_prefix=None, md5=None)
-    return {n: dataclasses.replace(REGISTRY[n], files=tuple(strip(f) for f in REGISTRY[n].files)) for n in names}
+from clap_stand_ins import add_hf_stand_ins, clap_state_dict, hash_free  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def clap_store(tmp_path_factory):
-    from transformers import BertTokenizer, RobertaConfig, RobertaModel, RobertaTokenizer
-
     root = tmp_path_factory.mktemp("clap-store")
-    store = ModelStore(root / "models", registry=_hash_free(CLAP_WEIGHTS))
-    bpe = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", *_bytes_to_unicode(), "<mask>"])}
-    for name in ("roberta-base", "bart-base"):
-        staging = root / name
-        staging.mkdir()
-        (staging / "vocab.json").write_text(json.dumps(bpe))
-        (staging / "merges.txt").write_text("#version: 0.2\n")
-        (staging / "config.json").write_text(json.dumps({"model_type": name.split("-")[0]}))
-        if name == "roberta-base":
-            RobertaTokenizer(str(staging / "vocab.json"), str(staging / "merges.txt")).save_pretrained(str(staging))
-            config = RobertaConfig(vocab_size=len(bpe), hidden_size=768, num_hidden_layers=1, num_attention_heads=12,
-                                   intermediate_size=64, max_position_embeddings=80, type_vocab_size=1)
-            RobertaModel(config).save_pretrained(str(staging))  # CLAP's text projection expects width 768
-        for wf in store.spec(name).files:
-            store.add_file(name, staging / wf.filename)
-    staging = root / "bert"
-    staging.mkdir()
-    (staging / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghij"]) + "\n")
-    BertTokenizer(str(staging / "vocab.txt")).save_pretrained(str(staging))
-    (staging / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    for wf in store.spec("bert-base-uncased").files:
-        store.add_file("bert-base-uncased", staging / wf.filename)
-
-    with offline_hf(store):
-        import laion_clap
-
-        module = laion_clap.CLAP_Module(enable_fusion=False, amodel="HTSAT-tiny", tmodel="roberta", device="cpu")
-    state = {f"module.{k}": v.clone() for k, v in module.model.state_dict().items()}
+    store = ModelStore(root / "models", registry=hash_free(CLAP_WEIGHTS))
+    add_hf_stand_ins(store, root / "staging")
+    state = {f"module.{k}": v for k, v in clap_state_dict(store).items()}
     state["module.logit_scale_a"].fill_(3.25)  # a marker that must survive the round trip
     checkpoint = root / "630k-audioset-best.pt"
     torch.save({"epoch": 45, "state_dict": state}, checkpoint)
@@ -94,7 +46,7 @@ def test_clap_loads_offline_and_embeds_audio_and_text(clap_store):
 
 
 def test_missing_clap_weights_name_their_pull_commands(tmp_path):
-    store = ModelStore(tmp_path / "empty", registry=_hash_free(CLAP_WEIGHTS))
+    store = ModelStore(tmp_path / "empty", registry=hash_free(CLAP_WEIGHTS))
     with pytest.raises(FolAIWeightsMissing) as error:
         load_clap(store)
     for name in CLAP_WEIGHTS:

@@ -93,7 +93,7 @@ def test_run_record_catalog_and_resume(batch, prefect_home):
 
     record_path = Path(batch["result"]["record_path"])
     on_disk = json.loads(record_path.read_text())
-    assert on_disk["envelope_engine"] == "preview" and on_disk["synth_engine"] == "preview"
+    assert on_disk["envelope_engine"] == "preview" and on_disk["synth_engine"] == "foley"
     assert {v["status"] for v in on_disk["videos"]} == {"ok", "failed"}
     table = ds.dataset(batch["result"]["catalog_path"], format="parquet").to_table().to_pydict()
     assert set(table["run_id"]) == {batch["result"]["run_id"]}
@@ -174,4 +174,4 @@ def test_audio_prompt_path(batch, tmp_path):
     result = sonorize(paths=[str(batch["videos"] / "ball with audio.mp4")], out_dir=str(tmp_path / "o"),
                       audio_prompt=str(prompt))
     record = result["videos"][0]
-    assert record["status"] == "ok" and record["engines"]["source"] == "audio prompt"
+    assert record["status"] == "ok" and record["engines"]["source"].startswith("sampler: 3 one-shots")

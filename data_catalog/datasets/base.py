@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 from data_catalog.datasets import splits as split_rules
 from data_catalog.errors import SonorizeInputError
@@ -119,6 +120,7 @@ class DatasetAdapter(ABC):
 
     name = "base"
     chunk_s = 10.0
+    separation_query: ClassVar[str | None] = None  # AudioSep query cleaning the targets by default (None: keep the audio)
 
     # -- what subclasses implement -----------------------------------------------------------
 

@@ -12,10 +12,11 @@ would leak the test set into training). FolAI does not state its proportions;
 the Greatest Hits ones (732 / 49 / 196) are used, counted in clips, with
 source videos assigned in seeded order (:func:`.splits.assign_groups`).
 
-The clips' own audio is the target. FolAI cleans it with AudioSep ("footstep
-sounds", SPEC stage 12): point this adapter at the cleaned clips where that
-has been done. No per-clip labels exist, so every prompt is
-:data:`DEFAULT_PROMPT`.
+The clips' audio, cleaned as FolAI cleans it, is the target: by default the
+``preprocess`` flow separates the footsteps with AudioSep ("footstep sounds",
+SPEC stage 12; :attr:`WalkingTheMapsAdapter.separation_query`) and measures
+the targets on the separated audio. No per-clip labels exist, so every prompt
+is :data:`DEFAULT_PROMPT`.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class WalkingTheMapsAdapter(DatasetAdapter):
 
     name = "walking-the-maps"
     chunk_s = 2.0  # FolAI V-A: fine-tuned on 2 s chunks (the shortest clip is 2.04 s)
+    separation_query = DEFAULT_PROMPT  # FolAI V-A: targets cleaned by AudioSep with this query
 
     def _list(self, root: Path) -> list[DatasetItem]:
         items = []

@@ -242,7 +242,10 @@ _ENTRIES: tuple[WeightSpec, ...] = (
               WeightFile("checkpoint/audiosep_base_4M_steps.ckpt", size=1_264_844_076,
                          sha256="f8cda01bfd0ebd141eef45d41db7a3ada23a56568465840d3cff04b8010ce82c"),
               repo_type="space"),
-        notes="Its text query encoder needs 'audiosep-clap' and roberta-base.",
+        notes="A Lightning checkpoint: the separator under 'ss_model.', the frozen LAION-CLAP (HTSAT-base + "
+              "RoBERTa) it trained with under 'query_encoder.model.' (what `sonorize separate` loads; "
+              "'audiosep-clap' only for a checkpoint without it). laion_clap needs roberta-base, "
+              "bert-base-uncased and bart-base.",
     ),
     WeightSpec(
         name="audiosep-clap",

@@ -174,6 +174,13 @@ class ModelStore:
                 raise CorruptWeightsError(c.path, c.reason, name)
         return self.path(name)
 
+    def sha256(self, name: str) -> str:
+        """The sha256 of weight ``name``'s (first) file, after :meth:`require` (remembered per size and mtime).
+
+        What a cache keyed by "these weights" uses: a re-pulled or replaced file changes it.
+        """
+        return self._memo.digests(self.require(name)).sha256
+
     def load_state_dict(self, name: str, **kwargs):
         """:func:`loading.load_state_dict` on the checked file, with the entry's inert globals."""
         from data_catalog.model_store.loading import load_state_dict

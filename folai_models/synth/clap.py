@@ -48,12 +48,15 @@ class ClapEmbedder:
         return torch.from_numpy(np.asarray(embedding, np.float32))
 
 
-def create_clap(state_dict: dict[str, torch.Tensor], device: str = "cpu") -> ClapEmbedder:
-    """laion_clap's ``CLAP_Module`` (HTSAT-tiny + RoBERTa) with ``state_dict`` loaded strictly."""
+def create_clap(state_dict: dict[str, torch.Tensor], device: str = "cpu",
+                audio_model: str = CLAP_AUDIO_MODEL) -> ClapEmbedder:
+    """laion_clap's ``CLAP_Module`` (``audio_model``, default HTSAT-tiny, + RoBERTa) with ``state_dict`` loaded strictly.
+
+    AudioSep's query encoder is the same network with the HTSAT-base audio branch.
+    """
     import laion_clap
 
-    module = laion_clap.CLAP_Module(enable_fusion=False, amodel=CLAP_AUDIO_MODEL, tmodel=CLAP_TEXT_MODEL,
-                                    device=device)
+    module = laion_clap.CLAP_Module(enable_fusion=False, amodel=audio_model, tmodel=CLAP_TEXT_MODEL, device=device)
     state = {k: v for k, v in state_dict.items() if k not in DROPPED_KEYS}
     module.model.load_state_dict(state, strict=True)
     return ClapEmbedder(module)

@@ -1,0 +1,209 @@
+"""A sound bank: one-shots, sustained regions and room tone cut from recordings.
+
+A sound designer's library (or one recording) is cut at its onsets into
+one-shots that keep their natural tails (up to the next onset, trimmed where
+the sound has decayed into the recording's noise floor); stretches that stay
+loud without a new onset are kept as sustained material (scrapes, rubs,
+shuffles) and the quiet stretches between sounds as room tone. Every one-shot
+is measured (level on the envelope's own scale, brightness, duration) so the
+renderer can match it to an event's intensity.
+
+Pure numpy / scipy / librosa / soxr: no file I/O. :func:`analyse_recording`
+works on one decoded file; :func:`merge_banks` joins the per-file results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from folai_models.foley.levels import window_level
+from folai_models.preview_synth.measure import EPS
+
+BANK_VERSION = 2  # bump when the analysis changes: cached banks are recomputed
+ANALYSIS_HOP = 256  # frame hop (samples at the bank rate) of the floor / activity analysis
+ANALYSIS_FRAME = 1024  # frame length of that analysis (23 ms at 44.1 kHz)
+FLOOR_PERCENTILE = 10.0  # the noise floor is this percentile of the frame RMS
+FLOOR_MIN = 1e-5  # floor never below -100 dBFS (digitally silent files)
+ONE_SHOT_MIN_DB = 20.0  # a one-shot's peak must stand this far above the floor
+ONE_SHOT_MIN_S = 0.03  # shorter segments are not one-shots
+ONE_SHOT_MAX_S = 2.0  # longest one-shot (its tail is faded out past this)
+TAIL_END_DB = 6.0  # a tail ends where the sound falls within this of the floor
+PRE_ROLL_S = 0.002  # one-shots start this long before the detected onset (keeps the attack)
+FADE_IN_S = 0.001  # fades at the cut points avoid clicks
+FADE_OUT_S = 0.02
+SUSTAIN_DB = 12.0  # sustained material stays this far above the floor ...
+SUSTAIN_MIN_S = 0.3  # ... for at least this long ...
+SUSTAIN_SKIP_ATTACK_S = 0.05  # ... and starts this long after its onset (no attack in a texture)
+ROOM_TONE_DB = 6.0  # room tone: within this of the floor ...
+ROOM_TONE_MIN_S = 0.25  # ... for at least this long
+ROOM_TONE_TRIM_S = 0.05  # trimmed at both ends (no decaying tails in the bed)
+BRIGHTNESS_S = 0.05  # brightness: spectral centroid of the first 50 ms of a one-shot
+LOUD_PERCENTILE = 90.0  # the room tone is set relative to the loud events (predicted envelopes miss soft ones)
+MIN_PEAK = 1e-4  # a file whose peak is below this is silent
+
+
+@dataclass
+class SoundBank:
+    """One-shots, sustained material and room tone, at one sample rate (mono float32).
+
+    One-shots are stored at unit level (:func:`~folai_models.foley.levels.window_level`
+    = 1); ``level_db`` keeps each one's level as recorded (dBFS on the
+    envelope's scale), so loud events can get the loud ones.
+    """
+
+    sample_rate: int
+    one_shots: list[np.ndarray] = field(default_factory=list)
+    level_db: np.ndarray = field(default_factory=lambda: np.zeros(0))  # as recorded, dBFS
+    brightness_hz: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    names: list[str] = field(default_factory=list)  # source file of each one-shot
+    embeddings: np.ndarray | None = None  # (n_one_shots, d) sound embeddings, when measured
+    sustained: list[np.ndarray] = field(default_factory=list)  # unit-RMS sustained regions
+    room_tone: list[np.ndarray] = field(default_factory=list)  # unit-RMS quiet regions
+    room_tone_db: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each file's floor re its loud hits
+    skipped: list[str] = field(default_factory=list)  # files that gave nothing usable, with the reason
+
+    @property
+    def durations_s(self) -> np.ndarray:
+        return np.array([x.size / self.sample_rate for x in self.one_shots])
+
+    def __len__(self) -> int:
+        return len(self.one_shots)
+
+
+def _frame_rms(y: np.ndarray) -> np.ndarray:
+    """RMS of ANALYSIS_FRAME windows every ANALYSIS_HOP samples (frame k starts at k * hop)."""
+    if y.size < ANALYSIS_FRAME:
+        return np.array([np.sqrt(np.mean(np.square(y)))]) if y.size else np.zeros(0)
+    c = np.concatenate([[0.0], np.cumsum(np.square(y, dtype=np.float64))])
+    starts = np.arange(0, y.size - ANALYSIS_FRAME + 1, ANALYSIS_HOP)
+    return np.sqrt(np.maximum(c[starts + ANALYSIS_FRAME] - c[starts], 0.0) / ANALYSIS_FRAME)
+
+
+def _runs(mask: np.ndarray, min_len: int) -> list[tuple[int, int]]:
+    padded = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len]
+
+
+def _fade(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    x = x.astype(np.float32, copy=True)
+    n_in = min(x.size, int(FADE_IN_S * sample_rate))
+    n_out = min(x.size, max(1, int(FADE_OUT_S * sample_rate)))
+    if n_in > 1:
+        x[:n_in] *= np.linspace(0.0, 1.0, n_in, endpoint=False, dtype=np.float32)
+    x[-n_out:] *= np.linspace(1.0, 0.0, n_out, dtype=np.float32)
+    return x
+
+
+def _unit_rms(x: np.ndarray) -> np.ndarray:
+    return (x / (np.sqrt(np.mean(np.square(x, dtype=np.float64))) + EPS)).astype(np.float32)
+
+
+def _centroid(x: np.ndarray, sample_rate: int) -> float:
+    n = min(x.size, max(64, int(BRIGHTNESS_S * sample_rate)))
+    spectrum = np.abs(np.fft.rfft(x[:n] * np.hanning(n)))
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    return float(np.sum(freqs * spectrum) / (np.sum(spectrum) + EPS))
+
+
+def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundBank:
+    """Cut one mono recording into a :class:`SoundBank`.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+        Mono audio (any level).
+    sample_rate : int
+    name : str
+        Where it came from (kept per one-shot: names steer selection by prompt).
+
+    Returns
+    -------
+    SoundBank
+        Possibly empty (``skipped`` then says why): a silent file, or one
+        with no sound standing :data:`ONE_SHOT_MIN_DB` above its floor.
+    """
+    import librosa  # onset detection; imported lazily (slow first import)
+
+    y = np.asarray(y, dtype=np.float32)
+    bank = SoundBank(sample_rate=int(sample_rate))
+    if y.size == 0 or float(np.max(np.abs(y))) < MIN_PEAK:
+        bank.skipped.append(f"{name}: silent")
+        return bank
+    rms = _frame_rms(y)
+    floor = max(float(np.percentile(rms, FLOOR_PERCENTILE)), FLOOR_MIN)
+    frame_time = lambda k: k * ANALYSIS_HOP  # noqa: E731  (frame index -> first sample)
+
+    onsets = librosa.onset.onset_detect(y=y, sr=sample_rate, units="samples", backtrack=True)
+    bounds = [*np.unique(np.asarray(onsets, dtype=np.int64)), y.size]
+    max_len, min_len = int(ONE_SHOT_MAX_S * sample_rate), int(ONE_SHOT_MIN_S * sample_rate)
+    pre = int(PRE_ROLL_S * sample_rate)
+    tail_level = floor * 10 ** (TAIL_END_DB / 20)
+    shots, levels = [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        a = max(0, int(a) - pre)
+        b = min(int(b), a + max_len)
+        ka, kb = a // ANALYSIS_HOP, max(a // ANALYSIS_HOP + 1, (b - ANALYSIS_FRAME) // ANALYSIS_HOP + 1)
+        seg_rms = rms[ka:kb]
+        if seg_rms.size == 0 or seg_rms.max() < floor * 10 ** (ONE_SHOT_MIN_DB / 20):
+            continue
+        peak_k = int(np.argmax(seg_rms))
+        loud = np.flatnonzero(seg_rms[peak_k:] > tail_level)
+        end = min(b, a + frame_time(peak_k + int(loud[-1]) + 1) + ANALYSIS_FRAME) if loud.size else b
+        if end - a < min_len:
+            continue
+        shot = _fade(y[a:end], sample_rate)
+        level = window_level(shot, sample_rate)
+        if level <= EPS:
+            continue
+        shots.append(shot / level)
+        levels.append(level)
+    if shots:
+        bank.one_shots = shots
+        bank.level_db = 20 * np.log10(np.asarray(levels))
+        bank.brightness_hz = np.array([_centroid(s, sample_rate) for s in shots])
+        bank.names = [name] * len(shots)
+        # The recording's own floor below its loud hits: the bed goes this far below the clip's loud events.
+        bank.room_tone_db = np.array([20 * np.log10(floor / float(np.percentile(levels, LOUD_PERCENTILE)))])
+    else:
+        bank.skipped.append(f"{name}: no sound stands {ONE_SHOT_MIN_DB:.0f} dB above its noise floor")
+
+    onset_frames = set((np.asarray(onsets, dtype=np.int64) // ANALYSIS_HOP).tolist())
+    skip = int(round(SUSTAIN_SKIP_ATTACK_S * sample_rate / ANALYSIS_HOP))
+    for ka, kb in _runs(rms > floor * 10 ** (SUSTAIN_DB / 20), int(SUSTAIN_MIN_S * sample_rate / ANALYSIS_HOP)):
+        if any(ka <= k < ka + skip for k in onset_frames) or ka == 0:
+            ka += skip
+        seg = y[frame_time(ka) : frame_time(kb) + ANALYSIS_FRAME]
+        if seg.size >= int(SUSTAIN_MIN_S * sample_rate) // 2:
+            bank.sustained.append(_unit_rms(seg))
+    trim = int(ROOM_TONE_TRIM_S * sample_rate)
+    for ka, kb in _runs(rms <= floor * 10 ** (ROOM_TONE_DB / 20), int(ROOM_TONE_MIN_S * sample_rate / ANALYSIS_HOP)):
+        seg = y[frame_time(ka) + trim : frame_time(kb) + ANALYSIS_FRAME - trim]
+        if seg.size > 2 * trim and np.max(np.abs(seg)) > 0:
+            bank.room_tone.append(_unit_rms(seg))
+    return bank
+
+
+def merge_banks(banks: list[SoundBank]) -> SoundBank:
+    """Join per-file banks (same sample rate) into one."""
+    if not banks:
+        raise ValueError("no banks to merge")
+    rates = {b.sample_rate for b in banks}
+    if len(rates) != 1:
+        raise ValueError(f"banks of different sample rates: {sorted(rates)}")
+    out = SoundBank(sample_rate=rates.pop())
+    for b in banks:
+        out.one_shots += b.one_shots
+        out.names += b.names
+        out.sustained += b.sustained
+        out.room_tone += b.room_tone
+        out.skipped += b.skipped
+    out.level_db = np.concatenate([b.level_db for b in banks])
+    out.brightness_hz = np.concatenate([b.brightness_hz for b in banks])
+    out.room_tone_db = np.concatenate([b.room_tone_db for b in banks])
+    if all(b.embeddings is not None for b in banks if len(b)):
+        parts = [b.embeddings for b in banks if len(b)]
+        out.embeddings = np.concatenate(parts) if parts else None
+    return out

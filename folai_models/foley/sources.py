@@ -1,0 +1,218 @@
+"""Where the Foley renderer's sounds come from: a sampler bank or a procedural material.
+
+A source gives, per event, a mono one-shot at unit level (its loudest 32 ms
+window has RMS 1 on the envelope's scale) with its natural tail, and two
+endless streams: the sustained texture (scrapes, rubs, shuffles) and the room
+tone under everything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+
+import numpy as np
+import soxr
+
+from folai_models import materials as _materials
+from folai_models.foley.bank import SoundBank
+from folai_models.foley.levels import window_level
+from folai_models.foley.select import OneShotSelector
+from folai_models.foley.streams import GranularStream, NoiseBedStream
+from folai_models.materials.modal import ModalSpec
+from folai_models.preview_synth.measure import EPS, resample
+
+PITCH_SPREAD_SEMITONES = 0.35  # per-hit pitch variation of a one-shot (uniform +-)
+TEXTURE_GRAIN_S = 0.08  # granular texture from sustained material
+ROOM_TONE_GRAIN_S = 0.3  # granular room tone: long grains keep its low end smooth
+PROCEDURAL_TEXTURE_CHUNK_S = 2.0  # procedural textures are made in chunks ...
+PROCEDURAL_TEXTURE_FADE_S = 0.05  # ... joined with equal-power crossfades
+OBJECT_DETUNE = 0.015  # procedural: one object per rendering, each strike within +-1.5 % of its pitch
+CONTACT_BRIGHTNESS_MIN = 0.35  # a soft strike's contact noise reaches 35 % of the material's band
+HEEL_TOE_DELAY_S = (0.05, 0.11)  # footsteps: the toe lands this long after the heel
+TOE_LEVEL = (0.5, 0.85)  # ... this loud relative to it (a ball-of-foot slap, a little softer)
+HEEL_THUMP_HZ = 90.0  # the body's weight through the shoe: a low thump ...
+HEEL_THUMP_TAU_S = 0.025  # ... decaying this fast
+HEEL_THUMP_LEVEL = 0.6  # ... relative to the surface sound
+STEP_WORDS = ("step", "footstep", "walk", "walking", "walks", "run", "running", "jog", "stomp", "tread")
+# Room tone presets: (low shelf dB, rumble Hz, rumble dB, high cut Hz). Outdoors is darker and windier.
+ROOM_TONE_INDOOR = (6.0, 55.0, -6.0, 9000.0)
+ROOM_TONE_OUTDOOR = (12.0, 35.0, 0.0, 6000.0)
+OUTDOOR_MATERIALS = frozenset({"gravel", "grass", "water", "stone"})
+PROCEDURAL_ROOM_TONE_DB = -40.0  # procedural bed re the loud hits: a quiet studio's floor
+PROCEDURAL_REVERB = 0.12  # procedural one-shots are dry: a little small room by default
+
+
+class FoleySource(ABC):
+    """One-shots and streams for :func:`folai_models.foley.render.render_foley`."""
+
+    description: str
+    natural_room_tone_db: float  # room tone level relative to the loud events' level
+    default_reverb: float  # wet level of the small room when the user sets none
+    max_tail_s: float  # longest one-shot this source returns
+
+    @abstractmethod
+    def one_shot(self, quantile: float, intensity: float, rng: np.random.Generator) -> np.ndarray:
+        """Unit-level mono one-shot for an event of intensity rank ``quantile`` and absolute ``intensity``."""
+
+    @abstractmethod
+    def texture_stream(self, rng: np.random.Generator):
+        """An object with ``read(n) -> unit-RMS float32 samples``: the sustained texture."""
+
+    @abstractmethod
+    def room_tone_stream(self, rng: np.random.Generator):
+        """An object with ``read(n) -> unit-RMS float32 samples``: the room tone."""
+
+
+def _pitch_shift(x: np.ndarray, semitones: float, sample_rate: int) -> np.ndarray:
+    """Tape-style pitch shift (duration changes with pitch, as a resampled one-shot's does)."""
+    if abs(semitones) < 1e-3:
+        return x
+    ratio = 2.0 ** (semitones / 12.0)
+    return soxr.resample(x, sample_rate * ratio, sample_rate, quality="LQ").astype(np.float32)
+
+
+class SamplerSource(FoleySource):
+    """One-shots, textures and room tone from a :class:`SoundBank` (a user's library or sample)."""
+
+    default_reverb = 0.0  # recordings carry their own room
+
+    def __init__(self, bank: SoundBank, sample_rate: int, prompt: str | None, rng: np.random.Generator):
+        if len(bank) == 0:
+            raise ValueError("the sound library has no usable one-shots")
+        if bank.sample_rate != sample_rate:
+            raise ValueError(f"bank at {bank.sample_rate} Hz, rendering at {sample_rate} Hz")
+        self.bank = bank
+        self.sample_rate = sample_rate
+        self._selector = OneShotSelector(bank, prompt, rng)
+        self.natural_room_tone_db = float(np.median(bank.room_tone_db)) if bank.room_tone_db.size else -40.0
+        self.max_tail_s = float(bank.durations_s.max()) * 2 ** (PITCH_SPREAD_SEMITONES / 12) + 0.01
+        self.description = (f"sampler: {len(bank)} one-shots, {len(bank.sustained)} sustained and "
+                            f"{len(bank.room_tone)} room-tone regions from {len(set(bank.names))} file(s)")
+        self.chosen: list[int] = []  # one-shot index per event, in order (for the record and tests)
+
+    def one_shot(self, quantile, intensity, rng):
+        k = self._selector.choose(quantile)
+        self.chosen.append(k)
+        shot = _pitch_shift(self.bank.one_shots[k], rng.uniform(-PITCH_SPREAD_SEMITONES, PITCH_SPREAD_SEMITONES),
+                            self.sample_rate)
+        return shot
+
+    def texture_stream(self, rng):
+        sources = self.bank.sustained or self.bank.one_shots
+        return GranularStream(sources, TEXTURE_GRAIN_S, self.sample_rate, rng)
+
+    def room_tone_stream(self, rng):
+        if self.bank.room_tone:
+            return GranularStream(self.bank.room_tone, ROOM_TONE_GRAIN_S, self.sample_rate, rng)
+        return NoiseBedStream(self.sample_rate, rng, **_room_preset(ROOM_TONE_INDOOR))
+
+
+def _room_preset(preset) -> dict:
+    shelf, rumble_hz, rumble_db, cut = preset
+    return {"low_shelf_db": shelf, "rumble_hz": rumble_hz, "rumble_db": rumble_db, "high_cut_hz": cut}
+
+
+class _ChunkedTexture:
+    """A procedural texture as an endless stream: chunks joined by equal-power crossfades."""
+
+    def __init__(self, material, sample_rate: int, rng: np.random.Generator):
+        self._material, self._rate, self._rng = material, sample_rate, rng
+        self._fade = int(PROCEDURAL_TEXTURE_FADE_S * sample_rate)
+        self._buffer = np.zeros(0, np.float32)
+        self._carry = None
+
+    def _chunk(self) -> np.ndarray:
+        n = int(PROCEDURAL_TEXTURE_CHUNK_S * self._rate) + self._fade
+        x = np.asarray(self._material.texture(n, self._rate, self._rng), np.float32)
+        if self._carry is not None:
+            t = np.linspace(0.0, np.pi / 2, self._fade, endpoint=False, dtype=np.float32)
+            x[: self._fade] = self._carry * np.cos(t) + x[: self._fade] * np.sin(t)
+        self._carry = x[-self._fade :].copy()
+        return x[: -self._fade]
+
+    def read(self, n: int) -> np.ndarray:
+        while self._buffer.size < n:
+            self._buffer = np.concatenate([self._buffer, self._chunk()])
+        out, self._buffer = self._buffer[:n], self._buffer[n:]
+        return out
+
+
+def wants_footsteps(prompt: str | None) -> bool:
+    """True when a prompt asks for steps ("footsteps on gravel", "a man walking")."""
+    words = set((prompt or "").lower().replace("-", " ").split())
+    return any(w.rstrip("s") in STEP_WORDS or w in STEP_WORDS for w in words)
+
+
+class ProceduralSource(FoleySource):
+    """Physically informed procedural material: one struck object per rendering, varied per strike.
+
+    Modal materials keep one object's modes for the whole rendering (a real
+    take strikes one object) and vary every strike around it: pitch within
+    :data:`OBJECT_DETUNE`, mode amplitudes and decays (strike position), and
+    contact noise whose bandwidth grows with intensity. With a footsteps
+    prompt every event is a heel-toe pair over the material.
+    """
+
+    default_reverb = PROCEDURAL_REVERB
+    natural_room_tone_db = PROCEDURAL_ROOM_TONE_DB
+
+    def __init__(self, material: str, sample_rate: int, rng: np.random.Generator, footsteps: bool = False):
+        self.name = _materials.resolve_material(material)
+        self.material = _materials.get_material(self.name)
+        self.sample_rate = sample_rate
+        self.footsteps = footsteps
+        self._spec = self._object_spec(rng)
+        self.max_tail_s = _materials.dsp.MAX_GRAIN_S + HEEL_TOE_DELAY_S[1] + 0.01
+        kind = "footsteps on " if footsteps else ""
+        self.description = f"procedural {kind}'{self.name}'"
+
+    def _object_spec(self, rng) -> ModalSpec | None:
+        grain = self.material.grain
+        spec = grain.args[0] if hasattr(grain, "args") and grain.args and isinstance(grain.args[0], ModalSpec) else None
+        if spec is None:
+            return None
+        base = rng.uniform(*spec.base_hz)
+        return dataclasses.replace(spec, base_hz=(base * (1 - OBJECT_DETUNE), base * (1 + OBJECT_DETUNE)))
+
+    def _strike(self, intensity: float, rng) -> np.ndarray:
+        if self._spec is None:
+            return np.asarray(self.material.grain(self.sample_rate, rng, intensity=intensity), np.float64)
+        low, high = self._spec.click_band_hz
+        reach = CONTACT_BRIGHTNESS_MIN + (1 - CONTACT_BRIGHTNESS_MIN) * intensity
+        spec = dataclasses.replace(self._spec, click_band_hz=(low, low + (high - low) * reach))
+        return np.asarray(_materials.modal.modal_grain(spec, self.sample_rate, rng, intensity=intensity), np.float64)
+
+    def _step(self, intensity: float, rng) -> np.ndarray:
+        heel = self._strike(intensity, rng)
+        n = int(HEEL_THUMP_TAU_S * 7 * self.sample_rate)
+        t = np.arange(n) / self.sample_rate
+        thump = np.sin(2 * np.pi * HEEL_THUMP_HZ * t) * np.exp(-t / HEEL_THUMP_TAU_S)
+        toe = self._strike(max(0.0, intensity - 0.2), rng)
+        delay = int(rng.uniform(*HEEL_TOE_DELAY_S) * self.sample_rate)
+        out = np.zeros(max(heel.size, n, delay + toe.size))
+        out[: heel.size] += heel
+        out[:n] += HEEL_THUMP_LEVEL * thump
+        out[delay : delay + toe.size] += rng.uniform(*TOE_LEVEL) * toe
+        return out
+
+    def one_shot(self, quantile, intensity, rng):
+        x = self._step(intensity, rng) if self.footsteps else self._strike(intensity, rng)
+        level = window_level(x, self.sample_rate)
+        return (x / (level + EPS)).astype(np.float32)
+
+    def texture_stream(self, rng):
+        return _ChunkedTexture(self.material, self.sample_rate, rng)
+
+    def room_tone_stream(self, rng):
+        preset = ROOM_TONE_OUTDOOR if self.name in OUTDOOR_MATERIALS else ROOM_TONE_INDOOR
+        return NoiseBedStream(self.sample_rate, rng, **_room_preset(preset))
+
+
+def bank_from_audio(audio: np.ndarray, audio_rate: float, sample_rate: int, name: str = "audio prompt") -> SoundBank:
+    """A :class:`SoundBank` from one in-memory sample (mono or ``[channels, n]``), at ``sample_rate``."""
+    from folai_models.foley.bank import analyse_recording
+
+    y = np.asarray(audio, np.float64)
+    y = y if y.ndim == 1 else y.mean(axis=0)
+    return analyse_recording(resample(y, float(audio_rate), float(sample_rate)).astype(np.float32), sample_rate, name)

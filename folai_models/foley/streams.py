@@ -1,0 +1,147 @@
+"""Continuous signal streams: granular beds, procedural room tone, a small room.
+
+Each stream keeps its state between calls, so a long rendering produced
+block by block has no seams: ``read(n)`` returns the next ``n`` samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+
+from folai_models.preview_synth.measure import EPS
+
+GRAIN_OVERLAP = 2.0  # mean grains sounding at once (Hann windows at 50 % overlap sum to ~1)
+GRAIN_HOP_JITTER = 0.2  # +-20 % random hop: no periodic comb
+ROOM_RT60_S = 0.35  # small room: reverberation time
+ROOM_PREDELAY_S = 0.006  # first reflections arrive after this
+ROOM_IR_S = 0.5  # impulse response length (RT60 plus headroom)
+ROOM_DAMPING_HZ = 5000.0  # walls absorb highs: the tail is low-passed here
+SOFT_CLIP_KNEE = 0.8  # samples above this are rounded off ...
+SOFT_CLIP_CEILING = 0.99  # ... so no sample exceeds this
+
+
+class GranularStream:
+    """Endless overlap-add of Hann-windowed grains read at random from source clips.
+
+    Parameters
+    ----------
+    sources : list of np.ndarray
+        Mono clips (unit RMS) to read grains from; clips shorter than a grain
+        are used whole.
+    grain_s : float
+        Grain length in seconds.
+    sample_rate : int
+    rng : np.random.Generator
+    """
+
+    def __init__(self, sources: list[np.ndarray], grain_s: float, sample_rate: int, rng: np.random.Generator):
+        clips = [np.asarray(s, np.float32) for s in sources if s.size >= 2]
+        if not clips:
+            raise ValueError("a granular stream needs at least one source clip")
+        self._length = max(2, min(int(grain_s * sample_rate), max(s.size for s in clips)))
+        usable = [s for s in clips if s.size >= self._length]  # equal grains: the overlap never leaves a gap
+        self._source = np.concatenate(usable)
+        self._starts = np.concatenate([[0], np.cumsum([s.size for s in usable])[:-1]])
+        self._sizes = np.array([s.size for s in usable])
+        self._window = np.hanning(self._length).astype(np.float32)
+        self._hop = self._length / GRAIN_OVERLAP
+        self._rng = rng
+        self._pending = np.zeros(self._length, np.float32)  # grains that spill past the last read
+        self._next = -rng.uniform(0, self._hop)  # next grain start, relative to the read position
+        # Hann grains at 50 % overlap of unit-RMS noise: RMS ~ sqrt(overlap * mean(w^2)).
+        self._norm = 1.0 / np.sqrt(GRAIN_OVERLAP * float(np.mean(np.square(self._window))))
+
+    def _grain(self) -> np.ndarray:
+        k = int(self._rng.choice(self._sizes.size, p=self._sizes / self._sizes.sum()))
+        offset = int(self._rng.integers(0, int(self._sizes[k]) - self._length + 1))
+        return self._source[self._starts[k] + offset : self._starts[k] + offset + self._length] * self._window
+
+    def read(self, n: int) -> np.ndarray:
+        out = np.zeros(n + self._length, np.float32)
+        m = min(self._pending.size, out.size)
+        out[:m] += self._pending[:m]
+        while self._next < n:
+            grain = self._grain()
+            start = int(np.floor(self._next))
+            if start < 0:
+                out[: start + grain.size] += grain[-start:]
+            else:
+                out[start : start + grain.size] += grain
+            self._next += self._hop * (1.0 + self._rng.uniform(-GRAIN_HOP_JITTER, GRAIN_HOP_JITTER))
+        self._next -= n
+        self._pending = out[n:].copy()
+        return out[:n] * np.float32(self._norm)
+
+
+class NoiseBedStream:
+    """Procedural room tone: shaped white noise, filter states kept between reads (unit RMS).
+
+    ``low_shelf_db`` lifts everything below 200 Hz over the rest (air and
+    distant traffic are dark), ``rumble_hz`` adds a low band (building,
+    wind), ``high_cut_hz`` rolls off the hiss.
+    """
+
+    def __init__(self, sample_rate: int, rng: np.random.Generator, *, low_shelf_db: float,
+                 rumble_hz: float, rumble_db: float, high_cut_hz: float):
+        self._rng = rng
+        self._shelf = scipy.signal.butter(1, 200.0, fs=sample_rate, output="sos")
+        self._shelf_gain = 10 ** (low_shelf_db / 20)
+        self._cut = scipy.signal.butter(2, min(high_cut_hz, 0.45 * sample_rate), fs=sample_rate, output="sos")
+        self._rumble = scipy.signal.butter(2, [rumble_hz * 0.7, rumble_hz * 1.4], btype="bandpass",
+                                           fs=sample_rate, output="sos")
+        self._rumble_gain = 10 ** (rumble_db / 20)
+        self._norm = 1.0
+        self._reset_state()
+        self._norm = 1.0 / (float(np.sqrt(np.mean(np.square(self.read(sample_rate))))) + EPS)
+        self._reset_state()  # the calibration second is not part of the stream
+
+    def _reset_state(self) -> None:
+        self._zs = np.zeros((self._shelf.shape[0], 2))
+        self._zc = np.zeros((self._cut.shape[0], 2))
+        self._zr = np.zeros((self._rumble.shape[0], 2))
+
+    def read(self, n: int) -> np.ndarray:
+        white = self._rng.standard_normal(n)
+        low, self._zs = scipy.signal.sosfilt(self._shelf, white, zi=self._zs)
+        body, self._zc = scipy.signal.sosfilt(self._cut, white + self._shelf_gain * low, zi=self._zc)
+        rumble, self._zr = scipy.signal.sosfilt(self._rumble, white, zi=self._zr)
+        return ((body + self._rumble_gain * rumble) * self._norm).astype(np.float32)
+
+
+def room_impulse_response(sample_rate: int, rng: np.random.Generator, n_channels: int = 2) -> np.ndarray:
+    """A small room's impulse responses, ``[n_channels, n]``, unit energy each (decorrelated channels)."""
+    n = int(ROOM_IR_S * sample_rate)
+    t = np.arange(n) / sample_rate
+    decay = np.exp(-6.91 * t / ROOM_RT60_S)  # -60 dB at RT60
+    decay[: int(ROOM_PREDELAY_S * sample_rate)] = 0.0
+    sos = scipy.signal.butter(1, ROOM_DAMPING_HZ, fs=sample_rate, output="sos")
+    irs = np.stack([scipy.signal.sosfilt(sos, rng.standard_normal(n) * decay) for _ in range(n_channels)])
+    return (irs / np.sqrt(np.sum(np.square(irs), axis=1, keepdims=True) + EPS)).astype(np.float32)
+
+
+class StreamingConvolver:
+    """Block-by-block convolution of ``[channels, n]`` audio with per-channel IRs (tail carried over)."""
+
+    def __init__(self, irs: np.ndarray):
+        self._irs = irs
+        self._tail = np.zeros((irs.shape[0], irs.shape[1] - 1), np.float32)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        n = block.shape[1]
+        wet = np.stack([scipy.signal.oaconvolve(block[c], self._irs[c]) for c in range(block.shape[0])])
+        wet[:, : self._tail.shape[1]] += self._tail  # wet is n + len(ir) - 1 >= the tail long
+        self._tail = wet[:, n:].astype(np.float32)
+        return wet[:, :n].astype(np.float32)
+
+
+def soft_clip(x: np.ndarray) -> np.ndarray:
+    """Identity below :data:`SOFT_CLIP_KNEE`, a tanh knee above it, never past :data:`SOFT_CLIP_CEILING`."""
+    room = SOFT_CLIP_CEILING - SOFT_CLIP_KNEE
+    mag = np.abs(x)
+    over = mag > SOFT_CLIP_KNEE
+    if not np.any(over):
+        return x
+    out = x.copy()
+    out[over] = np.sign(x[over]) * (SOFT_CLIP_KNEE + room * np.tanh((mag[over] - SOFT_CLIP_KNEE) / room))
+    return out

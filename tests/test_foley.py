@@ -1,0 +1,223 @@
+"""The Foley engine: sampler over a sound library, procedural materials, tails, room tone, streaming."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from folai_models import foley
+from folai_models.events import envelope_events
+from folai_models.foley.levels import frame_levels
+from folai_models.foley.select import OneShotSelector, strength_ranks
+from folai_models.preview_synth import envelope_rms
+
+SR = 44100
+FR = 125.0
+
+
+def hit_envelope(times_s, peaks, duration_s=3.0, decay_s=0.06):
+    """An envelope of decaying hits at ``times_s`` (the grid of the envelope stage)."""
+    t = (np.arange(int(duration_s * FR)) + 0.5) / FR
+    env = np.zeros_like(t)
+    for t0, p in zip(times_s, peaks):
+        after = t >= t0
+        env[after] = np.maximum(env[after], p * np.exp(-(t[after] - t0) / decay_s))
+    return env
+
+
+def one_shot(rng, level, f0, length_s=0.4):
+    """A struck-object recording: a damped tone plus a noisy attack, over a little room noise."""
+    t = np.arange(int(length_s * SR)) / SR
+    x = np.sin(2 * np.pi * f0 * t) * np.exp(-t / 0.08) + 0.5 * rng.standard_normal(t.size) * np.exp(-t / 0.005)
+    return level * x / np.abs(x).max()
+
+
+@pytest.fixture
+def library(tmp_path):
+    """A folder of 8 recordings, each one hit of a different loudness and pitch, in material folders."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "library"
+    for i in range(8):
+        folder = root / ("wood" if i % 2 else "metal")
+        folder.mkdir(parents=True, exist_ok=True)
+        quiet = 0.0007 * rng.standard_normal(int(0.6 * SR))
+        y = np.concatenate([quiet, one_shot(rng, 0.05 + 0.12 * i, 300 + 90 * i), quiet])
+        y += 0.0005 * rng.standard_normal(y.size)
+        sf.write(folder / f"hit{i}.wav", y.astype(np.float32), SR)
+    return root
+
+
+def render(env, source, **kwargs):
+    n = int(round(env.size / FR * SR))
+    blocks, details = foley.render_foley(env, FR, SR, n, source, **kwargs)
+    return np.concatenate(list(blocks), axis=1), details
+
+
+def test_sound_bank_from_a_folder_is_cached(library, monkeypatch):
+    from tasks.library_tasks import sound_bank_task
+
+    bank = sound_bank_task.fn(str(library))
+    assert len(bank) == 8 and bank.sample_rate == SR
+    assert all(abs(foley.levels.window_level(s, SR) - 1.0) < 1e-3 for s in bank.one_shots)  # unit level
+    assert bank.level_db.max() - bank.level_db.min() > 15  # loudness as recorded
+    assert bank.room_tone and sorted({n.split("/")[0] for n in bank.names}) == ["metal", "wood"]
+    # The second time, nothing is analysed: every file comes from the catalog.
+    monkeypatch.setattr("tasks.library_tasks.analyse_recording", lambda *a, **k: pytest.fail("re-analysed"))
+    again = sound_bank_task.fn(str(library))
+    assert len(again) == 8 and np.allclose(again.level_db, bank.level_db)
+
+
+def test_sampler_varies_matches_intensity_and_keeps_times(library):
+    from tasks.library_tasks import sound_bank_task
+
+    bank = sound_bank_task.fn(str(library))
+    times = np.arange(0.2, 5.6, 0.3)
+    peaks = np.linspace(0.02, 0.3, times.size)[np.random.default_rng(1).permutation(times.size)]
+    env = hit_envelope(times, peaks, duration_s=6.0)
+    source = foley.SamplerSource(bank, SR, None, np.random.default_rng(0))
+    y, details = render(env, source)
+    chosen = source.chosen
+    assert len(chosen) == times.size == details["events"]
+    assert all(a != b for a, b in zip(chosen, chosen[1:]))  # never the same one-shot twice in a row
+    ranks = strength_ranks(bank)[chosen]
+    assert np.corrcoef(ranks, peaks)[0, 1] > 0.7  # loud events get loud one-shots
+    # Room tone: never digital silence (a quantized recording crosses zero exactly now and then, never for long).
+    for channel in y:
+        zero = np.concatenate([[False], channel == 0, [False]])
+        edges = np.flatnonzero(zero[1:] != zero[:-1])
+        assert zero.mean() < 0.02 and np.max(edges[1::2] - edges[::2], initial=0) <= 2
+    # The envelope still sets when: every output event starts within 50 ms of the envelope's.
+    out_events = envelope_events(envelope_rms(y, SR, FR, env.size), FR)
+    starts = np.array([e.start_s for e in out_events])
+    for t in times:
+        assert np.min(np.abs(starts - t)) < 0.05
+
+
+def test_sampler_prefers_named_files(library):
+    from tasks.library_tasks import sound_bank_task
+
+    bank = sound_bank_task.fn(str(library))
+    selector = OneShotSelector(bank, "a knock on wood", np.random.default_rng(0))
+    picks = [selector.choose(q) for q in np.random.default_rng(2).uniform(size=40)]
+    assert all(bank.names[k].startswith("wood/") for k in picks)
+
+
+def test_peaks_sit_where_the_envelope_says_and_tails_ring_on():
+    env = hit_envelope([0.5], [0.2], duration_s=2.0, decay_s=0.03)
+    source = foley.ProceduralSource("metal", SR, np.random.default_rng(0))
+    y, details = render(env, source, room_tone_db=-70.0, reverb=0.0)
+    levels = frame_levels(y.mean(axis=0), SR, FR, env.size)
+    assert 20 * np.log10(levels.max() / 0.2) == pytest.approx(0.0, abs=3.0)  # per-hit gain varies by ~1 dB
+    # The envelope is silent 0.2 s after the hit; the metal keeps ringing well above the room tone.
+    later = int(0.9 * FR)
+    assert env[later] < 0.01 and levels[later] > 30 * 10 ** (-70 / 20)
+
+
+def test_room_tone_is_there_and_can_be_set_or_turned_off():
+    silent = np.zeros(int(2 * FR))
+    source = foley.ProceduralSource("wood", SR, np.random.default_rng(0))
+    y, details = render(silent, source, room_tone_db=-50.0)
+    rms_db = 20 * np.log10(np.sqrt(np.mean(np.square(y))))
+    assert details["events"] == 0 and rms_db == pytest.approx(-50.0, abs=1.5)
+    assert np.corrcoef(y[0], y[1])[0, 1] == pytest.approx(0.5, abs=0.1)  # a room, not two unrelated noises
+    off, _ = render(silent, foley.ProceduralSource("wood", SR, np.random.default_rng(0)), room_tone_db=-np.inf,
+                    reverb=0.0)
+    assert not np.any(off)
+
+
+def test_procedural_strikes_vary_and_footsteps_are_heel_toe():
+    rng = np.random.default_rng(0)
+    wood = foley.ProceduralSource("wood", SR, rng)
+    a, b = wood.one_shot(0.5, 0.5, rng), wood.one_shot(0.5, 0.5, rng)
+    n = min(a.size, b.size)
+    assert not np.allclose(a[:n], b[:n])  # no two strikes alike ...
+    spectra = [np.abs(np.fft.rfft(x[:4096])) for x in (a, b)]
+    assert abs(np.argmax(spectra[0]) - np.argmax(spectra[1])) <= 3  # ... but one object (same main mode)
+    assert foley.wants_footsteps("footsteps on gravel") and not foley.wants_footsteps("a stick hits wood")
+    steps = foley.ProceduralSource("stone", SR, rng, footsteps=True)
+    from scipy.signal import find_peaks
+
+    heel_toe = 0
+    for _ in range(10):
+        x = steps.one_shot(0.5, 0.8, rng)
+        env = np.concatenate([[0.0], frame_levels(x, SR, 500.0, int(x.size / SR * 500))])  # 2 ms frames
+        peaks, _ = find_peaks(env, prominence=0.1 * env.max(), distance=10)
+        # the toe lands 50-110 ms after the heel (+ up to the 32 ms level window)
+        heel_toe += len(peaks) >= 2 and 0.04 <= (peaks[1] - peaks[0]) / 500.0 <= 0.145
+    assert heel_toe >= 5  # a soft toe can hide in the heel's ring now and then
+
+
+def test_streaming_does_not_depend_on_the_block_size():
+    env = hit_envelope(np.arange(0.1, 3.9, 0.23), np.full(17, 0.1), duration_s=4.0)
+    env[int(1.0 * FR) : int(2.0 * FR)] = 0.05  # a sustained scrape across a block border
+    outs = [render(env, foley.ProceduralSource("gravel", SR, np.random.default_rng(3)), seed=3, block_s=b)[0]
+            for b in (0.7, 5.0)]
+    assert np.max(np.abs(outs[0] - outs[1])) < 1e-4
+
+
+def test_editing_the_envelope_moves_and_removes_events():
+    base = hit_envelope([0.5, 1.5], [0.2, 0.2])
+    edited = hit_envelope([0.5, 2.5], [0.2, 0.2])  # the second hit moved from 1.5 s to 2.5 s
+    outs = [render(e, foley.ProceduralSource("wood", SR, np.random.default_rng(0)), reverb=0.0)[0] for e in (base, edited)]
+    level = lambda y, t: frame_levels(y.mean(axis=0), SR, FR, base.size)[int(t * FR)]  # noqa: E731
+    assert level(outs[0], 1.51) > 10 * level(outs[1], 1.51)
+    assert level(outs[1], 2.51) > 10 * level(outs[0], 2.51)
+
+
+def test_bad_libraries(tmp_path, caplog):
+    from data_catalog.errors import SonorizeInputError
+    from tasks.library_tasks import sound_bank_task
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SonorizeInputError, match="no audio files"):
+        sound_bank_task.fn(str(empty))
+    silent = tmp_path / "silent"
+    silent.mkdir()
+    for i in range(2):
+        sf.write(silent / f"s{i}.wav", np.zeros(SR, np.float32), SR)
+    with pytest.raises(SonorizeInputError, match="no usable one-shots in 2 audio file"):
+        sound_bank_task.fn(str(silent))
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    sf.write(mixed / "quiet.wav", np.zeros(SR, np.float32), SR)
+    rng = np.random.default_rng(0)
+    sf.write(mixed / "good.wav", np.concatenate([np.zeros(SR // 4), one_shot(rng, 0.5, 400)]).astype(np.float32), SR)
+    with caplog.at_level(logging.WARNING):
+        bank = sound_bank_task.fn(str(mixed))
+    assert len(bank) == 1
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "broken.wav" in warned and "quiet.wav" in warned
+
+
+def test_the_engine_renders_a_one_file_prompt_and_reports_its_source():
+    from tasks.engines import get_synth_engine
+
+    rng = np.random.default_rng(0)
+    sample = np.concatenate([np.zeros(SR // 4)] + [one_shot(rng, 0.4, 500) for _ in range(3)])
+    env = hit_envelope([0.3, 1.1, 2.0], [0.1, 0.2, 0.15])
+    engine = get_synth_engine("foley", reverb=0.0)
+    blocks, details = engine.render_blocks(env, FR, n_samples=3 * SR, sample_rate=SR, prompt=None,
+                                           audio_prompt=sample, audio_prompt_rate=SR, seed=0)
+    y = np.concatenate(list(blocks), axis=1)
+    assert y.shape == (2, 3 * SR) and details["source"].startswith("sampler: 3 one-shots")
+    assert np.max(np.abs(y)) <= 0.99
+
+
+def test_level_map_restores_compressed_peaks():
+    from folai_models.video2rms.level_map import apply_level_map, fit_level_map
+
+    rng = np.random.default_rng(0)
+    real = [np.abs(rng.standard_normal(5000)) ** 3 * 0.05 for _ in range(3)]
+    predicted = [np.sqrt(r) * 0.1 for r in real]  # the same order, compressed dynamics
+    knots = fit_level_map(predicted, real)
+    mapped = apply_level_map(predicted[0], knots)
+    assert np.all(np.diff([k[0] for k in knots]) > 0) and np.all(np.diff([k[1] for k in knots]) > 0)
+    inside = (predicted[0] >= knots[0][0]) & (predicted[0] <= knots[-1][0])
+    assert inside.sum() > 1000 and np.allclose(mapped[inside], real[0][inside], rtol=0.02)  # a power law: exact
+    assert np.all(np.diff(mapped[np.argsort(predicted[0])]) >= 0)  # the order of the frames is kept
+    assert np.array_equal(apply_level_map(predicted[0], []), predicted[0])
