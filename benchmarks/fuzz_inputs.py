@@ -109,18 +109,26 @@ def main() -> None:
             by_name = {str(Path(v["video_path"]).relative_to(corpus.root)): v for v in batch["run"]["videos"]}
             summary.update({"videos": len(by_name), "ok": audit.ok, "clear errors": audit.clear_errors,
                             "exit code": batch["exit"], "tracebacks on stderr": batch["tracebacks"],
-                            "valid inputs that failed": [f"{n}: {by_name[n].get('error')}" for n in sorted(corpus.valid)
+                            "valid inputs that failed": [f"{n}: {by_name.get(n, {}).get('error', 'not processed')}"
+                                                         for n in sorted(corpus.valid)
                                                          if by_name.get(n, {}).get("status") != "ok"],
+                            "hidden files skipped": sorted(set(corpus.kinds) - set(by_name)),
                             **audit.problems()})
             # a later run: the same relative name from another root, into the same --out
             before = _snapshot(out)
             other = work / "later" / "sub1" / "x.mp4"
             other.parent.mkdir(parents=True, exist_ok=True)
             other.write_bytes((corpus.root / "sub1" / "x.mp4").read_bytes() + b"later")
-            later = run_batch([work / "later"], out, args.timeout_s)
+            hidden = [corpus.root / n for n, kind in corpus.kinds.items() if kind == "hidden name"]
+            later = run_batch([work / "later", *hidden], out, args.timeout_s)  # "...mp4" given by name
             after = _snapshot(out)
             summary["outputs overwritten by a later run"] = sorted(k for k in before if after.get(k) != before[k])
             summary["hangs"] += int(later["hung"])
+            if later["run"] is not None:
+                summary["later run"] = {"videos": len(later["run"]["videos"]),
+                                        "tracebacks on stderr": later["tracebacks"],
+                                        **audit_run(later["run"], out).problems(),
+                                        "statuses": sorted(v["status"] for v in later["run"]["videos"])}
         summary["envelope files"] = envelope_checks(work, args.seed, args.envelopes)
         print(json.dumps(summary, indent=2, ensure_ascii=False))
 

@@ -149,6 +149,9 @@ def _parse_rows(path: Path, text: str) -> tuple[np.ndarray, np.ndarray]:
     ti, ri = header.index(TIME_COLUMN), header.index(RMS_COLUMN)
     times, values = [], []
     for line, row in rows[1:]:
+        if any(c.strip() for c in row[len(header):]):  # "0,5" meant as 0.5 would silently read as rms 0
+            raise EnvelopeFileError(path, f"line {line}: {len(row)} cells but the header names {len(header)} "
+                                          "columns (a decimal comma? write 0.5, not 0,5)")
         cells = []
         for col, name in ((ti, TIME_COLUMN), (ri, RMS_COLUMN)):
             cell = row[col].strip() if col < len(row) else ""

@@ -138,7 +138,8 @@ def make_media_corpus(root: Path, seed: int = 0, scale: float = 1.0) -> Corpus:
     valid_mp4 = bases["mp4"]
     for name in pick(HOSTILE_NAMES, least=3):
         (root / name).write_bytes(valid_mp4)
-        corpus.add(root / name, "hostile name", True)
+        hidden = name.startswith(".")  # a folder's hidden files are not inputs; given by name they are
+        corpus.add(root / name, "hidden name" if hidden else "hostile name", not hidden)
     os.mkfifo(root / "fifo.mp4")
     corpus.add(root / "fifo.mp4", "FIFO")
     (root / "loop.mp4").symlink_to("loop.mp4")

@@ -180,3 +180,12 @@ def test_a_sidecar_of_another_video_is_refused(tmp_path):
     with pytest.raises(EnvelopeFileError, match=r"clip.envelope.json: was made for another video \(sha256 aaaa"):
         read_envelope(csv_path, video_sha256="b" * 64, video_name="other.mp4")
     assert read_envelope(csv_path).envelope.shape == (8,)  # no video to compare with: read as before
+
+
+def test_a_decimal_comma_is_not_read_as_a_third_column(tmp_path):
+    csv_path, _ = _write(tmp_path)
+    lines = csv_path.read_text().splitlines()
+    lines[3] = lines[3].split(",")[0] + ",0,5"
+    csv_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(EnvelopeFileError, match="line 4: 3 cells but the header names 2 columns"):
+        read_envelope(csv_path)
