@@ -183,9 +183,10 @@ def evaluate(set_name: str, clips: list[Clip], embedder, fad) -> tuple[list[dict
             out_env = preview_synth.envelope_rms(mono, SYNTH_AUDIO_RATE, ENVELOPE_RATE, clip.envelope.size)
             scores.append(envelope_scores(clip.reference, out_env, ENVELOPE_RATE))
         if row == "real: halves of each recording":
-            a, b = [e[: len(e) // 2] for e in reference], [e[len(e) // 2 :] for e in reference]
+            halves = [(c, e[: len(e) // 2], e[len(e) // 2 :]) for c, e in zip(clips, reference) if len(e) >= 2]
+            a, b = [h[1] for h in halves], [h[2] for h in halves]
             value = fad.fad_sfx(a, b)
-            clip_fad = clip_median(fad, a, {c.stem: e for c, e in zip(clips, b)})
+            clip_fad = clip_median(fad, a, {c.stem: e for c, _, e in halves})
         elif row == "real: other recordings":
             a, b = reference[0::2], reference[1::2]
             value, clip_fad = fad.fad_sfx(a, b), clip_median(fad, a, {c.stem: c.embedding for c in clips[1::2]})
