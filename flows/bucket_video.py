@@ -9,6 +9,7 @@ object into quarantine with a readable report, then marks it done too.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 import traceback
@@ -18,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from data_catalog.atomic import json_text
 from data_catalog.bucket_keys import BadKeyError, output_folder, validate_key
 from data_catalog.claims import Claim, ClaimBook
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import OutputError, SonorizeInputError
 from data_catalog.locations import Location, ObjectInfo
 from data_catalog.quarantine import quarantine_object
 from flows.video_pipeline import VideoOptions, sonorize_video
@@ -60,8 +61,7 @@ def process_object(source_url: str, info: ObjectInfo, targets: BucketTargets, op
     except BadKeyError as exc:
         return _fail(finish, source, quarantine, info, claim, str(exc), "key", run_id, key_is_safe=False)
 
-    folder = output_folder(info.key)
-    stem = PurePosixPath(folder).name
+    natural_stem = PurePosixPath(output_folder(info.key)).name
     with tempfile.TemporaryDirectory(prefix="sonorize-object-") as tmp:
         local_video = Path(tmp) / "in" / PurePosixPath(info.key).name
         current = source.info(info.key)
@@ -73,7 +73,7 @@ def process_object(source_url: str, info: ObjectInfo, targets: BucketTargets, op
         source.get_file(info.key, local_video)
         local_out = Path(tmp) / "out"
         try:
-            record = sonorize_video(str(local_video), local_out, stem, options)
+            record = sonorize_video(str(local_video), local_out, natural_stem, options)
         except SonorizeInputError as exc:
             reason = str(exc).replace(str(local_video), url)
             return _fail(finish, source, quarantine, info, claim, reason, "processing", run_id)
@@ -84,13 +84,47 @@ def process_object(source_url: str, info: ObjectInfo, targets: BucketTargets, op
         if not still_ours():  # presumed dead and taken over while working: let the new holder finish
             return {**base, "status": "skipped", "reason": "claim taken over during processing",
                     "wall_s": round(time.perf_counter() - started, 3)}
-        keys = {name: f"{folder}/{Path(local).name}" for name, local in record["outputs"].items()}
+        try:  # only a video that has outputs claims a folder (a broken one leaves nothing behind)
+            folder, stem = claim_output_folder(output, info.key)
+        except OutputError as exc:
+            return _fail(finish, source, quarantine, info, claim, str(exc), "output", run_id)
+        keys = {name: f"{folder}/{stem}{Path(local).name[len(natural_stem):]}"
+                for name, local in record["outputs"].items()}
         output.put_files({keys[name]: local for name, local in record["outputs"].items()})
         outputs = {name: output.url_of(key) for name, key in keys.items()}
         record.update(video_path=url, output_dir=output.url_of(folder), outputs=outputs)
         record_key = f"{folder}/{stem}.record.json"
         output.put_bytes(record_key, json_text(record).encode("utf-8"))  # last
     return finish(record, "ok", {"record_url": output.url_of(record_key)})
+
+
+OWNER_SUFFIX = ".owner.json"  # <folder>/<stem>.owner.json: which object key the folder belongs to
+MAX_OUTPUT_CANDIDATES = 100  # stem, stem-2, ... stem-100
+
+
+def claim_output_folder(output: Location, key: str) -> tuple[str, str]:
+    """The output folder and stem of object ``key``: its natural folder, or ``stem-N`` when another key owns it.
+
+    Ownership is a small record created exclusively (``If-None-Match: *`` on S3, a
+    hard link on a folder), so of two keys with one stem (``a.mp4``, ``a.mov``),
+    even in concurrent runs, each gets its own folder and neither replaces the
+    other's outputs; a key keeps its folder across runs (an overwritten object).
+    """
+    natural = PurePosixPath(output_folder(key))
+    for n in range(1, MAX_OUTPUT_CANDIDATES + 1):
+        stem = natural.name if n == 1 else f"{natural.name}-{n}"
+        folder = str(natural.with_name(stem))
+        marker = f"{folder}/{stem}{OWNER_SUFFIX}"
+        if output.put_exclusive(marker, json_text({"object_key": key}).encode("utf-8")):
+            return folder, stem
+        try:
+            owner = json.loads(output.read_bytes(marker)).get("object_key")
+        except (OSError, ValueError, AttributeError):
+            owner = None
+        if owner == key:
+            return folder, stem
+    raise OutputError(output.url_of(str(natural)), f"{MAX_OUTPUT_CANDIDATES} output folders named like it belong "
+                                                   "to other objects")
 
 
 def _fail(finish, source: Location, quarantine: Location | None, info: ObjectInfo, claim: Claim | None,

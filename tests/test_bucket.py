@@ -214,7 +214,7 @@ def test_sonorize_flow_reads_and_writes_s3_urls(moto, monkeypatch, tmp_path):
     names = sorted(p.split("/out/", 1)[1] for p in fs.find("flow-test/out"))
     assert [n for n in names if not n.startswith("sonorize-run-")] == sorted(
         f"shoot/a/a{s}" for s in (".foley.wav", ".foley.mp4", ".envelope.csv", ".envelope.json", ".envelope.png",
-                                  ".labels.txt", ".record.json"))
+                                  ".labels.txt", ".record.json", ".owner.json"))
     assert sum(n.startswith("sonorize-run-") for n in names) == 1
     report = parse_report(fs.cat_file("flow-test/q/broken.mp4.error.txt").decode())
     assert report["reason"].startswith("s3://flow-test/in/broken.mp4: ") and report["stage"] == "processing"
@@ -243,3 +243,28 @@ def test_watcher_quarantines_a_video_whose_runs_keep_dying_and_waits_for_fresh_u
     assert book.read_done(claim.object_id)["status"] == "quarantined"
     again = watch_bucket(input_url=str(tmp_path / "incoming"), min_age_s=60)
     assert again["counts"]["done"] == 1 and again["counts"]["given_up"] == 0
+
+
+def test_bucket_keys_with_one_stem_never_share_an_output_folder(tmp_path):
+    """`a.mp4` and `a.mov` in one prefix: each keeps its own folder, in this run and the next."""
+    from media_factory import pattern_clip
+
+    from data_catalog.locations import Location
+    from flows.bucket_video import BucketTargets, process_object
+    from flows.video_pipeline import VideoOptions
+
+    source, out = tmp_path / "in", tmp_path / "out"
+    (source / "x").mkdir(parents=True)
+    pattern_clip(source / "x" / "a.mp4", seconds=1.0, size="64x48")
+    pattern_clip(source / "x" / "a.mov", seconds=1.0, size="64x48")
+    targets = BucketTargets(output_url=str(out))
+    options = VideoOptions(envelope_engine="preview")
+    folders = {}
+    for _ in range(2):  # the second run re-processes both: same folders, nothing crossed over
+        for key in ("x/a.mp4", "x/a.mov"):
+            record = process_object(str(source), Location(str(source)).info(key), targets, options)
+            assert record["status"] == "ok", record
+            folders.setdefault(key, set()).add(record["output_dir"])
+    assert folders == {"x/a.mp4": {str(out / "x" / "a")}, "x/a.mov": {str(out / "x" / "a-2")}}
+    assert json.loads((out / "x" / "a-2" / "a-2.owner.json").read_text())["object_key"] == "x/a.mov"
+    assert (out / "x" / "a-2" / "a-2.foley.wav").is_file() and (out / "x" / "a" / "a.foley.wav").is_file()
