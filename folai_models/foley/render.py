@@ -31,7 +31,7 @@ from folai_models.foley.bank import LOUD_PERCENTILE
 from folai_models.foley.levels import WINDOW_S, db_to_gain, frame_levels
 from folai_models.foley.sources import FoleySource
 from folai_models.foley.streams import StreamingConvolver, room_impulse_response, soft_clip
-from folai_models.preview_synth.carrier import GRAIN_LOCAL_PEAK_S, PLATEAU_RATIO, SUSTAIN_MIN_S, _grain_time
+from folai_models.preview_synth.carrier import GRAIN_LOCAL_PEAK_S, PLATEAU_RATIO, SUSTAIN_MIN_S, contact_time
 from folai_models.preview_synth.measure import frames_to_samples
 
 BLOCK_S = 5.0  # rendering block; memory ~ (block + longest tail) x channels
@@ -67,7 +67,7 @@ def plan(envelope: np.ndarray, frame_rate: float, sample_rate: int) -> tuple[lis
         long = ev.end_s - ev.start_s >= SUSTAIN_MIN_S
         if long:
             sustained[int(np.floor(ev.start_s * frame_rate)) : int(np.ceil(ev.end_s * frame_rate))] = True
-        t0 = _grain_time(env, frame_rate, ev)
+        t0 = contact_time(env, frame_rate, ev)
         f0 = max(0, int(np.floor(t0 * frame_rate - 0.5)))
         f1 = min(env.size, int(np.ceil((t0 + GRAIN_LOCAL_PEAK_S) * frame_rate)) + 1)
         peak = float(env[f0:f1].max()) if f1 > f0 else ev.peak_rms

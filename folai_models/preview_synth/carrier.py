@@ -67,7 +67,7 @@ def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
-def _grain_time(env: np.ndarray, frame_rate: float, ev) -> float:
+def contact_time(env: np.ndarray, frame_rate: float, ev) -> float:
     """Contact instant of an event (s): where its rise crosses GRAIN_ATTACK_FRACTION of its
     peak (interpolated between frames), plus GRAIN_ATTACK_DELAY_S."""
     a = int(round(ev.start_s * frame_rate - 0.5))
@@ -124,7 +124,7 @@ def carrier(env, frame_rate, sample_rate, n_samples, voice, rng, n_channels):
     level_len = max(1, int(round(GRAIN_LEVEL_WINDOW_S * sample_rate)))
     duration = env.size / frame_rate
     for ev in events:
-        t0 = _grain_time(env, frame_rate, ev)
+        t0 = contact_time(env, frame_rate, ev)
         s = int(round(t0 * sample_rate))
         f0 = max(0, int(np.floor(t0 * frame_rate - 0.5)))
         f1 = min(env.size, int(np.ceil((t0 + GRAIN_LOCAL_PEAK_S) * frame_rate)) + 1)
