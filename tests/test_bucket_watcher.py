@@ -29,7 +29,7 @@ pytestmark = [
 POOL = "sonorize-cpu"
 BUCKET = "sonorize-test"
 OUTPUT_SUFFIXES = (".foley.wav", ".foley.mp4", ".envelope.csv", ".envelope.json", ".envelope.png",
-                   ".labels.txt", ".record.json")
+                   ".labels.txt", ".record.json", ".owner.json")
 RUN_TIMEOUT_S = 180
 
 
