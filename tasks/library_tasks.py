@@ -83,9 +83,11 @@ def _embedder():
         from folai_models.realism import AiSFXEmbedder
 
         return AiSFXEmbedder.load(device="cpu")
-    except Exception as exc:  # noqa: BLE001 - optional: any missing piece only disables embeddings
+    except ImportError as exc:  # the base install (no PyTorch): embeddings are optional
         log.info("sound library: no aiSFX embeddings (%s); one-shots are chosen by level and names only", exc)
-        return None
+    except SonorizeInputError as exc:  # the aisfx wheel missing, or its checkpoint refused
+        log.warning("sound library: no aiSFX embeddings (%s); one-shots are chosen by level and names only", exc)
+    return None
 
 
 def _embed(bank: SoundBank, embedder) -> None:
