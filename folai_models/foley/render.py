@@ -41,8 +41,7 @@ ROOM_TONE_CORRELATION = 0.5  # room tone L/R correlation: a room around the list
 ROOM_TONE_DEFAULT_DB = -60.0  # bed level (dBFS RMS) when a clip has no events to set it by
 ROOM_TONE_RANGE_DB = (-78.0, -40.0)  # the natural bed is kept within this range (dBFS RMS)
 TEXTURE_SMOOTH_S = 0.03  # the texture's level is smoothed over this (no zipper noise)
-CHOKE_DB = 12.0  # a new event damps the tails still ringing by this much ...
-CHOKE_S = 0.03  # ... over this long
+CHOKE_S = 0.03  # a new event damps the tails still ringing (by the source's choke_db) over this long
 LEVEL_CONTEXT = 4096  # samples of the previous block kept for level windows and filter settling
 SUSTAINED_ONE_SHOT = 0.6  # a sustained event's onset one-shot is this fraction of its level
 
@@ -192,9 +191,9 @@ def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, s
         yield soft_clip(out)
 
 
-@lru_cache(maxsize=4)
-def _choke_ramp(sample_rate: int) -> np.ndarray:
-    return np.float32(10 ** (-CHOKE_DB / 20)) ** np.linspace(0, 1, max(1, int(CHOKE_S * sample_rate)), dtype=np.float32)
+@lru_cache(maxsize=8)
+def _choke_ramp(sample_rate: int, choke_db: float) -> np.ndarray:
+    return np.float32(10 ** (-choke_db / 20)) ** np.linspace(0, 1, max(1, int(CHOKE_S * sample_rate)), dtype=np.float32)
 
 
 def _place(dry: np.ndarray, note: Note, s0: int, source: FoleySource, rng, n_channels: int,
@@ -206,7 +205,7 @@ def _place(dry: np.ndarray, note: Note, s0: int, source: FoleySource, rng, n_cha
     at = max(0, note.sample - s0)
     m = min(shot.size, dry.shape[1] - at)
     # A new strike damps what still rings (one object, not two oscillators beating against each other).
-    choke = _choke_ramp(sample_rate)
+    choke = _choke_ramp(sample_rate, source.choke_db)
     ramp = min(choke.size, dry.shape[1] - at)
     dry[:, at : at + ramp] *= choke[:ramp]
     dry[:, at + ramp :] *= choke[-1]

@@ -42,6 +42,11 @@ ROOM_TONE_OUTDOOR = (12.0, 35.0, 0.0, 6000.0)
 OUTDOOR_MATERIALS = frozenset({"gravel", "grass", "water", "stone"})
 PROCEDURAL_ROOM_TONE_DB = -40.0  # procedural bed re the loud hits: a quiet studio's floor
 PROCEDURAL_REVERB = 0.12  # procedural one-shots are dry: a little small room by default
+# A new strike damps what still rings: one object, not two detuned oscillators beating against each other
+# (their beating made false onsets). A stick re-striking a synthetic object stops it almost dead; a
+# recording's tail also holds its room, which the next hit does not silence.
+PROCEDURAL_CHOKE_DB = 30.0
+SAMPLER_CHOKE_DB = 12.0
 
 
 class FoleySource(ABC):
@@ -51,6 +56,7 @@ class FoleySource(ABC):
     natural_room_tone_db: float  # room tone level relative to the loud events' level
     default_reverb: float  # wet level of the small room when the user sets none
     max_tail_s: float  # longest one-shot this source returns
+    choke_db: float  # how much a new event damps what still rings (over render.CHOKE_S)
 
     @abstractmethod
     def one_shot(self, level: float, quantile: float, intensity: float, rng: np.random.Generator) -> np.ndarray:
@@ -78,6 +84,7 @@ class SamplerSource(FoleySource):
     """One-shots, textures and room tone from a :class:`SoundBank` (a user's library or sample)."""
 
     default_reverb = 0.0  # recordings carry their own room
+    choke_db = SAMPLER_CHOKE_DB
 
     def __init__(self, bank: SoundBank, sample_rate: int, prompt: str | None, rng: np.random.Generator):
         if len(bank) == 0:
@@ -158,6 +165,7 @@ class ProceduralSource(FoleySource):
 
     default_reverb = PROCEDURAL_REVERB
     natural_room_tone_db = PROCEDURAL_ROOM_TONE_DB
+    choke_db = PROCEDURAL_CHOKE_DB
 
     def __init__(self, material: str, sample_rate: int, rng: np.random.Generator, footsteps: bool = False):
         self.name = _materials.resolve_material(material)
