@@ -7,11 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-VIDEO_EXTENSIONS = frozenset({
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv",
-    ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".mxf",
-})
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma"})
+from data_catalog.media.file_types import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS  # noqa: F401 (re-exported)
+
 UNSAFE_STEM_CHARS = re.compile(r"[\x00-\x1f/\\]")  # control chars and separators only: keep unicode
 
 

@@ -13,13 +13,12 @@ from data_catalog.errors import SonorizeInputError
 from data_catalog.hashing import sha256_file
 from data_catalog.media import extract_audio
 from data_catalog.media.audio import SYNTH_AUDIO_RATE
+from data_catalog.media.file_types import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 from data_catalog.sound_banks import read_bank_rows, write_bank_rows
 from folai_models.foley import BANK_VERSION, SoundBank, analyse_recording, merge_banks
 from tasks._options import TASK_DEFAULTS
 
-AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".opus",
-                              ".mp3", ".m4a", ".aac", ".wma", ".caf", ".w64", ".mka",
-                              ".mp4", ".mov", ".mkv", ".webm"})  # a video's own sound is a recording too
+LIBRARY_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS  # a video's own sound is a recording too
 LIBRARY_FILE_MAX_S = 300.0  # only the first 5 minutes of a long field recording are cut
 LIBRARY_MAX_FILES = 5000  # a folder with more is probably not a sound library
 
@@ -33,7 +32,7 @@ def library_files(path: str | os.PathLike) -> tuple[Path, list[Path]]:
         return root.parent, [root]
     if not root.is_dir():
         raise SonorizeInputError(root, "audio prompt not found (give an audio file or a folder of them)")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in LIBRARY_EXTENSIONS
                    and not any(part.startswith(".") for part in p.relative_to(root).parts))
     if not files:
         raise SonorizeInputError(root, "the sound library folder holds no audio files "
@@ -91,9 +90,13 @@ def _embedder():
 
 
 def _embed(bank: SoundBank, embedder) -> None:
+    """Each one-shot's mean aiSFX embedding, all one-shots of a file in one batch."""
     if embedder is None or not len(bank):
         return
-    bank.embeddings = np.stack([embedder.embed(shot, bank.sample_rate).mean(axis=0) for shot in bank.one_shots])
+    blocks = [embedder.blocks(shot, bank.sample_rate) for shot in bank.one_shots]
+    rows = embedder.embed_blocks(np.concatenate(blocks))
+    ends = np.cumsum([len(b) for b in blocks])
+    bank.embeddings = np.stack([part.mean(axis=0) for part in np.split(rows, ends[:-1])])
 
 
 def _file_bank(path: Path, root: Path, sample_rate: int, embedder_factory) -> SoundBank:

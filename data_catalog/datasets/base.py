@@ -21,12 +21,8 @@ from typing import ClassVar
 from data_catalog.datasets import splits as split_rules
 from data_catalog.errors import SonorizeInputError
 from data_catalog.media import VideoInfo
+from data_catalog.media.file_types import VIDEO_EXTENSIONS  # noqa: F401 (what a dataset folder is searched for)
 
-# The file types a dataset folder is searched for (same list as the command line's input search).
-VIDEO_EXTENSIONS = frozenset({
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".wmv", ".flv",
-    ".ts", ".mts", ".m2ts", ".3gp", ".ogv", ".mxf",
-})
 CHUNK_TOLERANCE_S = 1e-3  # 9.9995 s of video still holds one 10 s chunk (container rounding)
 AUDIO_TOLERANCE_S = 0.25  # audio a little shorter than the picture is normal (codec priming)
 # FolAI V-A text prompt template; {action} is "hit" or "scratch", {frequency} "once" or "multiple times".

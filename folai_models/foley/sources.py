@@ -15,7 +15,7 @@ import numpy as np
 import soxr
 
 from folai_models import materials as _materials
-from folai_models.foley.bank import SoundBank
+from folai_models.foley.bank import SoundBank, analyse_recording
 from folai_models.foley.levels import window_level
 from folai_models.foley.select import OneShotSelector
 from folai_models.foley.streams import GranularStream, NoiseBedStream
@@ -224,8 +224,6 @@ class ProceduralSource(FoleySource):
 
 def bank_from_audio(audio: np.ndarray, audio_rate: float, sample_rate: int, name: str = "audio prompt") -> SoundBank:
     """A :class:`SoundBank` from one in-memory sample (mono or ``[channels, n]``), at ``sample_rate``."""
-    from folai_models.foley.bank import analyse_recording
-
     y = np.asarray(audio, np.float64)
     y = y if y.ndim == 1 else y.mean(axis=0)
     return analyse_recording(resample(y, float(audio_rate), float(sample_rate)).astype(np.float32), sample_rate, name)
