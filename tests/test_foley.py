@@ -221,3 +221,14 @@ def test_level_map_restores_compressed_peaks():
     assert inside.sum() > 1000 and np.allclose(mapped[inside], real[0][inside], rtol=0.02)  # a power law: exact
     assert np.all(np.diff(mapped[np.argsort(predicted[0])]) >= 0)  # the order of the frames is kept
     assert np.array_equal(apply_level_map(predicted[0], []), predicted[0])
+
+
+@pytest.mark.parametrize("options, message", [({"reverb": 1.5}, "reverb must be"), ({"reverb": -0.1}, "reverb must be"),
+                                              ({"room_tone_db": 6.0}, "at most 0 dBFS"),
+                                              ({"room_tone_db": float("nan")}, "at most 0 dBFS")])
+def test_bad_engine_options_are_refused_before_any_video(options, message):
+    from tasks.engines import get_synth_engine
+
+    with pytest.raises(ValueError, match=message):
+        get_synth_engine("foley", **options)
+    get_synth_engine("foley", room_tone_db=-np.inf, reverb=0.0)  # off and dry are fine
