@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the word-level T5 tokenizer stand-in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    parser.add_argument("--device", help="default: cuda when there is a GPU, else cpu")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--steps", type=int, default=100, help="sampling steps (SAO model card: 100)")
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length")
@@ -53,7 +53,7 @@ def main() -> None:
     from folai_models.synth.t5_conditioner import T5_BASE_CONFIG_FILE, load_t5_config
     from sao_stand_ins import tiny_t5_tokenizer
 
-    device = torch.device(args.device)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type != "cuda" and not args.tiny:
         parser.error("full size runs on CUDA only; on a CPU use --tiny")
     if args.threads:
@@ -114,15 +114,6 @@ def main() -> None:
                       "init_noise_level": args.init_noise_level, "clip_seconds": args.seconds,
                       "build_seconds": round(build_s, 1), "torch_threads": torch.get_num_threads(),
                       **extra, "results": results}, indent=2))
-
-
-def _cuda() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
 
 
 if __name__ == "__main__":

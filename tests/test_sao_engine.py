@@ -19,17 +19,9 @@ from folai_models.synth import audio_to_audio as a2a  # noqa: E402
 from folai_models.synth.control_signal import encode_deterministic  # noqa: E402
 from folai_models.windowed_render import BlockReader, iter_windowed_render, window_spans  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 RATE = 44100
 FAST = {"steps": 2, "cfg_scale": 3.0}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny models: one thread is many times faster than two on shared cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
