@@ -74,7 +74,7 @@ def missing_sao_weights(store: ModelStore, names: tuple[str, ...] = (SAO_WEIGHT,
     for name in names:  # every missing or damaged file, not only an entry's first
         for check in store.check(name):
             if check.status == "missing":
-                problems.append(f"{MissingWeightsError(check.path, name)} [`{pull_command(name)}`]")
+                problems.append(str(MissingWeightsError(check.path, name)))  # names the file and its pull command
             elif check.status == "corrupt":
                 problems.append(str(CorruptWeightsError(check.path, check.reason, name)))
     return problems

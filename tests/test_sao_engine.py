@@ -195,7 +195,7 @@ def test_missing_weights_stop_the_batch_naming_each_file(tmp_path, monkeypatch):
     assert message.startswith("the sao synth engine needs weights")
     for name, files in (("stable-audio-open", ("model.safetensors", "model_config.json")),
                         ("t5-base", ("model.safetensors", "config.json", "spiece.model", "tokenizer.json"))):
-        lines = [line for line in message.splitlines() if f"[`sonorize models pull {name}`]" in line]
+        lines = [line for line in message.splitlines() if f"`sonorize models pull {name}`" in line]
         assert sorted(line.split(":")[0].rsplit("/", 1)[1] for line in lines) == sorted(files), lines
     with pytest.raises(ValueError, match="sampler"):  # a wrong option is named before the weights
         get_synth_engine("sao", sampler="euler")
