@@ -42,3 +42,24 @@ def test_evaluate_ranks_the_least_real_file_first(tmp_path):
     assert result["clips"][2]["fad_sfx"] is None  # too short for a score of its own
     assert [f["path"].rsplit("/", 1)[-1] for f in result["failed"]] == ["broken.wav"]
     assert (tmp_path / "s.csv").read_text().splitlines()[0] == "path,fad_sfx,blocks"
+
+
+def test_evaluate_reports_every_metric_and_names_missing_weights(tmp_path, monkeypatch):
+    from flows.evaluate_flow import evaluate
+
+    monkeypatch.setenv("SONORIZE_MODEL_DIR", str(tmp_path / "empty-store"))
+    rng = np.random.default_rng(1)
+    reference, generated = tmp_path / "real", tmp_path / "ours"
+    reference.mkdir()
+    generated.mkdir()
+    for i in range(2):
+        sf.write(reference / f"take{i}.wav", clicks(rng), SR)
+        sf.write(generated / f"take{i}.foley.wav", clicks(rng), SR)  # our outputs pair with take{i}
+    result = evaluate(generated=[str(generated)], reference=[str(reference)])
+    metrics = result["metrics"]
+    assert result["pairs"] == 2
+    assert metrics["fad_sfx"] == pytest.approx(result["fad_sfx"])
+    assert metrics["fad_p"] == ("skipped: weights for panns-wavegram-logmel missing "
+                                "(sonorize models pull panns-wavegram-logmel)")
+    assert metrics["favd"].startswith("skipped: weights for i3d-rgb missing")
+    assert 0 <= metrics["e_l1"] < 1 and 0 <= metrics["onset_f1"] <= 1 and 0 <= metrics["acc@10"] <= 1
