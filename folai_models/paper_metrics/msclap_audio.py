@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from folai_models.paper_metrics.chunks import windows
+
 MSCLAP_SAMPLE_RATE = 44100  # msclap config_2023.yml sampling_rate
 MSCLAP_DURATION_S = 7  # config_2023.yml duration: fadtk's window for 'clap-2023'
 MSCLAP_PROJECTION = 1024  # config_2023.yml d_proj
@@ -47,14 +49,6 @@ class MsClapAudio(nn.Module):
 
 def create_msclap_audio(**sizes) -> MsClapAudio:
     return MsClapAudio(**sizes).eval()
-
-
-def windows(audio: np.ndarray, rate: int, window_s: float, hop_s: float) -> np.ndarray:
-    """fadtk's chunking for CLAP models: ``window_s`` windows every ``hop_s``, the last ones zero-padded."""
-    audio = np.asarray(audio, np.float32).reshape(-1)
-    size, hop = int(window_s * rate), int(hop_s * rate)
-    starts = range(0, max(audio.size, 1), hop)
-    return np.stack([np.pad(audio[s:s + size], (0, size - audio[s:s + size].size)) for s in starts])
 
 
 def msclap_embed(model: MsClapAudio, audio: np.ndarray, hop_s: float = 1.0,
