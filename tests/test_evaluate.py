@@ -22,15 +22,21 @@ def clicks(rng, seconds=5.0, rate_hz=3.0):
     return y.astype(np.float32)
 
 
+def folders(tmp_path, rng, n_reference):
+    """``real/`` with ``n_reference`` takes of clicks, and an empty ``ours/``."""
+    reference, generated = tmp_path / "real", tmp_path / "ours"
+    reference.mkdir()
+    generated.mkdir()
+    for i in range(n_reference):
+        sf.write(reference / f"take{i}.wav", clicks(rng), SR)
+    return reference, generated
+
+
 def test_evaluate_ranks_the_least_real_file_first(tmp_path):
     from flows.evaluate_flow import evaluate
 
     rng = np.random.default_rng(0)
-    reference, generated = tmp_path / "real", tmp_path / "ours"
-    reference.mkdir()
-    generated.mkdir()
-    for i in range(3):
-        sf.write(reference / f"take{i}.wav", clicks(rng), SR)
+    reference, generated = folders(tmp_path, rng, 3)
     sf.write(generated / "like-real.wav", clicks(rng), SR)
     sf.write(generated / "a-sine.wav", (0.3 * np.sin(2 * np.pi * 1000 * np.arange(5 * SR) / SR)).astype(np.float32), SR)
     sf.write(generated / "short.wav", clicks(rng, seconds=1.0), SR)
@@ -49,11 +55,8 @@ def test_evaluate_reports_every_metric_and_names_missing_weights(tmp_path, monke
 
     monkeypatch.setenv("SONORIZE_MODEL_DIR", str(tmp_path / "empty-store"))
     rng = np.random.default_rng(1)
-    reference, generated = tmp_path / "real", tmp_path / "ours"
-    reference.mkdir()
-    generated.mkdir()
+    reference, generated = folders(tmp_path, rng, 2)
     for i in range(2):
-        sf.write(reference / f"take{i}.wav", clicks(rng), SR)
         sf.write(generated / f"take{i}.foley.wav", clicks(rng), SR)  # our outputs pair with take{i}
     result = evaluate(generated=[str(generated)], reference=[str(reference)])
     metrics = result["metrics"]
