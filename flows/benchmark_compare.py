@@ -37,15 +37,15 @@ def compare(previous: dict[str, float | None], current: dict[str, float | str],
             thresholds: dict[str, tuple[str, float]] | None = None) -> list[dict]:
     """One row per metric: previous, now, delta, the allowed worsening and a verdict.
 
-    Verdicts: ``regressed`` (worse past the threshold), ``ok``, ``new`` (no previous value),
-    ``skipped`` (no value now).
+    Verdicts: ``regressed`` (worse past the threshold), ``ok``, ``new`` (no previous value), or the
+    ``skipped: ...`` reason when there is no value now.
     """
     thresholds = DEFAULT_THRESHOLDS if thresholds is None else thresholds
     rows = []
     for metric, now in current.items():
         before = previous.get(metric)
         row = {"metric": metric, "previous": before, "now": now if is_value(now) else None, "delta": None,
-               "allowed": None, "verdict": "skipped" if not is_value(now) else "new"}
+               "allowed": None, "verdict": "new" if is_value(now) else str(now)}
         if is_value(now) and before is not None and math.isfinite(before):
             delta = float(now) - before
             worse = delta if metric in LOWER_IS_BETTER else -delta

@@ -231,3 +231,19 @@ def test_metrics_from_a_store_of_tiny_weights(tmp_path, monkeypatch):
     ref, gen = ([loader.get_embedding(a).astype(np.float64) for a in s] for s in sets)
     assert ref[0].shape == (3, 512)  # 12 s: 10 s windows every 1 s, three starts up to the end
     assert np.isfinite(fad(ref, gen)) and fad(ref, ref) == pytest.approx(0.0, abs=1e-3)
+
+    # FAVD from video files: I3D on 25 fps 224 x 224 frames, VGGish on the 16 kHz sound
+    from data_catalog.examples import make_bouncing_ball_video
+
+    monkeypatch.setattr("folai_models.paper_metrics.i3d.create_i3d", lambda config=None: create_i3d(I3DConfig(divisor=16)))
+    monkeypatch.setattr("folai_models.paper_metrics.vggish.create_vggish",
+                        lambda config=None: create_vggish(VGGishConfig(width=4, fc=8)))
+    embedders = {m: pm.load_embedder(m, store) for m in ("i3d", "vggish")}
+    videos = [tmp_path / f"clip{i}.mp4" for i in range(2)]
+    for video in videos:
+        make_bouncing_ball_video(video, duration_s=3.0, size=(160, 120), with_audio=True)
+    features = {str(v): pm.file_features(str(v), embedders) for v in videos}
+    first = features[str(videos[0])]
+    assert first["i3d"].shape == (1, 64) and first["vggish"].shape == (3, 128)  # one 64-frame stack; 0.96 s patches
+    results = pm.paper_metrics(features, features, {}, {m: "skipped: test" for m in pm.PAPER_METRICS if m != "favd"})
+    assert results["favd"] == pytest.approx(0.0, abs=1e-3)
