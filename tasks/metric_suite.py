@@ -40,7 +40,7 @@ def pair_files(generated: Iterable[str], reference: Iterable[str]) -> dict[str, 
     return {g: by_key[pair_key(g)] for g in generated if pair_key(g) in by_key}
 
 
-def _fad_sfx(gen_files, ref_files, logger) -> tuple[float | str, dict]:
+def _fad_sfx(gen_files, ref_files) -> tuple[float | str, dict]:
     from data_catalog.model_store.packaged_weights import AISFX_INSTALL, PackagedWeightsMissing
     from folai_models.realism import fad_sfx
     from tasks.realism_tasks import embed_file_task
@@ -96,7 +96,7 @@ def score_sets(generated: list[str], reference: list[str], *, store: ModelStore 
     pairs = pair_files(generated, reference)
     metrics: dict[str, float | str] = {}
     if fad_sfx_value is None:
-        metrics["fad_sfx"], sfx_embeddings = _fad_sfx(generated, reference, logger)
+        metrics["fad_sfx"], sfx_embeddings = _fad_sfx(generated, reference)
     else:
         metrics["fad_sfx"], sfx_embeddings = fad_sfx_value, {}
     skipped = pm.metric_skip_reasons(store)
