@@ -362,7 +362,7 @@ def evaluate(
     worst: int = typer.Option(10, help="How many of the least real files to list."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
-    """How real does GENERATED sound? FAD-SFX against REFERENCE, and the least real files first."""
+    """How real does GENERATED sound? FAD-SFX against REFERENCE (least real files first), then every other metric."""
     _quiet_prefect(verbose)
     _require_torch("sonorize evaluate")
     from data_catalog.errors import SonorizeInputError
@@ -386,6 +386,15 @@ def evaluate(
         score = "too short (< 3.5 s)" if clip["fad_sfx"] is None else f"{clip['fad_sfx']:.2f}"
         table.add_row(Path(clip["path"]).name, score, str(clip["blocks"]))
     Console().print(table)
+    metrics = Table(title=f"every metric ({result.get('pairs', 0)} generated files paired with a reference by name)",
+                    title_justify="left")
+    for column in ("metric", "value", "better"):
+        metrics.add_column(column, overflow="fold")
+    from tasks.metric_suite import metric_table
+
+    for row in metric_table(result.get("metrics", {})):
+        metrics.add_row(row["metric"], row["note"] if row["value"] is None else f"{row['value']:.4f}", row["better"])
+    Console().print(metrics)
     for failure in result["failed"]:
         Console().print(f"[yellow]skipped[/yellow] {failure['error']}")
     if csv_out:
