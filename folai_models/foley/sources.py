@@ -180,7 +180,7 @@ class ProceduralSource(FoleySource):
         self.footsteps = footsteps
         self._spec = self._object_spec(rng)
         self.striker = _strike.STRIKERS["shoe" if footsteps else "stick"]
-        self._body = _strike.DenseBody(rng)
+        self._body = _strike.DenseBody(rng, _strike.body_tau(self.name))
         self.max_tail_s = _materials.dsp.MAX_GRAIN_S + HEEL_TOE_DELAY_S[1] + 0.01
         kind = "footsteps on " if footsteps else ""
         self.description = f"procedural {kind}'{self.name}'"

@@ -39,7 +39,12 @@ SOFT_BAND_REACH = 0.6  # a soft strike's contact band reaches 60 % of the strike
 STRIKER_DETUNE = 0.05  # striker modes vary +-5 % per strike (where on the stick it lands)
 BODY_MODES = 24  # dense partials of the body (one set per take)
 BODY_BAND_HZ = (250.0, 12000.0)  # ... drawn log-uniformly over this band
-BODY_TAU_S = 0.07  # body decay time constant at 1 kHz ...
+BODY_TAU_S = 0.07  # body decay time constant at 1 kHz (a hard object that rings) ...
+# ... shorter for what rings less: wood and plastic damp, paper and cloth barely ring, and loose or
+# soft ground (dirt, leaves, gravel, stone on soil, water) swallows the strike in ~15 ms
+BODY_TAU_BY_MATERIAL_S = {"metal": 0.07, "glass": 0.07, "wood": 0.045, "plastic": 0.045, "paper": 0.03,
+                          "cloth": 0.03}
+BODY_TAU_LOOSE_S = 0.015  # every other material
 BODY_TILT = 0.3  # ... scaled by (1 kHz / f) ** tilt: high partials die first
 BODY_NOISE_BANDS_HZ = ((80.0, 400.0), (400.0, 1500.0), (1500.0, 5000.0), (5000.0, 14000.0))  # diffuse part
 BODY_NOISE_MIX = 0.5  # diffuse noise relative to the partials
@@ -47,6 +52,11 @@ BODY_MODE_TAU_SCALE = 1.5  # partials ring 1.5x as long as the diffuse part
 BODY_PARTIAL_JITTER = 0.004  # +-0.4 % per strike: the same object, a slightly different contact point
 BODY_ATTACK_S = 0.002  # the body builds up over 2 ms (no step at the contact instant)
 BODY_LENGTH_TAUS = 7.0  # the body is computed for this many of its 1 kHz decay times (-60 dB)
+
+
+def body_tau(material: str) -> float:
+    """Decay time constant at 1 kHz of the dense body of a strike on ``material``."""
+    return BODY_TAU_BY_MATERIAL_S.get(material, BODY_TAU_LOOSE_S)
 
 
 def contact(striker: Striker, sample_rate: int, rng: np.random.Generator, intensity: float) -> np.ndarray:
