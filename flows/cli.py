@@ -1,7 +1,8 @@
 """The ``sonorize`` command line.
 
-``run`` goes through the Prefect flow (ephemeral Prefect unless
-``PREFECT_API_URL`` points at a server); the single-file commands
+``run`` goes through the Prefect flow when ``PREFECT_API_URL`` names a server
+(or with ``--prefect``: Prefect's temporary server, seconds to start); without
+one it runs the same batch as plain functions. The single-file commands
 (``envelope``, ``synth``, ``envelope-from-audio``, ``labels``) call the same
 task functions directly, so they answer in seconds.
 """
@@ -36,6 +37,9 @@ AUDIO_PROMPT_HELP = ("Your sound: an audio file or a folder of them (a sound lib
                      "one-shots, sustained sounds and room tone, analysed once and cached.")
 ROOM_TONE_HELP = ("Room tone under the events, dBFS RMS (e.g. -55; default: the library's own floor relative to "
                   "the loud events, or a quiet room for procedural sound; -inf: none). 'foley' engine.")
+PREFECT_HELP = ("Run as a Prefect flow run (its tasks, logs and artifacts in Prefect's UI). Default: only when "
+                "PREFECT_API_URL names a server; --prefect without one starts Prefect's temporary server "
+                "(seconds per command). Outputs, run record and catalog rows are the same either way.")
 REVERB_HELP = "Small-room reverberation, wet level 0-1 (default: 0 with a library, 0.12 procedural). 'foley' engine."
 
 
@@ -58,6 +62,13 @@ def _prefect_api() -> None:
     from flows.prefect_api import start_ephemeral_api
 
     start_ephemeral_api()
+
+
+def _prefect_server_configured() -> bool:
+    """Whether ``PREFECT_API_URL`` names a Prefect server (then runs are recorded there at no start cost)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -87,6 +98,7 @@ def run(
     device: str = typer.Option("auto", help="Where the video stage runs: 'auto' (the GPU when present), 'cpu', 'cuda'."),
     synth_fallback_preview: bool = typer.Option(False, "--synth-fallback-preview",
                                                 help="If the synth engine's weights are missing, use 'preview'."),
+    prefect: Optional[bool] = typer.Option(None, "--prefect/--no-prefect", help=PREFECT_HELP),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Sonorize videos: WAV, muxed MP4, envelope (CSV + plot), labels and a run record per video."""
@@ -103,9 +115,15 @@ def run(
         _fail(f"{audio_prompt}: audio prompt not found (give an audio file or a folder of them)")
     if encoder or envelope_engine == "video2rms":
         _require_torch("--encoder / --envelope-engine video2rms")
+    if prefect is None:
+        prefect = _prefect_server_configured()
     try:
-        _prefect_api()
-        result = sonorize(paths=list(paths), out_dir=str(out) if out else None, envelope_engine=envelope_engine,
+        if prefect:
+            _prefect_api()
+        elif verbose:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(message)s")
+        result = sonorize(paths=list(paths), prefect=prefect, out_dir=str(out) if out else None,
+                          envelope_engine=envelope_engine,
                           synth_engine=synth_engine, prompt=prompt,
                           audio_prompt=str(audio_prompt) if audio_prompt else None, room_tone_db=room_tone_db,
                           reverb=reverb, seed=seed, force=force,
@@ -502,7 +520,7 @@ def demo(
     run(paths=[str(example)], out=str(out), envelope_engine="auto", synth_engine="foley",
         prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, room_tone_db=None, reverb=None,
         seed=0, force=True,
-        encoder=None, flow=None, device="auto", synth_fallback_preview=False, verbose=verbose)
+        encoder=None, flow=None, device="auto", synth_fallback_preview=False, prefect=None, verbose=verbose)
 
 
 def _mount_models_app() -> None:

@@ -10,6 +10,7 @@ alerts and automations see it; the other videos' outputs are kept.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -130,7 +131,43 @@ def sonorize_batch(
     The batch run record (also written as JSON into ``out_dir``); when any video failed, a
     Failed state ("N of M videos failed: names") holding that record.
     """
-    logger = get_run_logger()
+    params = {k: v for k, v in locals().items() if k != "paths"}
+    return batch_outcome(run_batch(paths, logger=get_run_logger(), in_flow=True, **params))
+
+
+def run_batch(
+    paths: list[str],
+    out_dir: str | None = None,
+    envelope_engine: str = "auto",
+    synth_engine: str = "foley",
+    prompt: str | None = None,
+    audio_prompt: str | None = None,
+    room_tone_db: float | None = None,
+    reverb: float | None = None,
+    seed: int = 0,
+    force: bool = False,
+    encoder: str | None = None,
+    flow_method: str | None = None,
+    device: str = "auto",
+    show_progress: bool = False,
+    quarantine_dir: str | None = None,
+    claims: list[dict] | None = None,
+    state_dir: str | None = None,
+    heartbeat_s: float = 30.0,
+    fan_out: str = "none",
+    dask_address: str | None = None,
+    dask_workers: int = 2,
+    synth_fallback_preview: bool = False,
+    *,
+    logger: logging.Logger | logging.LoggerAdapter | None = None,
+    in_flow: bool = False,
+) -> dict:
+    """The batch of :func:`sonorize_batch`, in this process: its run record (never a state).
+
+    ``in_flow``: inside the flow run (tasks are task runs, the summary is published as Prefect
+    artifacts); outside one the same steps run as plain functions and need no Prefect API.
+    """
+    logger = logger or logging.getLogger("sonorize")
     quiet_input_error_tracebacks()
     settings = get_settings()
     started = datetime.now(timezone.utc)
@@ -201,8 +238,9 @@ def sonorize_batch(
         "n_skipped": sum(r["status"] == "skipped" for r in records),
         "videos": records,
     }
-    _publish(run, out_text, settings.catalog_dir, started, logger, write_record=out_error is None)
-    return batch_outcome(run)
+    _publish(run, out_text, settings.catalog_dir, started, logger, write_record=out_error is None,
+             artifacts=in_flow)
+    return run
 
 
 def batch_outcome(run: dict) -> dict | State:
@@ -215,18 +253,23 @@ def batch_outcome(run: dict) -> dict | State:
     return Failed(message=message, data=VideosFailed(message, run))  # a failed state's data is an exception
 
 
-def sonorize(paths: list[str], **parameters) -> dict:
+def sonorize(paths: list[str], *, prefect: bool = True, **parameters) -> dict:
     """Run the ``sonorize`` flow in this process; its batch record, also when videos failed.
 
     Parameters
     ----------
     paths, **parameters : as :func:`sonorize_batch` (the flow deployments run).
+    prefect : run it as a Prefect flow run (with a Prefect API: a server's, or the temporary one
+        Prefect starts, seconds per process); False runs the same batch as plain functions
+        (:func:`run_batch`: same outputs, run record and catalog rows, no Prefect run or artifacts).
 
     Returns
     -------
     The batch run record. The flow run itself ends Failed when any video failed; an error
     before any video was processed (an unknown engine, missing weights) is raised.
     """
+    if not prefect:
+        return run_batch(paths, **parameters)
     state = sonorize_batch(paths=paths, **parameters, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, VideosFailed):
@@ -303,7 +346,8 @@ def _run_id() -> str:
     return str(flow_run.id or uuid.uuid4())
 
 
-def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, logger, write_record: bool) -> None:
+def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, logger, write_record: bool,
+             artifacts: bool = True) -> None:
     """Run record JSON, catalog rows, Prefect artifacts; a failure here is logged, not fatal."""
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     if write_record:
@@ -322,6 +366,8 @@ def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, log
         run["catalog_path"] = str(append_rows(catalog_dir, VIDEO_RUNS_TABLE, rows, f"{stamp}-{run['run_id']}"))
     except OSError as exc:
         logger.error("could not append to the catalog at %s: %s", catalog_dir, exc)
+    if not artifacts:
+        return
     create_table_artifact(key="sonorize-videos", table=[_table_row(v) for v in run["videos"]],
                           description=f"sonorize run {run['run_id']}: per-video results")
     create_markdown_artifact(key="sonorize-summary", markdown=summary_markdown(run),

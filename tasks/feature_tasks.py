@@ -15,7 +15,7 @@ from data_catalog.model_store import ModelStore, load_state_dict
 from folai_models.encoders import FrameEncoder, create_encoder_from_config
 from folai_models.features import extract_features
 from folai_models.optical_flow.base import FlowEstimator
-from tasks._options import TASK_DEFAULTS
+from tasks._options import TASK_DEFAULTS, run_task
 
 FLOW_METHODS = ("raft", "opencv")
 DEFAULT_FLOW = {"motion": "opencv"}  # weight-free encoders get weight-free flow; the others RAFT (papers)
@@ -99,7 +99,7 @@ def frame_features(info: VideoInfo, video_sha256: str, stage: VideoStage, *, dat
     start = time.perf_counter()
     features = cache.get(key, dataset, split)
     if features is None:
-        return frame_features_task(info, video_sha256, stage, dataset=dataset, split=split, cache=cache)
+        return run_task(frame_features_task, info, video_sha256, stage, dataset=dataset, split=split, cache=cache)
     return features, _details(stage, features, True, start, cache.path_for(key, dataset, split))
 
 
