@@ -10,7 +10,7 @@ from prefect import task
 
 from data_catalog.feature_cache import FeatureCache, FeatureKey
 from data_catalog.media import VideoInfo, iter_frame_windows
-from data_catalog.media.frames import FRAME_RATE, WINDOW_FRAMES
+from data_catalog.media.frames import FRAME_RATE, WINDOW_FRAMES, prefetched
 from data_catalog.model_store import ModelStore, load_state_dict
 from folai_models.encoders import FrameEncoder, create_encoder_from_config
 from folai_models.features import extract_features
@@ -128,7 +128,7 @@ def frame_features_task(info: VideoInfo, video_sha256: str, stage: VideoStage, *
                                      size=(size[1], size[0]), pixel_format="rgb24",
                                      center_crop=stage.encoder.center_crop,
                                      resize_shorter_side=stage.encoder.resize_shorter_side)
-        return extract_features(windows, stage.encoder, stage.flow)
+        return extract_features(prefetched(windows), stage.encoder, stage.flow)
 
     features, cached = cache.get_or_compute(key, compute, dataset=dataset, split=split)
     return features, _details(stage, features, cached, start, cache.path_for(key, dataset, split))
