@@ -10,7 +10,7 @@ saves each envelope (``--save DIR``) so two versions of the code can be
 compared frame by frame (``--compare DIR``: the largest absolute difference).
 
 Usage: .venv/bin/python benchmarks/default_envelope_dev.py [--data DIR] [--limit N] [--save DIR]
-       [--compare DIR] [--json OUT]
+       [--compare DIR] [--json OUT] [--flow-preset ultrafast|fast|medium]
 """
 
 from __future__ import annotations
@@ -71,7 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="save each envelope as DIR/<set>/<stem>.npy")
     parser.add_argument("--compare", type=Path, help="compare with envelopes saved by --save")
     parser.add_argument("--json", type=Path, help="write the summary here")
+    parser.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"),
+                        help="OpenCV DIS preset of the motion features (default: the shipped one)")
     args = parser.parse_args(argv)
+    if args.flow_preset:
+        from folai_models.optical_flow import opencv_flow
+
+        opencv_flow.DIS_PRESET = args.flow_preset
     results = {}
     for name in SETS:
         folder = args.data / name

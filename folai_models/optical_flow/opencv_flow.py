@@ -43,7 +43,7 @@ class OpenCVFlow(FlowEstimator):
     Parameters
     ----------
     method : "dis" (Dense Inverse Search, default) or "farneback".
-    preset : DIS preset, "ultrafast" | "fast" | "medium" (ignored by Farneback).
+    preset : DIS preset, "ultrafast" | "fast" | "medium" (ignored by Farneback); None = DIS_PRESET.
     workers : threads sharing the pairs of one call (OpenCV releases the GIL); None = the
         cores this process may use (at most MAX_WORKERS). Each pair's flow depends on that
         pair alone, so the result is the same, bit for bit, with any number of workers.
@@ -51,7 +51,8 @@ class OpenCVFlow(FlowEstimator):
 
     name = "opencv"
 
-    def __init__(self, method: OpenCVMethod = "dis", preset: str = DIS_PRESET, workers: int | None = None) -> None:
+    def __init__(self, method: OpenCVMethod = "dis", preset: str | None = None, workers: int | None = None) -> None:
+        preset = DIS_PRESET if preset is None else preset
         if method not in ("dis", "farneback"):
             raise ValueError(f"method must be 'dis' or 'farneback', got {method!r}")
         if method == "dis" and preset not in DIS_PRESETS:

@@ -40,6 +40,9 @@ way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from scipy.signal import find_peaks
@@ -59,6 +62,8 @@ from folai_models.video2rms.model import Video2RMS
 
 __all__ = [
     "PREDICT_BATCH_SIZE",
+    "PREDICT_CPU_THREADS",
+    "cpu_threads",
     "class_levels",
     "probabilities_to_envelope",
     "decode_with_config",
@@ -75,6 +80,24 @@ __all__ = [
 ]
 
 PREDICT_BATCH_SIZE = 16  # windows per forward pass at inference (~16 x 1250 x 64 floats of output)
+# CPU threads at inference: the model is small (conv 64, LSTM 32 over 1250 steps), so a second thread
+# only adds synchronisation; one minute of features took 0.26-0.39 s on 1 thread, 5.7-11 s on 2 threads
+# of a busy 2-core machine (benchmarks/profile_stages.py, issue 19).
+PREDICT_CPU_THREADS = 1
+
+
+@contextmanager
+def cpu_threads(n: int | None, device) -> Iterator[None]:
+    """Run torch's CPU operators on ``n`` threads inside (None or a GPU device: unchanged)."""
+    if n is None or torch.device(device).type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def class_levels(n_classes: int, *, mu: float = MU, rms_min: float = RMS_MIN) -> tuple[np.ndarray, np.ndarray]:
@@ -342,18 +365,19 @@ def predict_outputs(
     onset_total = np.zeros(n_total, dtype=np.float64) if model.onset_head is not None else None
     weight_sum = np.zeros(n_total, dtype=np.float64)
     try:
-        for b in range(0, len(starts), max(1, int(batch_size))):
-            chunk = starts[b : b + batch_size]
-            x = np.stack([pad_features(feats[s:], window) for s in chunk])
-            logits, onset_logits = model.forward_with_onsets(torch.from_numpy(x).to(device))
-            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-            onsets = None if onset_logits is None else torch.sigmoid(onset_logits.float()).cpu().numpy()
-            for i, k in enumerate(range(b, b + len(chunk))):
-                e, w = env_starts[k], weights[k]
-                total[e : e + len(w)] += w[:, None] * probs[i, : len(w)]
-                if onset_total is not None:
-                    onset_total[e : e + len(w)] += w * onsets[i, : len(w)]
-                weight_sum[e : e + len(w)] += w
+        with cpu_threads(PREDICT_CPU_THREADS, device):
+            for b in range(0, len(starts), max(1, int(batch_size))):
+                chunk = starts[b : b + batch_size]
+                x = np.stack([pad_features(feats[s:], window) for s in chunk])
+                logits, onset_logits = model.forward_with_onsets(torch.from_numpy(x).to(device))
+                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                onsets = None if onset_logits is None else torch.sigmoid(onset_logits.float()).cpu().numpy()
+                for i, k in enumerate(range(b, b + len(chunk))):
+                    e, w = env_starts[k], weights[k]
+                    total[e : e + len(w)] += w[:, None] * probs[i, : len(w)]
+                    if onset_total is not None:
+                        onset_total[e : e + len(w)] += w * onsets[i, : len(w)]
+                    weight_sum[e : e + len(w)] += w
     finally:
         model.train(was_training)
     onset_probs = None if onset_total is None else (onset_total / weight_sum).astype(np.float32)
