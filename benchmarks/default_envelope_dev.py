@@ -10,7 +10,7 @@ saves each envelope (``--save DIR``) so two versions of the code can be
 compared frame by frame (``--compare DIR``: the largest absolute difference).
 
 Usage: .venv/bin/python benchmarks/default_envelope_dev.py [--data DIR] [--limit N] [--save DIR]
-       [--compare DIR] [--json OUT] [--flow-preset ultrafast|fast|medium]
+       [--compare DIR] [--json OUT] [--held-out] [--flow-preset ultrafast|fast|medium]
 """
 
 from __future__ import annotations
@@ -31,13 +31,23 @@ SETS = ("greatest-hits-dev", "foley-wild-dev")
 ENVELOPE_RATE = 125.0  # SPEC stage 7: 16 kHz, hop 128
 
 
-def score_set(folder: Path, limit: int | None, save: Path | None, compare: Path | None) -> dict:
+def held_out_items() -> list[str] | None:
+    """The Greatest Hits recordings the default checkpoint was not trained on (its ``val_items``)."""
+    from data_catalog.checkpoints import load_checkpoint
+    from tasks.engines import default_video2rms_checkpoint
+
+    checkpoint = default_video2rms_checkpoint()
+    return load_checkpoint(str(checkpoint))[2]["extra"].get("val_items") if checkpoint else None
+
+
+def score_set(folder: Path, limit: int | None, save: Path | None, compare: Path | None,
+              only: list[str] | None = None) -> dict:
     from data_catalog.media import probe_video
     from folai_models.metrics import envelope_scores
     from tasks.envelope_tasks import predict_envelope_task
     from tasks.media_tasks import reference_envelope
 
-    videos = sorted((folder / "videos").glob("*.mp4"))[:limit]
+    videos = [v for v in sorted((folder / "videos").glob("*.mp4")) if only is None or v.stem in only][:limit]
     rows, seconds, length, max_diff = [], 0.0, 0.0, 0.0
     for video in videos:
         info = probe_video(video)
@@ -71,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="save each envelope as DIR/<set>/<stem>.npy")
     parser.add_argument("--compare", type=Path, help="compare with envelopes saved by --save")
     parser.add_argument("--json", type=Path, help="write the summary here")
+    parser.add_argument("--held-out", action="store_true",
+                        help="Greatest Hits: only the recordings the default checkpoint was not trained on")
     parser.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"),
                         help="OpenCV DIS preset of the motion features (default: the shipped one)")
     args = parser.parse_args(argv)
@@ -84,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (folder / "videos").is_dir():
             print(f"{name}: not found under {args.data}; skipped")
             continue
+        only = held_out_items() if args.held_out and name == "greatest-hits-dev" else None
         results[name] = score_set(folder, args.limit, args.save / name if args.save else None,
-                                  args.compare / name if args.compare else None)
+                                  args.compare / name if args.compare else None, only)
         print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v
                                 for k, v in results[name].items()}), flush=True)
     if args.json:

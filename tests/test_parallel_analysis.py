@@ -65,5 +65,6 @@ def test_features_with_prefetch_and_flow_threads_equal_sequential(tmp_path):
 
     sequential = extract_features(list(windows(30)), MotionEncoder(), OpenCVFlow(workers=1))
     parallel = extract_features(prefetched(windows(7)), MotionEncoder(), OpenCVFlow(workers=2))
+    chunked = extract_features(prefetched(windows(13)), MotionEncoder(), OpenCVFlow(workers=2), chunk_frames=4)
     assert sequential.shape == (30, MotionEncoder.feature_dim)
-    assert np.array_equal(parallel, sequential)
+    assert np.array_equal(parallel, sequential) and np.array_equal(chunked, sequential)
