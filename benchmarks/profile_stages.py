@@ -1,7 +1,7 @@
 """Where the time of the default ``sonorize run`` path goes, stage by stage (issue 19).
 
-For each video: decode (ffmpeg to 224x224 RGB at 30 fps, the time spent
-waiting for frames), optical flow (OpenCV DIS), flow images, motion features,
+For each video: decode (ffmpeg to 224x224 RGB at 30 fps, decoded a window
+ahead in a thread: the time spent waiting for frames), optical flow (OpenCV DIS), flow images, motion features,
 the Video2RMS model, the original audio's envelope (the score), the envelope
 files (CSV, plot, labels), synthesis (foley, streamed to WAV) and the mux; and
 once per process the imports and Prefect's temporary API start. Stages run in
@@ -45,6 +45,8 @@ def profile_video(path: Path, scratch: Path) -> dict:
 
     from data_catalog.hashing import sha256_file
     from data_catalog.media import iter_frame_windows, probe_video
+    from data_catalog.media.frames import prefetched
+    from folai_models.features import CHUNK_FRAMES
     from data_catalog.output_folders import output_paths
     from folai_models.optical_flow.flow_images import flow_to_image
     from folai_models.video2rms import predict_envelope
@@ -62,25 +64,27 @@ def profile_video(path: Path, scratch: Path) -> dict:
     encoder, flow = stage.encoder, stage.flow
     encoder.reset()
     size = encoder.input_size
-    windows = iter_frame_windows(info, size=(size[1], size[0]), pixel_format="rgb24", center_crop=False)
+    windows = prefetched(iter_frame_windows(info, size=(size[1], size[0]), pixel_format="rgb24"))
     outputs, previous = [], None
     while True:
         start = time.perf_counter()
-        frames = next(windows, None)
-        seconds["decode"] += time.perf_counter() - start
-        if frames is None:
+        window = next(windows, None)
+        seconds["decode"] += time.perf_counter() - start  # waiting for frames (decoding overlaps the rest)
+        if window is None:
             break
-        firsts = np.concatenate([frames[:1] if previous is None else previous, frames[:-1]])
-        fields, t = _timed(flow.flow, firsts, frames)
-        seconds["flow"] += t
-        if previous is None:
-            fields[0] = 0.0
-        images, t = _timed(flow_to_image, fields)
-        seconds["flow_images"] += t
-        rows, t = _timed(encoder.encode, frames, images)
-        seconds["features"] += t
-        outputs.append(rows)
-        previous = frames[-1:]
+        for first in range(0, len(window), CHUNK_FRAMES):  # as folai_models.features.extract_features
+            frames = window[first : first + CHUNK_FRAMES]
+            firsts = np.concatenate([frames[:1] if previous is None else previous, frames[:-1]])
+            fields, t = _timed(flow.flow, firsts, frames)
+            seconds["flow"] += t
+            if previous is None:
+                fields[0] = 0.0
+            images, t = _timed(flow_to_image, fields)
+            seconds["flow_images"] += t
+            rows, t = _timed(encoder.encode, frames, images)
+            seconds["features"] += t
+            outputs.append(rows)
+            previous = frames[-1:]
     features = np.concatenate(outputs)
     envelope, t = _timed(lambda: apply_level_map(predict_envelope(model, normalizer(features), config), level_map))
     seconds["model"] = t
