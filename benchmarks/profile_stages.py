@@ -7,7 +7,9 @@ files (CSV, plot, labels), synthesis (foley, streamed to WAV) and the mux; and
 once per process the imports and Prefect's temporary API start. Stages run in
 this process, one after another, as the flow runs them (no Prefect around the
 video stages: its task overhead is reported by ``--prefect``). Figures are wall
-seconds and the multiple of real time (video length / seconds).
+seconds, the multiple of real time (video length / seconds) and the CPU seconds
+of the whole video (this process's threads and ffmpeg): on a busy shared machine
+wall time varies with the load, CPU time much less.
 
 Generate test videos outside the repository, e.g.::
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -103,6 +106,12 @@ def profile_video(path: Path, scratch: Path) -> dict:
             "seconds": {k: round(seconds.get(k, 0.0), 3) for k in STAGES}}
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process (all its threads) and of its finished children (ffmpeg)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("videos", nargs="+", type=Path)
@@ -130,17 +139,19 @@ def main(argv: list[str] | None = None) -> None:
     _, once["load_model"] = _timed(_load_video2rms, str(default_video2rms_checkpoint()), "cpu")
     print("once per process: " + ", ".join(f"{k} {v:.2f} s" for k, v in once.items()), flush=True)
     print(f"{'video':28s} {'size':>9s} {'len s':>6s} " + " ".join(f"{s[:9]:>9s}" for s in STAGES)
-          + f" {'total':>7s} {'x real':>6s}")
+          + f" {'total':>7s} {'x real':>6s} {'cpu s':>6s}")
     rows = []
     for video in args.videos:
+        cpu_before = _cpu_seconds()
         with tempfile.TemporaryDirectory() as scratch:
             row = profile_video(video, Path(scratch))
         total = sum(row["seconds"].values())
-        row.update(total_s=round(total, 3), x_real_time=round(row["duration_s"] / total, 2))
+        cpu = _cpu_seconds() - cpu_before
+        row.update(total_s=round(total, 3), x_real_time=round(row["duration_s"] / total, 2), cpu_s=round(cpu, 2))
         rows.append(row)
         print(f"{video.name[:28]:28s} {row['size']:>9s} {row['duration_s']:6.1f} "
               + " ".join(f"{row['seconds'][s]:9.2f}" for s in STAGES)
-              + f" {total:7.2f} {row['x_real_time']:6.1f}", flush=True)
+              + f" {total:7.2f} {row['x_real_time']:6.1f} {cpu:6.1f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"once": once, "videos": rows}, indent=1))
 
