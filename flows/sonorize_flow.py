@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed, State
 
@@ -131,43 +132,8 @@ def sonorize_batch(
     The batch run record (also written as JSON into ``out_dir``); when any video failed, a
     Failed state ("N of M videos failed: names") holding that record.
     """
-    params = {k: v for k, v in locals().items() if k != "paths"}
-    return batch_outcome(run_batch(paths, logger=get_run_logger(), in_flow=True, **params))
-
-
-def run_batch(
-    paths: list[str],
-    out_dir: str | None = None,
-    envelope_engine: str = "auto",
-    synth_engine: str = "foley",
-    prompt: str | None = None,
-    audio_prompt: str | None = None,
-    room_tone_db: float | None = None,
-    reverb: float | None = None,
-    seed: int = 0,
-    force: bool = False,
-    encoder: str | None = None,
-    flow_method: str | None = None,
-    device: str = "auto",
-    show_progress: bool = False,
-    quarantine_dir: str | None = None,
-    claims: list[dict] | None = None,
-    state_dir: str | None = None,
-    heartbeat_s: float = 30.0,
-    fan_out: str = "none",
-    dask_address: str | None = None,
-    dask_workers: int = 2,
-    synth_fallback_preview: bool = False,
-    *,
-    logger: logging.Logger | logging.LoggerAdapter | None = None,
-    in_flow: bool = False,
-) -> dict:
-    """The batch of :func:`sonorize_batch`, in this process: its run record (never a state).
-
-    ``in_flow``: inside the flow run (tasks are task runs, the summary is published as Prefect
-    artifacts); outside one the same steps run as plain functions and need no Prefect API.
-    """
-    logger = logger or logging.getLogger("sonorize")
+    in_flow = FlowRunContext.get() is not None  # else called as plain .fn (sonorize(prefect=False))
+    logger = get_run_logger() if in_flow else logging.getLogger("sonorize")
     quiet_input_error_tracebacks()
     settings = get_settings()
     started = datetime.now(timezone.utc)
@@ -240,7 +206,7 @@ def run_batch(
     }
     _publish(run, out_text, settings.catalog_dir, started, logger, write_record=out_error is None,
              artifacts=in_flow)
-    return run
+    return batch_outcome(run)
 
 
 def batch_outcome(run: dict) -> dict | State:
@@ -261,7 +227,7 @@ def sonorize(paths: list[str], *, prefect: bool = True, **parameters) -> dict:
     paths, **parameters : as :func:`sonorize_batch` (the flow deployments run).
     prefect : run it as a Prefect flow run (with a Prefect API: a server's, or the temporary one
         Prefect starts, seconds per process); False runs the same batch as plain functions
-        (:func:`run_batch`: same outputs, run record and catalog rows, no Prefect run or artifacts).
+        (the flow's function: same outputs, run record and catalog rows, no Prefect run or artifacts).
 
     Returns
     -------
@@ -269,7 +235,8 @@ def sonorize(paths: list[str], *, prefect: bool = True, **parameters) -> dict:
     before any video was processed (an unknown engine, missing weights) is raised.
     """
     if not prefect:
-        return run_batch(paths, **parameters)
+        outcome = sonorize_batch.fn(paths=paths, **parameters)
+        return outcome.data.run if isinstance(outcome, State) else outcome
     state = sonorize_batch(paths=paths, **parameters, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, VideosFailed):
