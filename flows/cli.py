@@ -28,8 +28,9 @@ console = Console(stderr=True)
 ENVELOPE_ENGINE_HELP = ("What predicts the envelope: 'video2rms' (learned model), 'preview' (motion heuristic) "
                         "or 'auto' (video2rms when PyTorch and a checkpoint are there, else preview).")
 SYNTH_ENGINE_HELP = ("What renders audio: 'foley' (events with natural tails over room tone: a sampler over "
-                     "--audio-prompt, else procedural materials), 'preview' (the earlier gated grain synthesizer) "
-                     "or 'folai' (Stable Audio Open + envelope ControlNet; needs its weights: the error names them).")
+                     "--audio-prompt, else procedural materials), 'preview' (the earlier gated grain synthesizer), "
+                     "'folai' (Stable Audio Open + envelope ControlNet) or 'sao' (Stable Audio Open regenerating the "
+                     "foley render, conditioned on --prompt); the neural engines need their weights: the error names them.")
 PROMPT_HELP = ("Words naming the material, e.g. 'footsteps on gravel' (wood, metal, glass, stone, gravel, grass, "
                "water, cloth, paper, plastic; 'steps'/'walking' gives heel-toe footsteps); with a sound library, "
                "files and folders named by these words are preferred.")
@@ -40,6 +41,12 @@ ROOM_TONE_HELP = ("Room tone under the events, dBFS RMS (e.g. -55; default: the 
 PREFECT_HELP = ("Run as a Prefect flow run (its tasks, logs and artifacts in Prefect's UI). Default: only when "
                 "PREFECT_API_URL names a server; --prefect without one starts Prefect's temporary server "
                 "(seconds per command). Outputs, run record and catalog rows are the same either way.")
+INIT_NOISE_HELP = ("'sao' engine: how far Stable Audio Open may move from the foley render (noise level; 0: the render "
+                   "itself, through the VAE; low: the render's timing kept; high: more realism, looser timing). Default 2.")
+STEPS_HELP = "'sao' engine: sampling steps (default 100)."
+CFG_HELP = "'sao' engine: classifier-free guidance scale of the text prompt (default 7)."
+SAMPLER_HELP = "'sao' engine: stable-audio-tools sampler (default dpmpp-3m-sde)."
+CANDIDATES_HELP = "'sao' engine: seeds tried per window; the one whose envelope best follows the requested one is kept."
 REVERB_HELP = "Small-room reverberation, wet level 0-1 (default: 0 with a library, 0.12 procedural). 'foley' engine."
 
 
@@ -99,6 +106,11 @@ def run(
     synth_fallback_preview: bool = typer.Option(False, "--synth-fallback-preview",
                                                 help="If the synth engine's weights are missing, use 'preview'."),
     prefect: Optional[bool] = typer.Option(None, "--prefect/--no-prefect", help=PREFECT_HELP),
+    init_noise_level: Optional[float] = typer.Option(None, help=INIT_NOISE_HELP),
+    steps: Optional[int] = typer.Option(None, help=STEPS_HELP),
+    cfg_scale: Optional[float] = typer.Option(None, help=CFG_HELP),
+    sampler: Optional[str] = typer.Option(None, help=SAMPLER_HELP),
+    candidates: Optional[int] = typer.Option(None, help=CANDIDATES_HELP),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Sonorize videos: WAV, muxed MP4, envelope (CSV + plot), labels and a run record per video."""
@@ -128,7 +140,8 @@ def run(
                           audio_prompt=str(audio_prompt) if audio_prompt else None, room_tone_db=room_tone_db,
                           reverb=reverb, seed=seed, force=force,
                           encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty(),
-                          synth_fallback_preview=synth_fallback_preview)
+                          synth_fallback_preview=synth_fallback_preview, init_noise_level=init_noise_level,
+                          steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
     except (ValueError, SonorizeInputError) as exc:
         _fail(str(exc))
     print_summary(result)
@@ -211,6 +224,11 @@ def synth(
     room_tone_db: Optional[float] = typer.Option(None, help=ROOM_TONE_HELP),
     reverb: Optional[float] = typer.Option(None, help=REVERB_HELP),
     seed: int = typer.Option(0, help="Random seed of the synthesizer."),
+    init_noise_level: Optional[float] = typer.Option(None, help=INIT_NOISE_HELP),
+    steps: Optional[int] = typer.Option(None, help=STEPS_HELP),
+    cfg_scale: Optional[float] = typer.Option(None, help=CFG_HELP),
+    sampler: Optional[str] = typer.Option(None, help=SAMPLER_HELP),
+    candidates: Optional[int] = typer.Option(None, help=CANDIDATES_HELP),
 ) -> None:
     """Re-synthesize VIDEO's sound from an envelope file, without the video stages."""
     from data_catalog.envelope_file import read_envelope
@@ -221,7 +239,8 @@ def synth(
     from tasks.synth_tasks import synthesize_task
 
     options = VideoOptions(synth_engine=synth_engine, prompt=prompt, room_tone_db=room_tone_db, reverb=reverb,
-                           audio_prompt=str(audio_prompt) if audio_prompt else None)
+                           audio_prompt=str(audio_prompt) if audio_prompt else None, init_noise_level=init_noise_level,
+                           steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
     try:
         info = probe_video_task.fn(str(video))
         env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s,
@@ -520,7 +539,8 @@ def demo(
     run(paths=[str(example)], out=str(out), envelope_engine="auto", synth_engine="foley",
         prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, room_tone_db=None, reverb=None,
         seed=0, force=True,
-        encoder=None, flow=None, device="auto", synth_fallback_preview=False, prefect=None, verbose=verbose)
+        encoder=None, flow=None, device="auto", synth_fallback_preview=False, init_noise_level=None, steps=None,
+        cfg_scale=None, sampler=None, candidates=None, prefect=None, verbose=verbose)
 
 
 def _mount_models_app() -> None:
