@@ -1,7 +1,8 @@
 """The ``sonorize`` command line.
 
-``run`` goes through the Prefect flow (ephemeral Prefect unless
-``PREFECT_API_URL`` points at a server); the single-file commands
+``run`` goes through the Prefect flow when ``PREFECT_API_URL`` names a server
+(or with ``--prefect``: Prefect's temporary server, seconds to start); without
+one it runs the same batch as plain functions. The single-file commands
 (``envelope``, ``synth``, ``envelope-from-audio``, ``labels``) call the same
 task functions directly, so they answer in seconds.
 """
@@ -37,6 +38,9 @@ AUDIO_PROMPT_HELP = ("Your sound: an audio file or a folder of them (a sound lib
                      "one-shots, sustained sounds and room tone, analysed once and cached.")
 ROOM_TONE_HELP = ("Room tone under the events, dBFS RMS (e.g. -55; default: the library's own floor relative to "
                   "the loud events, or a quiet room for procedural sound; -inf: none). 'foley' engine.")
+PREFECT_HELP = ("Run as a Prefect flow run (its tasks, logs and artifacts in Prefect's UI). Default: only when "
+                "PREFECT_API_URL names a server; --prefect without one starts Prefect's temporary server "
+                "(seconds per command). Outputs, run record and catalog rows are the same either way.")
 INIT_NOISE_HELP = ("'sao' engine: how far Stable Audio Open may move from the foley render (noise level; 0: the render "
                    "itself, through the VAE; low: the render's timing kept; high: more realism, looser timing). Default 2.")
 STEPS_HELP = "'sao' engine: sampling steps (default 100)."
@@ -67,6 +71,13 @@ def _prefect_api() -> None:
     start_ephemeral_api()
 
 
+def _prefect_server_configured() -> bool:
+    """Whether ``PREFECT_API_URL`` names a Prefect server (then runs are recorded there at no start cost)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
 def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's 20 s wait for its temporary API is too short on a busy 2-core laptop.
@@ -94,6 +105,7 @@ def run(
     device: str = typer.Option("auto", help="Where the video stage runs: 'auto' (the GPU when present), 'cpu', 'cuda'."),
     synth_fallback_preview: bool = typer.Option(False, "--synth-fallback-preview",
                                                 help="If the synth engine's weights are missing, use 'preview'."),
+    prefect: Optional[bool] = typer.Option(None, "--prefect/--no-prefect", help=PREFECT_HELP),
     init_noise_level: Optional[float] = typer.Option(None, help=INIT_NOISE_HELP),
     steps: Optional[int] = typer.Option(None, help=STEPS_HELP),
     cfg_scale: Optional[float] = typer.Option(None, help=CFG_HELP),
@@ -115,9 +127,15 @@ def run(
         _fail(f"{audio_prompt}: audio prompt not found (give an audio file or a folder of them)")
     if encoder or envelope_engine == "video2rms":
         _require_torch("--encoder / --envelope-engine video2rms")
+    if prefect is None:
+        prefect = _prefect_server_configured()
     try:
-        _prefect_api()
-        result = sonorize(paths=list(paths), out_dir=str(out) if out else None, envelope_engine=envelope_engine,
+        if prefect:
+            _prefect_api()
+        elif verbose:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)-7s | %(message)s")
+        result = sonorize(paths=list(paths), prefect=prefect, out_dir=str(out) if out else None,
+                          envelope_engine=envelope_engine,
                           synth_engine=synth_engine, prompt=prompt,
                           audio_prompt=str(audio_prompt) if audio_prompt else None, room_tone_db=room_tone_db,
                           reverb=reverb, seed=seed, force=force,
@@ -531,7 +549,7 @@ def demo(
         prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, room_tone_db=None, reverb=None,
         seed=0, force=True,
         encoder=None, flow=None, device="auto", synth_fallback_preview=False, init_noise_level=None, steps=None,
-        cfg_scale=None, sampler=None, candidates=None, verbose=verbose)
+        cfg_scale=None, sampler=None, candidates=None, prefect=None, verbose=verbose)
 
 
 def _mount_models_app() -> None:

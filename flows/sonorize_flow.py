@@ -10,12 +10,14 @@ alerts and automations see it; the other videos' outputs are kept.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.states import Failed, State
 
@@ -140,7 +142,8 @@ def sonorize_batch(
     The batch run record (also written as JSON into ``out_dir``); when any video failed, a
     Failed state ("N of M videos failed: names") holding that record.
     """
-    logger = get_run_logger()
+    in_flow = FlowRunContext.get() is not None  # else called as plain .fn (sonorize(prefect=False))
+    logger = get_run_logger() if in_flow else logging.getLogger("sonorize")
     quiet_input_error_tracebacks()
     settings = get_settings()
     started = datetime.now(timezone.utc)
@@ -211,7 +214,8 @@ def sonorize_batch(
         "n_skipped": sum(r["status"] == "skipped" for r in records),
         "videos": records,
     }
-    _publish(run, out_text, settings.catalog_dir, started, logger, write_record=out_error is None)
+    _publish(run, out_text, settings.catalog_dir, started, logger, write_record=out_error is None,
+             artifacts=in_flow)
     return batch_outcome(run)
 
 
@@ -225,18 +229,24 @@ def batch_outcome(run: dict) -> dict | State:
     return Failed(message=message, data=VideosFailed(message, run))  # a failed state's data is an exception
 
 
-def sonorize(paths: list[str], **parameters) -> dict:
+def sonorize(paths: list[str], *, prefect: bool = True, **parameters) -> dict:
     """Run the ``sonorize`` flow in this process; its batch record, also when videos failed.
 
     Parameters
     ----------
     paths, **parameters : as :func:`sonorize_batch` (the flow deployments run).
+    prefect : run it as a Prefect flow run (with a Prefect API: a server's, or the temporary one
+        Prefect starts, seconds per process); False runs the same batch as plain functions
+        (the flow's function: same outputs, run record and catalog rows, no Prefect run or artifacts).
 
     Returns
     -------
     The batch run record. The flow run itself ends Failed when any video failed; an error
     before any video was processed (an unknown engine, missing weights) is raised.
     """
+    if not prefect:
+        outcome = sonorize_batch.fn(paths=paths, **parameters)
+        return outcome.data.run if isinstance(outcome, State) else outcome
     state = sonorize_batch(paths=paths, **parameters, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, VideosFailed):
@@ -313,7 +323,8 @@ def _run_id() -> str:
     return str(flow_run.id or uuid.uuid4())
 
 
-def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, logger, write_record: bool) -> None:
+def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, logger, write_record: bool,
+             artifacts: bool = True) -> None:
     """Run record JSON, catalog rows, Prefect artifacts; a failure here is logged, not fatal."""
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     if write_record:
@@ -332,6 +343,8 @@ def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, log
         run["catalog_path"] = str(append_rows(catalog_dir, VIDEO_RUNS_TABLE, rows, f"{stamp}-{run['run_id']}"))
     except OSError as exc:
         logger.error("could not append to the catalog at %s: %s", catalog_dir, exc)
+    if not artifacts:
+        return
     create_table_artifact(key="sonorize-videos", table=[_table_row(v) for v in run["videos"]],
                           description=f"sonorize run {run['run_id']}: per-video results")
     create_markdown_artifact(key="sonorize-summary", markdown=summary_markdown(run),

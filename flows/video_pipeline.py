@@ -16,6 +16,7 @@ from data_catalog.atomic import remove_stale_temporaries, write_json_atomic
 from data_catalog.errors import OutputError, is_write_error, output_error
 from folai_models.events import detect_onsets
 from folai_models.metrics import envelope_scores
+from tasks._options import run_task
 from tasks.envelope_tasks import predict_envelope_task
 from tasks.library_tasks import sound_bank_task
 from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_video_task, reference_envelope_task
@@ -62,13 +63,18 @@ class VideoOptions:
         """The audio prompt, prepared once per batch: a sound bank for ``foley`` (a file or a
         folder: the user's library), the decoded sample for the other engines.
 
-        ``in_flow=False`` (single-file commands) runs the steps as plain functions: no Prefect API.
+        The steps are Prefect tasks inside a flow run, plain functions outside one;
+        ``in_flow=False`` forces plain functions.
         """
         if not self.audio_prompt:
             return None, None
         if self._audio_prompt_cache is None:
-            bank_task = sound_bank_task if in_flow else sound_bank_task.fn
-            load_task = load_audio_prompt_task if in_flow else load_audio_prompt_task.fn
+            def bank_task(path):
+                return run_task(sound_bank_task, path) if in_flow else sound_bank_task.fn(path)
+
+            def load_task(path):
+                return run_task(load_audio_prompt_task, path) if in_flow else load_audio_prompt_task.fn(path)
+
             if self.synth_engine in LIBRARY_ENGINES:
                 self._audio_prompt_cache = (bank_task(self.audio_prompt), None)
             elif Path(self.audio_prompt).is_dir():
@@ -94,8 +100,9 @@ class _Timer:
         self.timings: dict[str, float] = {}
 
     def __call__(self, name: str, fn: Callable, *args, **kwargs):
+        """Run ``fn`` (a Prefect task: a task run inside a flow run, a plain call outside one), timed."""
         start = time.perf_counter()
-        result = fn(*args, **kwargs)
+        result = run_task(fn, *args, **kwargs) if hasattr(fn, "fn") else fn(*args, **kwargs)
         self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
         return result
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from data_catalog.media import VideoInfo, iter_frame_windows
-from data_catalog.media.frames import FRAME_RATE
+from data_catalog.media.frames import FRAME_RATE, prefetched
 from folai_models import envelope as env_math
 from folai_models import materials, motion_envelope, preview_synth
 from folai_models.windowed_render import iter_windowed_render
@@ -60,7 +60,7 @@ class PreviewEnvelopeEngine(EnvelopeEngine):
     name = "preview"
 
     def predict(self, info: VideoInfo, video_sha256: str | None = None) -> tuple[np.ndarray, float]:
-        windows = iter_frame_windows(info, frame_rate=FRAME_RATE)
+        windows = prefetched(iter_frame_windows(info, frame_rate=FRAME_RATE))
         envelope = motion_envelope.estimate_envelope(windows, duration_s=info.duration_s)
         return np.asarray(envelope, dtype=np.float32), env_math.envelope_frame_rate()
 

@@ -10,12 +10,12 @@ from prefect import task
 
 from data_catalog.feature_cache import FeatureCache, FeatureKey
 from data_catalog.media import VideoInfo, iter_frame_windows
-from data_catalog.media.frames import FRAME_RATE, WINDOW_FRAMES
+from data_catalog.media.frames import FRAME_RATE, WINDOW_FRAMES, prefetched
 from data_catalog.model_store import ModelStore, load_state_dict
 from folai_models.encoders import FrameEncoder, create_encoder_from_config
-from folai_models.features import extract_features
+from folai_models.features import CHUNK_FRAMES, extract_features
 from folai_models.optical_flow.base import FlowEstimator
-from tasks._options import TASK_DEFAULTS
+from tasks._options import TASK_DEFAULTS, run_task
 
 FLOW_METHODS = ("raft", "opencv")
 DEFAULT_FLOW = {"motion": "opencv"}  # weight-free encoders get weight-free flow; the others RAFT (papers)
@@ -99,7 +99,7 @@ def frame_features(info: VideoInfo, video_sha256: str, stage: VideoStage, *, dat
     start = time.perf_counter()
     features = cache.get(key, dataset, split)
     if features is None:
-        return frame_features_task(info, video_sha256, stage, dataset=dataset, split=split, cache=cache)
+        return run_task(frame_features_task, info, video_sha256, stage, dataset=dataset, split=split, cache=cache)
     return features, _details(stage, features, True, start, cache.path_for(key, dataset, split))
 
 
@@ -124,11 +124,14 @@ def frame_features_task(info: VideoInfo, video_sha256: str, stage: VideoStage, *
 
     def compute() -> np.ndarray:
         size = stage.encoder.input_size or ENCODER_INPUT_SIZE
-        windows = iter_frame_windows(info, frame_rate=key.frame_rate, window_frames=key.window_frames,
+        # read a chunk at a time (features do not depend on the cut): three windows in flight
+        # (decoded ahead, queued, analysed) hold ~29 MB at 224x224, not ~135 MB
+        windows = iter_frame_windows(info, frame_rate=key.frame_rate,
+                                     window_frames=min(key.window_frames, CHUNK_FRAMES),
                                      size=(size[1], size[0]), pixel_format="rgb24",
                                      center_crop=stage.encoder.center_crop,
                                      resize_shorter_side=stage.encoder.resize_shorter_side)
-        return extract_features(windows, stage.encoder, stage.flow)
+        return extract_features(prefetched(windows), stage.encoder, stage.flow)
 
     features, cached = cache.get_or_compute(key, compute, dataset=dataset, split=split)
     return features, _details(stage, features, cached, start, cache.path_for(key, dataset, split))

@@ -45,7 +45,7 @@ def test_sigkilled_run_leaves_no_api_server(tmp_path):
     video = pattern_clip(tmp_path / "clip.mp4", seconds=1.0, size="64x48")
     env = {k: v for k, v in subprocess_env().items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # its own database: a server of its own
-    run = subprocess.Popen(sonorize_argv("run", str(video), "--out", str(tmp_path / "out"),
+    run = subprocess.Popen(sonorize_argv("run", str(video), "--out", str(tmp_path / "out"), "--prefect",
                                          "--envelope-engine", "preview"),
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = None

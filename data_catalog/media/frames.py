@@ -95,3 +95,59 @@ def iter_frame_windows(
             f"truncated or corrupt video: decoded {decoded / frame_rate:.2f} s of the "
             f"{info.duration_s:.2f} s it declares ({detail})",
         )
+
+
+PREFETCH_WINDOWS = 1  # windows decoded ahead: ffmpeg decodes the next while the caller analyses this one
+
+
+def prefetched(windows: Iterator[np.ndarray], depth: int = PREFETCH_WINDOWS) -> Iterator[np.ndarray]:
+    """Yield what ``windows`` yields, read up to ``depth`` items ahead in a thread.
+
+    An OS pipe holds only 64 KiB, so without this ffmpeg waits while the caller
+    analyses a window, and the caller waits while ffmpeg decodes the next: on two
+    cores the two now overlap. Items and their order are unchanged; an error
+    raised by ``windows`` (a truncated video's MediaError) is raised here, in
+    the caller, where it would have been. Stopping early closes ``windows``.
+    """
+    import queue
+    import threading
+
+    slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in windows:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as exc:  # handed to the caller
+            put((done, exc))
+        finally:
+            close = getattr(windows, "close", None)
+            if close is not None:
+                close()  # the generator's ffmpeg is killed in its own thread
+
+    thread = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()

@@ -27,10 +27,19 @@ def quantisation_step(clip_px: float = FLOW_CLIP_PX) -> float:
     return 2.0 * clip_px / FLOW_IMAGE_MAX
 
 
-def _encode(values: np.ndarray, clip_px: float) -> np.ndarray:
-    """Video-Foley's mapping of one component: clip, shift, scale, truncate to uint8."""
-    scaled = (np.clip(values, -clip_px, clip_px) + clip_px) * (FLOW_IMAGE_MAX / (2.0 * clip_px))
-    return np.clip(np.floor(scaled), 0, FLOW_IMAGE_MAX).astype(np.uint8)
+def _encode(values: np.ndarray, clip_px: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Video-Foley's mapping of one component: clip, shift, scale, truncate to uint8 (into ``out``).
+
+    After the clip the scaled value lies in [0, 255], where truncation is the floor: one
+    temporary array, no second clip.
+    """
+    scaled = np.clip(values, -clip_px, clip_px)
+    scaled += clip_px
+    scaled *= FLOW_IMAGE_MAX / (2.0 * clip_px)
+    if out is None:
+        return scaled.astype(np.uint8)
+    np.copyto(out, scaled, casting="unsafe")
+    return out
 
 
 def flow_to_image(
@@ -57,16 +66,16 @@ def flow_to_image(
         raise ValueError(f"flow must be [n, 2, H, W], got {flow.shape}")
     if clip_px <= 0:
         raise ValueError(f"clip_px must be positive, got {clip_px}")
-    x = _encode(flow[:, 0], clip_px)
-    y = _encode(flow[:, 1], clip_px)
-    if third_channel == "neutral":
-        third = np.full_like(x, _encode(np.zeros(1, np.float32), clip_px)[0])
-    elif third_channel == "magnitude":
-        magnitude = np.minimum(np.hypot(flow[:, 0], flow[:, 1]), clip_px) * (FLOW_IMAGE_MAX / clip_px)
-        third = np.clip(np.floor(magnitude), 0, FLOW_IMAGE_MAX).astype(np.uint8)
-    else:
+    if third_channel not in ("neutral", "magnitude"):
         raise ValueError(f"third_channel must be 'neutral' or 'magnitude', got {third_channel!r}")
-    images = np.stack([x, y, third], axis=-1)
+    images = np.empty((*flow[:, 0].shape, 3), dtype=np.uint8)
+    _encode(flow[:, 0], clip_px, images[..., 0])
+    _encode(flow[:, 1], clip_px, images[..., 1])
+    if third_channel == "neutral":
+        images[..., 2] = _encode(np.zeros(1, np.float32), clip_px)[0]
+    else:
+        magnitude = np.minimum(np.hypot(flow[:, 0], flow[:, 1]), clip_px) * (FLOW_IMAGE_MAX / clip_px)
+        images[..., 2] = np.clip(np.floor(magnitude), 0, FLOW_IMAGE_MAX).astype(np.uint8)
     return images[0] if single else images
 
 

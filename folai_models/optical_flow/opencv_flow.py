@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import cv2
@@ -22,6 +25,16 @@ DIS_PRESET = "medium"
 FARNEBACK_PARAMS = (0.5, 3, 15, 3, 5, 1.2, 0)
 
 OpenCVMethod = Literal["dis", "farneback"]
+MAX_WORKERS = 4  # threads for the pairs of one call; more gains little on laptops (memory bandwidth)
+
+
+def default_workers() -> int:
+    """The CPU cores this process may use (its affinity), at most MAX_WORKERS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cores))
 
 
 class OpenCVFlow(FlowEstimator):
@@ -30,39 +43,69 @@ class OpenCVFlow(FlowEstimator):
     Parameters
     ----------
     method : "dis" (Dense Inverse Search, default) or "farneback".
-    preset : DIS preset, "ultrafast" | "fast" | "medium" (ignored by Farneback).
+    preset : DIS preset, "ultrafast" | "fast" | "medium" (ignored by Farneback); None = DIS_PRESET.
+    workers : threads sharing the pairs of one call (OpenCV releases the GIL); None = the
+        cores this process may use (at most MAX_WORKERS). Each pair's flow depends on that
+        pair alone, so the result is the same, bit for bit, with any number of workers.
     """
 
     name = "opencv"
 
-    def __init__(self, method: OpenCVMethod = "dis", preset: str = DIS_PRESET) -> None:
+    def __init__(self, method: OpenCVMethod = "dis", preset: str | None = None, workers: int | None = None) -> None:
+        preset = DIS_PRESET if preset is None else preset
         if method not in ("dis", "farneback"):
             raise ValueError(f"method must be 'dis' or 'farneback', got {method!r}")
         if method == "dis" and preset not in DIS_PRESETS:
             raise ValueError(f"DIS preset must be one of {sorted(DIS_PRESETS)}, got {preset!r}")
         self.method = method
         self.preset = preset
-        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset]) if method == "dis" else None
+        self.workers = default_workers() if workers is None else max(1, int(workers))
+        self._local = threading.local()  # a DIS object keeps buffers: one per thread
+        self._pool: ThreadPoolExecutor | None = None
 
     def revision(self) -> str:
         """No weights: the OpenCV version and settings identify the output."""
         setting = f"dis-{self.preset}" if self.method == "dis" else "farneback"
         return f"opencv{cv2.__version__}-{setting}"
 
+    def _dis(self):
+        dis = getattr(self._local, "dis", None)
+        if dis is None:
+            dis = self._local.dis = cv2.DISOpticalFlow_create(DIS_PRESETS[self.preset])
+        return dis
+
     def _pair(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         grey1 = cv2.cvtColor(np.ascontiguousarray(first), cv2.COLOR_RGB2GRAY)
         grey2 = cv2.cvtColor(np.ascontiguousarray(second), cv2.COLOR_RGB2GRAY)
-        if self._dis is not None:
-            flow = self._dis.calc(grey1, grey2, None)
+        if self.method == "dis":
+            flow = self._dis().calc(grey1, grey2, None)
         else:
             flow = cv2.calcOpticalFlowFarneback(grey1, grey2, None, *FARNEBACK_PARAMS)
         return flow.transpose(2, 0, 1)  # [H, W, 2] -> [2, H, W]
+
+    def _run(self, first: np.ndarray, second: np.ndarray, out: np.ndarray, indices: range) -> None:
+        for i in indices:
+            out[i] = self._pair(first[i], second[i])
 
     def flow(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Flow from ``first`` to ``second``: uint8 [n, H, W, 3] pairs -> float32 [n, 2, H, W] in pixels."""
         first, second = check_frame_pairs(first, second)
         n, height, width, _ = first.shape
         out = np.empty((n, 2, height, width), dtype=np.float32)
-        for i in range(n):
-            out[i] = self._pair(first[i], second[i])
+        workers = min(self.workers, n)
+        if workers <= 1:
+            self._run(first, second, out, range(n))
+            return out
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="opencv-flow")
+        # interleaved shares: neighbouring pairs cost about the same, so the threads finish together
+        jobs = [self._pool.submit(self._run, first, second, out, range(k, n, workers)) for k in range(workers)]
+        for job in jobs:
+            job.result()
         return out
+
+    def __getstate__(self) -> dict:  # threads and OpenCV objects do not pickle (Dask, process pools)
+        return {"method": self.method, "preset": self.preset, "workers": self.workers}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)

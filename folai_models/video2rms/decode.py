@@ -40,6 +40,9 @@ way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from scipy.signal import find_peaks
@@ -59,6 +62,8 @@ from folai_models.video2rms.model import Video2RMS
 
 __all__ = [
     "PREDICT_BATCH_SIZE",
+    "PREDICT_CPU_THREADS",
+    "cpu_threads",
     "class_levels",
     "probabilities_to_envelope",
     "decode_with_config",
@@ -75,12 +80,49 @@ __all__ = [
 ]
 
 PREDICT_BATCH_SIZE = 16  # windows per forward pass at inference (~16 x 1250 x 64 floats of output)
+# CPU threads at inference: the model is small (conv 64, LSTM 32 over 1250 steps), so a second thread
+# only adds synchronisation; one minute of features took 0.26-0.39 s on 1 thread, 5.7-11 s on 2 threads
+# of a busy 2-core machine (benchmarks/profile_stages.py, issue 19).
+PREDICT_CPU_THREADS = 1
+
+
+@contextmanager
+def cpu_threads(n: int | None, device) -> Iterator[None]:
+    """Run torch's CPU operators on ``n`` threads inside (None or a GPU device: unchanged)."""
+    if n is None or torch.device(device).type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def class_levels(n_classes: int, *, mu: float = MU, rms_min: float = RMS_MIN) -> tuple[np.ndarray, np.ndarray]:
     """RMS value of each class (its bin centre; class 0 -> 0) and its mu-law value."""
     rms = classes_to_rms(np.arange(n_classes), n_classes=n_classes, mu=mu, rms_min=rms_min).astype(np.float64)
     return rms, mu_law(rms, mu=mu)
+
+
+DECODE_BLOCK_FRAMES = 1 << 15  # frames upcast to float64 at once: an hour is 450k frames x 64 classes
+
+
+def _sound_and_level(probs: np.ndarray, compressed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(class > 0) and the expected mu-law level of the sounding classes, per frame, in float64.
+
+    Computed a block of frames at a time so that an hour's probabilities are never copied
+    whole into float64.
+    """
+    flat = probs.reshape(-1, probs.shape[-1])
+    sound, level = np.empty(len(flat)), np.empty(len(flat))
+    for start in range(0, len(flat), DECODE_BLOCK_FRAMES):
+        block = np.asarray(flat[start : start + DECODE_BLOCK_FRAMES], dtype=np.float64)
+        part = block[:, 1:].sum(axis=-1)
+        sound[start : start + len(block)] = part
+        level[start : start + len(block)] = block[:, 1:] @ compressed[1:] / np.maximum(part, 1e-12)
+    return sound.reshape(probs.shape[:-1]), level.reshape(probs.shape[:-1])
 
 
 def probabilities_to_envelope(
@@ -110,15 +152,16 @@ def probabilities_to_envelope(
         raise ValueError(f"method must be one of {DECODE_METHODS}, got {method!r}")
     if isinstance(probabilities, torch.Tensor):
         probabilities = probabilities.detach().cpu().numpy()
-    probs = np.asarray(probabilities, dtype=np.float64)
+    probs = np.asarray(probabilities)
+    if not np.issubdtype(probs.dtype, np.floating):
+        probs = probs.astype(np.float64)
     if probs.ndim < 1 or probs.shape[-1] < 2:
         raise ValueError(f"probabilities need a class axis last, got shape {probs.shape}")
     rms, compressed = class_levels(probs.shape[-1], mu=mu, rms_min=rms_min)
     if method == "argmax":
         return rms[np.argmax(probs, axis=-1)].astype(np.float32)
     if method in ("presence", "onsets"):
-        sound = probs[..., 1:].sum(axis=-1)
-        level = probs[..., 1:] @ compressed[1:] / np.maximum(sound, 1e-12)
+        sound, level = _sound_and_level(probs, compressed)
         decoded = inverse_mu_law(np.clip(level, 0.0, 1.0), mu=mu)
         present = np.where(sound > presence_threshold, decoded, 0.0)
         if method == "presence":
@@ -134,6 +177,7 @@ def probabilities_to_envelope(
                 for b, lv, o in zip(present.reshape(-1, present.shape[-1]), decoded.reshape(-1, present.shape[-1]),
                                     onset_probs.reshape(-1, present.shape[-1]))]
         return np.stack(rows).reshape(present.shape).astype(np.float32)
+    probs = probs.astype(np.float64, copy=False)
     expected = probs @ compressed / np.maximum(probs.sum(axis=-1), 1e-12)
     return inverse_mu_law(np.clip(expected, 0.0, 1.0), mu=mu).astype(np.float32)
 
@@ -338,26 +382,30 @@ def predict_outputs(
     model.to(device)
     was_training = model.training
     model.eval()
-    total = np.zeros((n_total, config.n_classes), dtype=np.float64)
-    onset_total = np.zeros(n_total, dtype=np.float64) if model.onset_head is not None else None
-    weight_sum = np.zeros(n_total, dtype=np.float64)
+    # float32 sums of (at most a few) crossfaded windows: within an ulp of float64 sums, and half the
+    # memory (an hour at 125 frames/s x 64 classes is 115 MB in float32)
+    total = np.zeros((n_total, config.n_classes), dtype=np.float32)
+    onset_total = np.zeros(n_total, dtype=np.float32) if model.onset_head is not None else None
+    weight_sum = np.zeros(n_total, dtype=np.float32)
     try:
-        for b in range(0, len(starts), max(1, int(batch_size))):
-            chunk = starts[b : b + batch_size]
-            x = np.stack([pad_features(feats[s:], window) for s in chunk])
-            logits, onset_logits = model.forward_with_onsets(torch.from_numpy(x).to(device))
-            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-            onsets = None if onset_logits is None else torch.sigmoid(onset_logits.float()).cpu().numpy()
-            for i, k in enumerate(range(b, b + len(chunk))):
-                e, w = env_starts[k], weights[k]
-                total[e : e + len(w)] += w[:, None] * probs[i, : len(w)]
-                if onset_total is not None:
-                    onset_total[e : e + len(w)] += w * onsets[i, : len(w)]
-                weight_sum[e : e + len(w)] += w
+        with cpu_threads(PREDICT_CPU_THREADS, device):
+            for b in range(0, len(starts), max(1, int(batch_size))):
+                chunk = starts[b : b + batch_size]
+                x = np.stack([pad_features(feats[s:], window) for s in chunk])
+                logits, onset_logits = model.forward_with_onsets(torch.from_numpy(x).to(device))
+                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+                onsets = None if onset_logits is None else torch.sigmoid(onset_logits.float()).cpu().numpy()
+                for i, k in enumerate(range(b, b + len(chunk))):
+                    e, w = env_starts[k], weights[k]
+                    total[e : e + len(w)] += w[:, None] * probs[i, : len(w)]
+                    if onset_total is not None:
+                        onset_total[e : e + len(w)] += w * onsets[i, : len(w)]
+                    weight_sum[e : e + len(w)] += w
     finally:
         model.train(was_training)
-    onset_probs = None if onset_total is None else (onset_total / weight_sum).astype(np.float32)
-    return (total / weight_sum[:, None]).astype(np.float32), onset_probs
+    onset_probs = None if onset_total is None else onset_total / weight_sum
+    total /= weight_sum[:, None]  # in place: no second copy of the largest array
+    return total, onset_probs
 
 
 def predict_envelope(
