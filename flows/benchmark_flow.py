@@ -94,7 +94,7 @@ def benchmark(
             started = time.perf_counter()
             try:
                 info = probe_video_task(video)
-                envelope, rate = predict_envelope_task(info, envelope_engine, hash_video_task(video))
+                envelope, rate, _ = predict_envelope_task(info, envelope_engine, hash_video_task(video))
                 reference, _ = reference_envelope_task(video, len(envelope))
             except Exception as exc:  # a bad file is reported, the suite goes on
                 logger.warning("%s: skipped (%s)", video, exc)

@@ -336,8 +336,19 @@ def _table_row(video: dict) -> dict:
         "duration_s": (video.get("video") or {}).get("duration_s"),
         "wall_s": video.get("wall_s"),
         "onset_f1": (metrics.get("vs_original_audio") or {}).get("onset_f1"),
+        "envelope": envelope_choice(video),
         "error": video.get("error") or "",
     }
+
+
+def envelope_choice(video: dict) -> str:
+    """The envelope engine a video got and why (``auto``: "steps: a person's lower body is in view ...")."""
+    engines = video.get("engines") or {}
+    choice = engines.get("envelope_choice") or {}
+    name = choice.get("chosen") or engines.get("envelope") or ""
+    steps = choice.get("steps", choice)
+    reason = "; ".join(r for r in (choice.get("reason"), steps.get("reason") if steps is not choice else None) if r)
+    return f"{name}: {reason}" if reason else name
 
 
 def summary_markdown(run: dict) -> str:
@@ -349,10 +360,11 @@ def summary_markdown(run: dict) -> str:
         f"- envelope engine: `{run['envelope_engine']}`, synth engine: `{run['synth_engine']}`",
         f"- outputs: `{run['out_dir']}`",
         "",
-        "| video | status | seconds | detail |",
-        "|---|---|---|---|",
+        "| video | status | seconds | envelope | detail |",
+        "|---|---|---|---|---|",
     ]
     for v in run["videos"]:
         detail = v.get("error") or v.get("output_dir") or ""
-        lines.append(f"| {Path(v['video_path']).name} | {v['status']} | {v.get('wall_s', '')} | {detail} |")
+        lines.append(f"| {Path(v['video_path']).name} | {v['status']} | {v.get('wall_s', '')} | "
+                     f"{envelope_choice(v)} | {detail} |")
     return "\n".join(lines) + "\n"
