@@ -110,13 +110,13 @@ def test_a_still_or_steady_camera_is_no_gait():
     steady = CameraMotion()
     steady.update(np.stack([frames[0]] * 120))
     found = detect_steps(np.zeros(120), steady.motion(), FPS, None)
-    assert found.source == "none" and not found.events and "preview motion cues" in found.reason
+    assert found.source == "none" and not found.events and "nothing moves" in found.reason
     assert periodicity(np.zeros(10), FPS) == (pytest.approx(np.nan, nan_ok=True), 0.0)
 
 
 @pytest.mark.parametrize("evidence, available, note, engine, words", [
     ({"lower_body_seen": 0.9, "bob_periodicity": 0.0, "camera_motion": 0.01}, True, None, "steps", "lower body"),
-    ({"lower_body_seen": 0.1, "bob_periodicity": 0.4, "bob_rate_hz": 2.0, "camera_vertical_motion": 0.01,
+    ({"lower_body_seen": 0.1, "bob_periodicity": 0.6, "bob_rate_hz": 2.0, "camera_vertical_motion": 0.01,
       "camera_motion": 0.01}, True, None, "steps", "bobs like a walk"),
     ({"lower_body_seen": 0.0, "bob_periodicity": 0.05, "camera_vertical_motion": 1e-4, "camera_motion": 1e-4},
      True, None, "video2rms", "still camera"),
@@ -187,21 +187,17 @@ def test_missing_mediapipe_steps_errors_auto_falls_back(monkeypatch, tmp_path):
 def test_steps_engine_on_a_video_without_anybody_falls_back_and_says_so(tmp_path):
     pytest.importorskip("mediapipe.python.solutions", reason="the steps extra (bash setup.sh steps) is not installed")
     from data_catalog.examples import make_bouncing_ball_video
-    from data_catalog.media import iter_frame_windows, probe_video
-    from folai_models.motion_envelope import estimate_envelope
+    from data_catalog.media import probe_video
     from tasks.envelope_tasks import predict_envelope_task
 
     video = tmp_path / "ball.mp4"
-    make_bouncing_ball_video(video, duration_s=2.0)
-    info = probe_video(video)
-    env, _, details = predict_envelope_task.fn(info, "steps")
-    assert details["steps_source"] == "none" and details["n_steps"] == 0 and details["events"] == "hits"
-    assert "lower body seen in only 0%" in details["reason"] and "preview motion cues" in details["reason"]
-    preview = estimate_envelope(iter_frame_windows(info), duration_s=info.duration_s)
-    # today's cues (grey from RGB here, from ffmpeg there: levels differ a little, the events do not)
-    assert np.allclose(detect_onsets(env, 125.0), detect_onsets(preview, 125.0), atol=0.01)
-    assert np.allclose(env, preview, rtol=0.2, atol=1e-3)
+    impacts = make_bouncing_ball_video(video, duration_s=3.0)
+    env, _, details = predict_envelope_task.fn(probe_video(video), "steps")
+    assert details["steps_source"] == "motion" and details["events"] == "steps"
+    assert "lower body seen in only 0%" in details["reason"] and "preview's motion cues" in details["reason"]
     assert details["pose_frames_per_s"] > 0
+    # the ball's bounces (the motion cue) carry the steps
+    assert onset_scores(impacts, detect_onsets(env, 125.0), window_s=0.1)["recall"] >= 0.5
 
 
 def test_summary_table_names_the_choice_and_reason():

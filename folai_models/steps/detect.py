@@ -1,4 +1,4 @@
-"""Steps of a video from its cues: pose contacts when a body is seen, else the camera's bob, else nothing.
+"""Steps of a video from its cues: pose contacts when a body is seen, else the camera's bob, else motion.
 
 :func:`detect_steps` decides which cue to trust from evidence (how often the
 lower body is seen, how periodic the camera's bob is) and places steps on
@@ -20,15 +20,15 @@ from folai_models.steps.step_envelope import StepEvent, step_events
 __all__ = ["StepDetection", "choose_envelope_engine", "detect_steps", "gait_evidence", "POSE_MIN_SEEN", "BOB_MIN_PERIODICITY"]
 
 POSE_MIN_SEEN = 0.5  # share of frames with the lower body seen for pose contacts to lead
-BOB_MIN_PERIODICITY = 0.2  # bob autocorrelation at one step above which the camera walks (dev: walks 0.2-0.4, hits < 0.2)
-BOB_MIN_MOTION = 2e-3  # median |vertical camera motion| (frame widths/frame) under which the camera is still
+BOB_MIN_PERIODICITY = 0.5  # bob autocorrelation at one step for a walking camera (dev: 2 of 7 walks above, 1 of 14 others: hammering, on a tripod)
+BOB_MIN_MOTION = 1e-4  # median |vertical camera motion| (frame widths/frame) under which the camera is on a tripod (dev: 0-1e-4)
 
 
 @dataclass
 class StepDetection:
     """What :func:`detect_steps` found: the steps (empty when it fell back), their source and why."""
 
-    source: str  # "pose", "camera bob" or "none"
+    source: str  # "pose", "camera bob", "motion" (the preview's impact cue) or "none"
     reason: str
     events: list[StepEvent] = field(default_factory=list)
     evidence: dict = field(default_factory=dict)
@@ -62,7 +62,8 @@ def detect_steps(impact: np.ndarray, camera: np.ndarray, frame_rate: float,
     Returns
     -------
     StepDetection
-        ``source`` "none" (no events) when neither a body nor a walking camera was found.
+        ``source`` "motion" (steps on the impact cue) when neither a body nor a walking camera was
+        found, "none" (no events) when nothing moves either.
     """
     evidence = gait_evidence(camera, frame_rate, landmarks)
     if evidence["lower_body_seen"] >= POSE_MIN_SEEN:
@@ -73,15 +74,28 @@ def detect_steps(impact: np.ndarray, camera: np.ndarray, frame_rate: float,
         return StepDetection("pose", f"lower body seen in {evidence['lower_body_seen']:.0%} of frames: "
                                      "steps at foot contacts", events, evidence)
     no_body = pose_note or f"lower body seen in only {evidence['lower_body_seen']:.0%} of frames"
-    if evidence["bob_periodicity"] >= BOB_MIN_PERIODICITY and evidence["camera_vertical_motion"] >= BOB_MIN_MOTION:
+    if walking_camera(evidence):
         frames = place_steps(normalised(impact) + normalised(bob_novelty(camera, frame_rate)), frame_rate)
         events = step_events(frames, frame_rate, speed=None, heel_toe_s=DEFAULT_HEEL_TOE_S,
                              confidence=evidence["bob_periodicity"])
         return StepDetection("camera bob", f"{no_body}; the camera bobs periodically "
                                            f"({evidence['bob_periodicity']:.2f} at {evidence['bob_rate_hz']} "
                                            "steps/s): steps on its gait", events, evidence)
-    return StepDetection("none", f"{no_body} and the camera does not bob periodically "
-                                 f"({evidence['bob_periodicity']:.2f}): the preview motion cues", [], evidence)
+    # asked for steps but no body and no walking camera: today's motion cue, one step per gait period
+    frames = place_steps(normalised(impact) + normalised(bob_novelty(camera, frame_rate)), frame_rate)
+    if len(frames) == 0:
+        return StepDetection("none", f"{no_body}, the camera does not bob like a walk and nothing moves: "
+                                     "the preview motion cues", [], evidence)
+    events = step_events(frames, frame_rate, speed=None, heel_toe_s=DEFAULT_HEEL_TOE_S, confidence=0.0)
+    return StepDetection("motion", f"{no_body} and the camera does not bob like a walk "
+                                   f"({evidence['bob_periodicity']:.2f}): steps on the preview's motion cues",
+                         events, evidence)
+
+
+def walking_camera(evidence: dict) -> bool:
+    """The camera moves and bobs with a gait's period (BOB_MIN_PERIODICITY, BOB_MIN_MOTION)."""
+    return (evidence.get("bob_periodicity", 0.0) >= BOB_MIN_PERIODICITY
+            and evidence.get("camera_vertical_motion", 0.0) >= BOB_MIN_MOTION)
 
 
 STATIC_CAMERA_MOTION = 1e-3  # median |camera translation| (frame widths/frame) of a tripod shot (Greatest Hits ~1e-4)
@@ -108,9 +122,9 @@ def choose_envelope_engine(evidence: dict, *, video2rms_available: bool, pose_no
     seen = evidence.get("lower_body_seen", 0.0)
     if pose_note is None and seen >= POSE_MIN_SEEN:
         return "steps", f"a person's lower body is in view in {seen:.0%} of sampled frames"
-    bob = evidence.get("bob_periodicity", 0.0)
-    if bob >= BOB_MIN_PERIODICITY and evidence.get("camera_vertical_motion", 0.0) >= BOB_MIN_MOTION:
-        return "steps", f"the camera bobs like a walk ({bob:.2f} periodicity at {evidence.get('bob_rate_hz')} steps/s)"
+    if walking_camera(evidence):
+        return "steps", (f"the camera bobs like a walk ({evidence['bob_periodicity']:.2f} periodicity at "
+                         f"{evidence.get('bob_rate_hz')} steps/s)")
     prefix = f"{pose_note}; " if pose_note else ""
     if evidence.get("camera_motion", np.inf) < STATIC_CAMERA_MOTION:
         if video2rms_available:
