@@ -21,6 +21,7 @@ Usage::
 
     .venv/bin/python benchmarks/steps_dev.py [--sets foley-wild-dev greatest-hits-dev]
         [--engines preview video2rms steps auto] [--limit N] [--json OUT]
+    .venv/bin/python benchmarks/steps_dev.py --pose-speed     # the pose pass alone, frames/s
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def clicks_envelope(times: np.ndarray, n: int) -> np.ndarray:
     t = (np.arange(n) + 0.5) / RATE
     env = np.zeros(n)
     for t0 in times:
-        env = np.maximum(env, np.where(t >= t0, CLICK_RMS * np.exp(-(t - t0) / CLICK_DECAY_S), 0.0))
+        env = np.maximum(env, np.where(t >= t0, CLICK_RMS * np.exp(-np.maximum(t - t0, 0.0) / CLICK_DECAY_S), 0.0))
     return env
 
 
@@ -160,13 +161,38 @@ def report(rows: list[dict], methods: list[str]) -> list[str]:
     return lines
 
 
+def pose_speed(set_name: str) -> None:
+    """Frames per second of the pose pass alone (BlazePose tracking, analysis size) over a set's steps clips."""
+    import os
+
+    from folai_models.steps.pose import PoseTracker
+    from tasks.step_engines import analysis_frames
+
+    frames = [np.concatenate(list(analysis_frames(probe_video(path)))) for path, kind in clips(set_name)
+              if kind == "steps"]
+    n = sum(len(f) for f in frames)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for video in frames:
+        with PoseTracker() as tracker:
+            tracker.update(video)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"pose pass: {n} frames ({n / 30:.1f} s of video at 30 fps) in {wall:.1f} s wall, {cpu:.1f} s CPU: "
+          f"{n / wall:.1f} frames/s wall ({n / wall / 30:.2f}x real time), {n / cpu:.1f} frames per CPU second; "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["foley-wild-dev", "greatest-hits-dev"])
     parser.add_argument("--engines", nargs="+", default=["preview", "video2rms", "steps", "auto"])
     parser.add_argument("--limit", type=int, default=None, help="first N clips of each set")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--pose-speed", action="store_true", help="only time the pose pass on the steps clips")
     args = parser.parse_args(argv)
+    if args.pose_speed:
+        pose_speed("foley-wild-dev")
+        return 0
     rows = []
     for set_name in args.sets:
         found = clips(set_name)[: args.limit]

@@ -28,7 +28,7 @@ from folai_models.steps.pose import MediaPipeMissing, PoseTracker, require_media
 from folai_models.steps.step_envelope import steps_envelope
 from tasks.engines import EnvelopeEngine, Video2RMSEnvelopeEngine, default_video2rms_checkpoint
 
-POSE_SAMPLE_EVERY = 6  # auto's evidence: pose on every 6th frame (5 per second at 30 fps)
+POSE_SAMPLE_EVERY = 15  # auto's evidence: pose on every 15th frame (2 per second at 30 fps; a walker is in view for seconds)
 
 
 def analysis_frames(info: VideoInfo) -> Iterator[np.ndarray]:
