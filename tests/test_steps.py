@@ -112,6 +112,10 @@ def test_a_still_or_steady_camera_is_no_gait():
     found = detect_steps(np.zeros(120), steady.motion(), FPS, None)
     assert found.source == "none" and not found.events and "nothing moves" in found.reason
     assert periodicity(np.zeros(10), FPS) == (pytest.approx(np.nan, nan_ok=True), 0.0)
+    drift = np.linspace(0, 1, 200) ** 2  # correlates most at the shortest lag, but is no gait
+    assert periodicity(drift, FPS)[1] == 0.0
+    rate, strength = periodicity(np.maximum(np.sin(2 * np.pi * 2.0 * np.arange(200) / FPS), 0), FPS)
+    assert rate == pytest.approx(2.0, rel=0.05) and strength > 0.8
 
 
 @pytest.mark.parametrize("evidence, available, note, engine, words", [

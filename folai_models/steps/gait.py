@@ -115,10 +115,12 @@ def bob_novelty(camera: np.ndarray, frame_rate: float) -> np.ndarray:
 def periodicity(novelty, frame_rate: float, rate_range: tuple[float, float] = STEP_RATE_RANGE) -> tuple[float, float]:
     """How periodic a cue is at a step rate: ``(rate, strength)``.
 
-    ``strength`` is the largest normalised autocorrelation of the cue (mean
-    removed) at lags of one step within ``rate_range``; ``rate`` is the
-    step rate at that lag (steps/s). A steady walk gives ~0.3-0.8, a
-    non-periodic scene ~0-0.2; too short or flat a cue gives ``(nan, 0)``.
+    ``strength`` is the highest peak of the cue's normalised autocorrelation
+    (mean removed) at lags of one step within ``rate_range``; ``rate`` is
+    the step rate at that lag (steps/s). Only a local maximum counts: a slow
+    drift correlates most at the shortest lag without being periodic. A steady
+    walk gives ~0.5-0.8, a non-periodic scene ~0-0.4; no peak in the range, or
+    too short or flat a cue, gives ``(nan, 0)``.
     """
     x = np.nan_to_num(np.asarray(novelty, dtype=np.float64))
     lo = int(np.floor(frame_rate / rate_range[1]))
@@ -126,9 +128,13 @@ def periodicity(novelty, frame_rate: float, rate_range: tuple[float, float] = ST
     if len(x) < 2 * hi or x.std() <= 0:
         return float("nan"), 0.0
     x = x - x.mean()
-    ac = librosa.autocorrelate(x, max_size=hi + 1)
+    ac = librosa.autocorrelate(x, max_size=hi + 2)
     ac = ac / ac[0]
-    lag = lo + int(np.argmax(ac[lo: hi + 1]))
+    peaks, _ = scipy.signal.find_peaks(ac)
+    peaks = peaks[(peaks >= lo) & (peaks <= hi)]
+    if peaks.size == 0:
+        return float("nan"), 0.0
+    lag = int(peaks[np.argmax(ac[peaks])])
     return frame_rate / lag, float(ac[lag])
 
 
