@@ -57,19 +57,7 @@ def percussive_flux(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, fl
 
 
 def step_reference_onsets(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Times (s) of footstep-like transients in a recording.
-
-    Parameters
-    ----------
-    audio : np.ndarray, shape (n,)
-        Mono samples.
-    sample_rate : int
-
-    Returns
-    -------
-    np.ndarray of float
-        Increasing onset times in seconds.
-    """
+    """Increasing times (s) of footstep-like transients in mono ``audio`` (peaks of :func:`percussive_flux`)."""
     flux, rate = percussive_flux(audio, sample_rate)
     if flux.size < 3 or flux.max() <= 0:
         return np.zeros(0)
