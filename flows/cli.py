@@ -124,7 +124,10 @@ def run(
 def print_summary(run: dict) -> None:
     """The end-of-batch table: one row per video."""
     table = Table(title=f"sonorize: {run['n_ok']} ok, {run['n_failed']} failed", title_justify="left")
-    for column in ("video", "status", "length", "time", "onsets", "onset F1 vs original", "output / reason"):
+    from flows.sonorize_flow import envelope_choice
+
+    for column in ("video", "status", "length", "time", "envelope (why)", "onsets", "onset F1 vs original",
+                   "output / reason"):
         table.add_column(column, overflow="fold")
     for v in run["videos"]:
         metrics = v.get("metrics") or {}
@@ -134,7 +137,7 @@ def print_summary(run: dict) -> None:
                   "skipped": "[yellow]skipped[/yellow]"}.get(v["status"], "[red]failed[/red]")
         table.add_row(
             Path(v["video_path"]).name, status,
-            f"{duration:.1f} s" if duration else "", f"{v.get('wall_s', 0):.1f} s",
+            f"{duration:.1f} s" if duration else "", f"{v.get('wall_s', 0):.1f} s", envelope_choice(v),
             str(metrics.get("n_onsets", "")), f"{f1:.2f}" if f1 is not None else "",
             v.get("output_dir") or v.get("reason", "") if v["status"] != "failed" else _reason(v),
         )

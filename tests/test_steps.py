@@ -204,7 +204,7 @@ def test_steps_engine_on_a_video_without_anybody_falls_back_and_says_so(tmp_path
     assert onset_scores(impacts, detect_onsets(env, 125.0), window_s=0.1)["recall"] >= 0.5
 
 
-def test_summary_table_names_the_choice_and_reason():
+def test_summary_table_names_the_choice_and_reason(capsys, monkeypatch):
     from flows.sonorize_flow import envelope_choice, summary_markdown
 
     video = {"video_path": "walk.mp4", "status": "ok", "wall_s": 1.0, "output_dir": "out/walk",
@@ -215,3 +215,9 @@ def test_summary_table_names_the_choice_and_reason():
     run = {"run_id": "r", "n_videos": 1, "n_ok": 1, "n_failed": 0, "envelope_engine": "auto",
            "synth_engine": "foley", "out_dir": "out", "videos": [video]}
     assert "| steps: the camera bobs like a walk" in summary_markdown(run)
+    from flows.cli import print_summary
+
+    monkeypatch.setenv("COLUMNS", "300")  # one line per row
+    print_summary(run)  # the command line's table has the column too
+    out = capsys.readouterr().out
+    assert "envelope (why)" in out and "steps: the camera bobs like a walk" in out
