@@ -98,6 +98,7 @@ def test_camera_bob_gives_the_gait_when_no_body_is_seen():
     assert np.mean(motion[1:, 0]) == pytest.approx(-20.0 / FPS / 160, rel=0.25)  # the pan, in widths/frame
     found = detect_steps(np.zeros(len(frames)), motion, FPS, None, pose_note="no pose evidence: test")
     assert found.source == "camera bob", found.reason
+    assert found.evidence["forward_share"] < 0.5  # a sideways pan is no forward travel
     assert "no pose evidence: test" in found.reason and "bobs periodically" in found.reason
     rate = len(found.events) / (t[-1] - t[0])
     assert rate == pytest.approx(2.2, rel=0.1)
@@ -122,8 +123,10 @@ def test_a_still_or_steady_camera_is_no_gait():
     ({"lower_body_seen": 0.9, "bob_periodicity": 0.0, "camera_motion": 0.01}, True, None, "steps", "lower body"),
     ({"lower_body_seen": 0.1, "bob_periodicity": 0.6, "bob_rate_hz": 2.0, "camera_vertical_motion": 0.01,
       "camera_motion": 0.01}, True, None, "steps", "bobs like a walk"),
-    ({"lower_body_seen": 0.0, "bob_periodicity": 0.05, "camera_vertical_motion": 1e-4, "camera_motion": 1e-4},
-     True, None, "video2rms", "still camera"),
+    ({"lower_body_seen": 0.0, "bob_periodicity": 0.05, "forward_share": 0.95, "camera_motion": 0.01}, True, None,
+     "steps", "travels forward"),
+    ({"lower_body_seen": 0.0, "bob_periodicity": 0.05, "camera_vertical_motion": 1e-4, "camera_motion": 1e-4,
+      "forward_share": 0.4}, True, None, "video2rms", "still camera"),
     ({"lower_body_seen": 0.0, "bob_periodicity": 0.05, "camera_motion": 1e-4}, False, None, "preview",
      "no Video2RMS model"),
     ({"lower_body_seen": 0.0, "bob_periodicity": 0.05, "camera_motion": 0.02}, True, None, "preview", "moving camera"),
@@ -221,3 +224,19 @@ def test_summary_table_names_the_choice_and_reason(capsys, monkeypatch):
     print_summary(run)  # the command line's table has the column too
     out = capsys.readouterr().out
     assert "envelope (why)" in out and "steps: the camera bobs like a walk" in out
+
+
+def test_a_camera_travelling_forward_reads_as_a_walk():
+    from folai_models.steps.detect import gait_evidence
+
+    frames, _ = bobbing_pan(2.0, seconds=3.0)
+    scene = frames[0]
+    centre = (scene.shape[1] / 2, scene.shape[0] / 2)
+    zooming = np.stack([cv2.warpAffine(scene, cv2.getRotationMatrix2D(centre, 0, 1 + 0.01 * i), scene.shape[::-1])
+                        for i in range(60)])  # the scene expands 1 % a frame
+    camera = CameraMotion()
+    camera.update(zooming)
+    evidence = gait_evidence(camera.motion(), FPS, None)
+    assert evidence["forward_share"] >= 0.9
+    engine, reason = choose_envelope_engine({**evidence, "camera_motion": 0.01}, video2rms_available=True)
+    assert engine == "steps" and "travels forward" in reason

@@ -21,6 +21,7 @@ __all__ = ["StepDetection", "choose_envelope_engine", "detect_steps", "gait_evid
 
 POSE_MIN_SEEN = 0.5  # share of frames with the lower body seen for pose contacts to lead
 BOB_MIN_PERIODICITY = 0.5  # bob autocorrelation at one step for a walking camera (dev: 2 of 7 walks above, 1 of 14 others: hammering, on a tripod)
+FORWARD_MIN_SHARE = 0.85  # share of frames whose scene expands (the camera travels forward): dev walks 0.88-1.0, others <= 0.67
 BOB_MIN_MOTION = 1e-4  # median |vertical camera motion| (frame widths/frame) under which the camera is on a tripod (dev: 0-1e-4)
 
 
@@ -35,12 +36,14 @@ class StepDetection:
 
 
 def gait_evidence(camera: np.ndarray, frame_rate: float, landmarks: np.ndarray | None) -> dict:
-    """Numbers the choice rests on: lower-body share, bob periodicity and rate, camera motion."""
+    """Numbers the choice rests on: lower-body share, bob periodicity and rate, camera motion, forward travel."""
     rate, strength = periodicity(bob_novelty(camera, frame_rate), frame_rate)
     motion = float(np.median(np.abs(camera[:, 1]))) if len(camera) else 0.0
+    forward = float(np.mean(camera[1:, 3] > 0)) if len(camera) > 1 else 0.0  # zoom > 0: the scene expands
     seen = float(foot_tracks(landmarks).seen.mean()) if landmarks is not None and len(landmarks) else 0.0
     return {"lower_body_seen": round(seen, 3), "bob_periodicity": round(strength, 3),
-            "bob_rate_hz": None if not np.isfinite(rate) else round(rate, 2), "camera_vertical_motion": motion}
+            "bob_rate_hz": None if not np.isfinite(rate) else round(rate, 2), "camera_vertical_motion": motion,
+            "forward_share": round(forward, 3)}
 
 
 def detect_steps(impact: np.ndarray, camera: np.ndarray, frame_rate: float,
@@ -105,7 +108,8 @@ def choose_envelope_engine(evidence: dict, *, video2rms_available: bool, pose_no
                            ) -> tuple[str, str]:
     """The envelope engine for a video, from evidence, and why (``auto``).
 
-    A walking person in view or a camera that bobs with a gait -> ``steps``;
+    A walking person in view, a camera that bobs with a gait or travels
+    steadily forward (a first-person or follow camera) -> ``steps``;
     a still camera, like the learned model's training recordings (Greatest
     Hits: a tripod, a hand with a drumstick) -> ``video2rms`` when it is
     installed; otherwise the ``preview`` estimator.
@@ -125,6 +129,9 @@ def choose_envelope_engine(evidence: dict, *, video2rms_available: bool, pose_no
     if walking_camera(evidence):
         return "steps", (f"the camera bobs like a walk ({evidence['bob_periodicity']:.2f} periodicity at "
                          f"{evidence.get('bob_rate_hz')} steps/s)")
+    forward = evidence.get("forward_share", 0.0)
+    if forward >= FORWARD_MIN_SHARE:
+        return "steps", f"the camera travels forward like a walker's (the scene expands in {forward:.0%} of frames)"
     prefix = f"{pose_note}; " if pose_note else ""
     if evidence.get("camera_motion", np.inf) < STATIC_CAMERA_MOTION:
         if video2rms_available:
