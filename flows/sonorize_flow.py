@@ -92,8 +92,10 @@ def sonorize_batch(
     out_dir : output folder or URL (default: the ``SONORIZE_OUTPUT_DIR`` setting). Inputs from
         a prefix keep their relative names: ``PREFIX/a/b.mp4`` -> ``OUT/a/b/b.foley.wav``...
     envelope_engine : what predicts the envelope: ``video2rms`` (the learned model; its shipped
-        checkpoint needs no pretrained weights), ``preview`` (motion heuristic, no PyTorch), or
-        ``auto``: video2rms when PyTorch and a checkpoint are there, else preview.
+        checkpoint needs no pretrained weights), ``preview`` (motion heuristic, no PyTorch),
+        ``steps`` (footsteps from pose and the camera's gait; needs MediaPipe) or ``auto``: per
+        video from evidence (a walk -> steps, a still camera -> video2rms, else preview), the
+        choice and its reason in each video's record (``engines.envelope_choice``).
     synth_engine : what renders audio: ``foley`` (events with their tails over room tone, from a
         sampler over ``audio_prompt`` or procedural materials), ``preview`` (the earlier gated
         grain synthesizer) or ``folai`` (Stable Audio Open + the envelope ControlNet; needs its
