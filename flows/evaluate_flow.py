@@ -1,9 +1,14 @@
-"""The ``evaluate`` flow: how real does a folder of generated sound sound? FAD-SFX against references.
+"""The ``evaluate`` flow: how real does a folder of generated sound sound? Every metric against references.
 
 Any system's outputs (ours or another's, audio or video files) against a
 folder of real recordings: FAD-SFX over the whole set (fadtk's Fréchet
 distance on aiSFX embeddings) and each generated file's own score (fadtk's
-individual mode), worst first, so a user sees which outputs sound least real.
+individual mode), worst first, so a user sees which outputs sound least real;
+then the papers' metrics (FAD-P, FAD-C, FAD-LC, CLAP score, FAVD) and, for
+generated files named like a reference (``take3.wav`` or ``take3.foley.wav``
+beside ``take3.mp4``), the envelope metrics (E-L1, Acc@k, onset F1,
+correlation). A metric whose weights are absent is reported as skipped, with
+the command that fetches them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from data_catalog.atomic import atomic_path
 from data_catalog.errors import SonorizeInputError
 from flows.inputs import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, collect_videos
 from flows.progress import BatchProgress
+from tasks.metric_suite import is_value, metric_table, score_sets
 from tasks.realism_tasks import embed_file_task
 
 MIN_BLOCKS_PER_CLIP = 2  # a per-clip score needs two aiSFX blocks (~3.5 s of audio)
@@ -79,8 +85,14 @@ def evaluate(generated: list[str], reference: list[str], csv_path: str | None = 
             writer.writerows(clips)
     create_table_artifact(key="fad-sfx", table=[{**c, "path": Path(c["path"]).name} for c in clips],
                           description=f"FAD-SFX {value:.2f}: {len(gen)} generated vs {len(ref)} reference files")
+    suite = score_sets(list(gen), list(ref), fad_sfx_value=value, logger=logger)
+    create_table_artifact(key="evaluate-metrics", table=metric_table(suite["metrics"]),
+                          description=f"every metric: {len(gen)} generated vs {len(ref)} reference files, "
+                                      f"{suite['pairs']} pairs by name")
+    for name, result in suite["metrics"].items():
+        logger.info("%s: %s", name, f"{result:.4f}" if is_value(result) else result)
     return {"fad_sfx": value, "n_generated": len(gen), "n_reference": len(ref), "clips": clips,
-            "failed": gen_failed + ref_failed, "csv": csv_path}
+            "failed": gen_failed + ref_failed, "csv": csv_path, "metrics": suite["metrics"], "pairs": suite["pairs"]}
 
 
 __all__ = ["evaluate"]

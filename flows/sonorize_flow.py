@@ -82,6 +82,11 @@ def sonorize_batch(
     dask_address: str | None = None,
     dask_workers: int = 2,
     synth_fallback_preview: bool = False,
+    init_noise_level: float | None = None,
+    steps: int | None = None,
+    cfg_scale: float | None = None,
+    sampler: str | None = None,
+    candidates: int | None = None,
 ) -> dict:
     """Sonorize every video in ``paths`` (files, folders or URLs) into ``out_dir``.
 
@@ -98,8 +103,9 @@ def sonorize_batch(
         choice and its reason in each video's record (``engines.envelope_choice``).
     synth_engine : what renders audio: ``foley`` (events with their tails over room tone, from a
         sampler over ``audio_prompt`` or procedural materials), ``preview`` (the earlier gated
-        grain synthesizer) or ``folai`` (Stable Audio Open + the envelope ControlNet; needs its
-        weights, else the flow stops naming what is missing and how to get it).
+        grain synthesizer), ``folai`` (Stable Audio Open + the envelope ControlNet) or ``sao``
+        (Stable Audio Open regenerating the foley render, conditioned on ``prompt``); the neural
+        engines need their weights, else the flow stops naming what is missing and how to get it.
     prompt : text naming the material (e.g. "footsteps on gravel"); with a library, file and folder
         names matching its words are preferred.
     audio_prompt : an audio file, or a folder of them (your sound library: ``foley`` only), to
@@ -126,6 +132,10 @@ def sonorize_batch(
     dask_workers : worker processes of the local Dask cluster when no address is given.
     synth_fallback_preview : when the synth engine's weights are missing, use ``preview`` instead
         of stopping (off unless asked for).
+    init_noise_level, steps, cfg_scale, sampler, candidates : ``sao`` engine: how far Stable Audio Open
+        may move from the foley render (0: not at all; higher: more realism, less of the render's
+        timing), sampling steps, classifier-free guidance scale, sampler, and seeds tried per window
+        (the best-timed is kept). None: the engine's defaults.
 
     Returns
     -------
@@ -146,12 +156,12 @@ def sonorize_batch(
     # Fail fast on a wrong engine name, before any video is touched.
     envelope_engine = resolve_envelope_engine(envelope_engine)
     synth_engine = resolve_synth_engine(synth_engine, synth_fallback_preview, warn=logger.warning)
-    synth_options = {"room_tone_db": room_tone_db, "reverb": reverb} if synth_engine == "foley" else {}
-    engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
-               "synth": get_synth_engine(synth_engine, **synth_options).describe()}
     options = VideoOptions(envelope_engine=envelope_engine, synth_engine=synth_engine, prompt=prompt,
                            audio_prompt=audio_prompt, seed=seed, force=force, encoder=encoder,
-                           room_tone_db=room_tone_db, reverb=reverb)
+                           room_tone_db=room_tone_db, reverb=reverb, init_noise_level=init_noise_level,
+                           steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
+    engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
+               "synth": get_synth_engine(synth_engine, **options.engine_options()).describe()}
     if encoder:  # built once per batch; missing weights stop here, before any video
         from tasks.feature_tasks import build_video_stage  # PyTorch: only when asked for
 

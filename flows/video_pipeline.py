@@ -23,6 +23,7 @@ from tasks.output_tasks import mux_video_task, output_paths, write_envelope_outp
 from tasks.synth_tasks import synthesize_task
 
 GPU_ENVELOPE_ENGINES = frozenset({"video2rms"})  # engines whose task counts against the `gpu` limit
+LIBRARY_ENGINES = frozenset({"foley", "sao"})  # engines rendering with the foley sampler (a sound library)
 MIN_SCORED_COVERAGE = 0.5  # score against original audio only when it covers half the video
 AUDIO_SHORTFALL_WARN_S = 0.25  # audio a little shorter than the picture is normal (codec priming)
 
@@ -41,6 +42,11 @@ class VideoOptions:
     encoder: str | None = None
     room_tone_db: float | None = None
     reverb: float | None = None
+    init_noise_level: float | None = None  # sao engine settings (None: the engine's defaults)
+    steps: int | None = None
+    cfg_scale: float | None = None
+    sampler: str | None = None
+    candidates: int | None = None
     fingerprint: str = ""
     video_stage: object | None = field(default=None, repr=False)  # tasks.feature_tasks.VideoStage
     _audio_prompt_cache: tuple | None = field(default=None, repr=False)
@@ -63,20 +69,24 @@ class VideoOptions:
         if self._audio_prompt_cache is None:
             bank_task = sound_bank_task if in_flow else sound_bank_task.fn
             load_task = load_audio_prompt_task if in_flow else load_audio_prompt_task.fn
-            if self.synth_engine == "foley":
+            if self.synth_engine in LIBRARY_ENGINES:
                 self._audio_prompt_cache = (bank_task(self.audio_prompt), None)
             elif Path(self.audio_prompt).is_dir():
-                raise ValueError(f"{self.audio_prompt}: a folder of sounds needs --synth-engine foley "
+                raise ValueError(f"{self.audio_prompt}: a folder of sounds needs --synth-engine foley or sao "
                                  f"(the {self.synth_engine!r} engine takes one audio file)")
             else:
                 self._audio_prompt_cache = load_task(self.audio_prompt)
         return self._audio_prompt_cache
 
     def engine_options(self) -> dict:
-        """Options of the synth engine (only ``foley`` has any)."""
-        if self.synth_engine != "foley":
+        """Options of the synth engine (``foley``; ``sao``: its own and those of the foley render it starts from)."""
+        if self.synth_engine not in LIBRARY_ENGINES:
             return {}
-        return {"room_tone_db": self.room_tone_db, "reverb": self.reverb}
+        options = {"room_tone_db": self.room_tone_db, "reverb": self.reverb}
+        if self.synth_engine == "sao":
+            options.update(init_noise_level=self.init_noise_level, steps=self.steps, cfg_scale=self.cfg_scale,
+                           sampler=self.sampler, candidates=self.candidates)
+        return options
 
 
 class _Timer:

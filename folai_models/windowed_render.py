@@ -53,25 +53,40 @@ def cut_frames(envelope: np.ndarray, frame_rate: float, *, window_s: float = WIN
     return cuts
 
 
+def window_spans(envelope: np.ndarray, frame_rate: float, *, window_s: float = WINDOW_S,
+                 overlap_s: float = OVERLAP_S, cut_search_s: float = CUT_SEARCH_S) -> list[tuple[int, int]]:
+    """Frame ranges ``(lo, hi)`` the renderer is given, window by window (crossfade regions included)."""
+    n_frames = len(envelope)
+    overlap = int(np.ceil(overlap_s * frame_rate))
+    bounds = [0, *cut_frames(envelope, frame_rate, window_s=window_s, overlap_s=overlap_s,
+                             cut_search_s=cut_search_s), n_frames]
+    return [(max(0, a - overlap), min(n_frames, b + overlap)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def frame_to_sample(frame: int, frame_rate: float, sample_rate: int) -> int:
+    """The audio sample where envelope frame ``frame`` starts."""
+    return int(round(frame * sample_rate / frame_rate))
+
+
 def iter_windowed_render(render: Renderer, envelope: np.ndarray, frame_rate: float, sample_rate: int, *,
                          window_s: float = WINDOW_S, overlap_s: float = OVERLAP_S,
                          cut_search_s: float = CUT_SEARCH_S) -> Iterator[np.ndarray]:
     """Yield consecutive ``[channels, n]`` blocks that add up to the whole rendering.
 
-    The total length is ``round(len(envelope) / frame_rate * sample_rate)``.
+    The total length is ``round(len(envelope) / frame_rate * sample_rate)``. Window
+    ``index`` covers the frames ``window_spans(...)[index]``.
     """
     envelope = np.asarray(envelope)
     n_frames = len(envelope)
     overlap = int(np.ceil(overlap_s * frame_rate))
-    bounds = [0, *cut_frames(envelope, frame_rate, window_s=window_s, overlap_s=overlap_s,
-                             cut_search_s=cut_search_s), n_frames]
+    spans = window_spans(envelope, frame_rate, window_s=window_s, overlap_s=overlap_s, cut_search_s=cut_search_s)
 
     def to_sample(frame: int) -> int:
-        return int(round(frame * sample_rate / frame_rate))
+        return frame_to_sample(frame, frame_rate, sample_rate)
 
     carry = None  # the previous window's audio over the current crossfade region
-    for index, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        lo, hi = max(0, a - overlap), min(n_frames, b + overlap)
+    for index, (lo, hi) in enumerate(spans):
+        a, b = (lo + overlap if index > 0 else lo), (hi - overlap if hi < n_frames else hi)
         audio = render(envelope[lo:hi], index)
         n_expected = to_sample(hi) - to_sample(lo)
         audio = _fit(audio, n_expected)
@@ -89,3 +104,31 @@ def _fit(audio: np.ndarray, n: int) -> np.ndarray:
     if audio.shape[1] >= n:
         return audio[:, :n]
     return np.pad(audio, ((0, 0), (0, n - audio.shape[1])))
+
+
+class BlockReader:
+    """Sample ranges of a stream of ``[channels, n]`` blocks, read front to back.
+
+    Only what a later read may still need is kept (reads may overlap the
+    previous one, as crossfaded windows do, but never start before it), so
+    memory follows the window length, not the stream's. Past the stream's
+    end the audio is silence.
+    """
+
+    def __init__(self, blocks: Iterator[np.ndarray], channels: int = 2):
+        self._blocks = iter(blocks)
+        self._buffer = np.zeros((channels, 0), np.float32)
+        self._offset = 0  # stream sample index of the buffer's first sample
+
+    def read(self, start: int, end: int) -> np.ndarray:
+        if start < self._offset:
+            raise ValueError(f"sample {start} was already released (reads go front to back)")
+        while self._offset + self._buffer.shape[1] < end:
+            block = next(self._blocks, None)
+            if block is None:
+                break
+            self._buffer = np.concatenate([self._buffer, np.asarray(block, np.float32)], axis=1)
+        drop = start - self._offset
+        self._buffer, self._offset = self._buffer[:, drop:], start
+        out = self._buffer[:, : end - start]
+        return _fit(out, end - start)

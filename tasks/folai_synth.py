@@ -11,7 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from data_catalog.errors import SonorizeInputError
-from data_catalog.model_store import ModelStore, ModelStoreError, pull_command
+from data_catalog.model_store import (CorruptWeightsError, MissingWeightsError, ModelStore, ModelStoreError,
+                                      pull_command)
 
 SAO_WEIGHT = "stable-audio-open"  # the model store entry of Stable Audio Open 1.0
 # LAION-CLAP and the three Hugging Face repositories laion_clap reads at import and construction
@@ -20,13 +21,19 @@ CAVP_WEIGHT = "cavp"  # Diff-Foley's cavp_epoch66.ckpt
 CONTROLNET_MODEL = "ControlNetWeights"  # class name recorded in a ControlNet checkpoint's sidecar
 
 
-class FolAIWeightsMissing(SonorizeInputError):
-    """The folai engine cannot run: names every missing piece and how to get it."""
+class SynthWeightsMissing(SonorizeInputError):
+    """A neural synth engine cannot run: names every missing piece and how to get it."""
+
+    engine = "neural"
 
     def __init__(self, problems: list[str]):
         self.problems = problems
-        super().__init__(None, "the folai synth engine needs weights that are not here:\n  - " +
+        super().__init__(None, f"the {self.engine} synth engine needs weights that are not here:\n  - " +
                          "\n  - ".join(problems) + "\n(or run with the preview synth engine)")
+
+
+class FolAIWeightsMissing(SynthWeightsMissing):
+    engine = "folai"
 
 
 def default_controlnet_checkpoint() -> Path:
@@ -39,18 +46,8 @@ def default_controlnet_checkpoint() -> Path:
 
 def missing_folai_weights(checkpoint: str | Path | None = None, store: ModelStore | None = None) -> list[str]:
     """What the folai engine lacks (empty when it can run): one line per missing piece."""
-    problems = []
-    try:
-        import stable_audio_tools  # noqa: F401
-    except ImportError:
-        problems.append("stable-audio-tools is not installed: `bash setup.sh synth` "
-                        "(or pip install -e '.[synth]' then stable-audio-tools==0.0.19 and k-diffusion==0.1.1 "
-                        "with --no-deps)")
     store = store or ModelStore()
-    try:
-        store.require(SAO_WEIGHT)
-    except ModelStoreError as error:
-        problems.append(f"{error} [`{pull_command(SAO_WEIGHT)}`]")
+    problems = missing_sao_weights(store)
     checkpoint = Path(checkpoint) if checkpoint else default_controlnet_checkpoint()
     if not checkpoint.is_file():
         problems.append(f"{checkpoint}: no trained ControlNet checkpoint; train one with "
@@ -62,6 +59,24 @@ def missing_folai_weights(checkpoint: str | Path | None = None, store: ModelStor
         except ModelStoreError as error:
             problems.append(f"{error} [`{pull_command(CAVP_WEIGHT)}`] (this ControlNet was trained with CAVP "
                             "video conditioning)")
+    return problems
+
+
+def missing_sao_weights(store: ModelStore, names: tuple[str, ...] = (SAO_WEIGHT,)) -> list[str]:
+    """stable-audio-tools, and each of ``names`` in the store: one line per missing piece, with its command."""
+    problems = []
+    try:
+        import stable_audio_tools  # noqa: F401
+    except ImportError:
+        problems.append("stable-audio-tools is not installed: `bash setup.sh synth` "
+                        "(or pip install -e '.[synth]' then stable-audio-tools==0.0.19 and k-diffusion==0.1.1 "
+                        "with --no-deps)")
+    for name in names:  # every missing or damaged file, not only an entry's first
+        for check in store.check(name):
+            if check.status == "missing":
+                problems.append(str(MissingWeightsError(check.path, name)))  # names the file and its pull command
+            elif check.status == "corrupt":
+                problems.append(str(CorruptWeightsError(check.path, check.reason, name)))
     return problems
 
 

@@ -150,6 +150,53 @@ def test_procedural_strikes_vary_and_footsteps_are_heel_toe():
     assert heel_toe >= 5  # a soft toe can hide in the heel's ring now and then
 
 
+def band_power(x, low, high):
+    """Mean power density of ``x`` between ``low`` and ``high`` Hz."""
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(x.size, 1 / SR)
+    return float(np.mean(spectrum[(f >= low) & (f < high)]))
+
+
+def test_procedural_strikes_sound_recorded_bright_contact_and_a_ringing_body():
+    rng = np.random.default_rng(1)
+    wood = foley.ProceduralSource("wood", SR, rng)
+    x = wood.one_shot(0.1, 0.5, 0.8, rng).astype(np.float64)
+    energy = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(x.size, 1 / SR)
+    assert energy[f > 1000].sum() > 0.5 * energy.sum()  # the stick's contact, not only the low modes
+    assert energy[f > 14000].sum() < 0.01 * energy.sum()  # rolled off like a recording
+    levels = 20 * np.log10(frame_levels(x, SR, 100.0, int(x.size / SR * 100)) + 1e-12)
+    peak = int(np.argmax(levels))
+    tail = levels[peak + 10 : peak + 20] - levels[peak]  # 100-200 ms after the peak
+    assert np.all(tail < -10) and np.all(tail > -60)  # rings on, dies away: neither a click nor a drone
+    # one take, one body: two strikes share their partials, another take's body has others
+    from folai_models.foley.strike import DenseBody
+
+    from scipy.signal import find_peaks
+
+    def partials(x, k=8):  # the k strongest spectral peaks, Hz
+        spectrum = np.abs(np.fft.rfft(x[:16384]))
+        peaks, _ = find_peaks(spectrum, distance=20)
+        return np.fft.rfftfreq(16384, 1 / SR)[peaks[np.argsort(spectrum[peaks])[-k:]]]
+
+    def shared(a, b):
+        return sum(np.min(np.abs(b - f)) < 0.01 * f for f in a)
+
+    take, other = DenseBody(np.random.default_rng(2)), DenseBody(np.random.default_rng(3))
+    first, second, elsewhere = (partials(b.render(SR, rng)) for b in (take, take, other))
+    assert shared(first, second) >= 6 and shared(first, elsewhere) <= 3
+
+
+def test_room_tone_is_low_heavy_unit_level_and_seamless():
+    indoor = foley.streams.NoiseBedStream(SR, np.random.default_rng(0), foley.sources.ROOM_TONE_INDOOR)
+    y = np.concatenate([indoor.read(SR), indoor.read(SR // 3), indoor.read(SR)])
+    assert np.sqrt(np.mean(np.square(y))) == pytest.approx(1.0, rel=0.15)
+    # ventilation rumble over hiss: ~5 dB/octave down from 100 Hz to 8 kHz (over 6 octaves)
+    assert 10 * np.log10(band_power(y, 80, 160) / band_power(y, 5000, 10000)) > 20
+    whole = foley.streams.NoiseBedStream(SR, np.random.default_rng(0), foley.sources.ROOM_TONE_INDOOR).read(y.size)
+    np.testing.assert_allclose(y, whole, atol=1e-4)  # block by block = all at once (no seams)
+
+
 def test_streaming_does_not_depend_on_the_block_size():
     env = hit_envelope(np.arange(0.1, 3.9, 0.23), np.full(17, 0.1), duration_s=4.0)
     env[int(1.0 * FR) : int(2.0 * FR)] = 0.05  # a sustained scrape across a block border

@@ -168,3 +168,56 @@ def test_full_size_folai_model_loads_sao_strictly(sao_config, expected):
     assert tuple(trainable["controlnet.zero_out.0.weight"].shape) == (1536, 1536)
     assert all(not p.requires_grad for p in model.base.parameters())
     assert all(p.requires_grad for p in model.trainable_parameters())
+
+
+def published_t5_layout(config: dict) -> dict[str, tuple[int, ...]]:
+    """Encoder keys of the published t5-base ``model.safetensors`` (T5 1.0: ReLU FF, bias-free, one bias table).
+
+    The file holds the whole encoder-decoder; the token embedding is stored
+    once, as ``shared.weight``. Written from the T5 architecture, independently
+    of transformers.
+    """
+    dim, inner, heads, kv = config["d_model"], config["d_ff"], config["num_heads"], config["d_kv"]
+    keys = {"shared.weight": (config["vocab_size"], dim), "encoder.final_layer_norm.weight": (dim,)}
+    for i in range(config["num_layers"]):
+        p = f"encoder.block.{i}.layer."
+        for proj in ("q", "k", "v"):
+            keys[f"{p}0.SelfAttention.{proj}.weight"] = (heads * kv, dim)
+        keys[f"{p}0.SelfAttention.o.weight"] = (dim, heads * kv)
+        if i == 0:  # relative position biases live in the first block only, shared by the rest
+            keys[f"{p}0.SelfAttention.relative_attention_bias.weight"] = (config["relative_attention_num_buckets"], heads)
+        keys[f"{p}0.layer_norm.weight"] = keys[f"{p}1.layer_norm.weight"] = (dim,)
+        keys[f"{p}1.DenseReluDense.wi.weight"] = (inner, dim)
+        keys[f"{p}1.DenseReluDense.wo.weight"] = (dim, inner)
+    return keys
+
+
+def test_full_size_sao_with_t5_prompt_conditioner_loads_published_files_strictly(sao_config, expected):
+    """SAO 1.0 *with* its T5 conditioner: model.safetensors + t5-base's model.safetensors, strictly, no key left."""
+    from folai_models.synth.audio_to_audio import create_sao_text_model, load_sao_text_weights, text_encoder_prefix
+    from folai_models.synth.t5_conditioner import load_t5_config
+
+    t5_config = load_t5_config()
+    assert (t5_config["d_model"], t5_config["num_layers"], t5_config["num_heads"]) == (768, 12, 12)
+    t5_expected = published_t5_layout(t5_config)
+    with torch.device("meta"):
+        model = create_sao_text_model(sao_config, t5_config, tokenizer=None)
+    prefix = text_encoder_prefix()
+    actual = {k: tuple(v.shape) for k, v in model.named_parameters(remove_duplicate=True)}
+    actual.update({k: tuple(v.shape) for k, v in model.named_buffers()})
+    want = {**expected, **{prefix + k: v for k, v in t5_expected.items()}}
+    assert sorted(set(want) - set(actual)) == [] and sorted(set(actual) - set(want)) == []
+    assert {k: v for k, v in actual.items() if want[k] != v} == {}
+    n_text = sum(p.numel() for n, p in model.named_parameters() if n.startswith(prefix))
+    assert 1.0e8 < n_text < 1.2e8, n_text  # t5-base's encoder: ~110 M parameters
+    assert model.cross_attn_cond_ids == ["prompt", "seconds_start", "seconds_total"]
+
+    sao_file = {k: torch.empty(s, device="meta") for k, s in expected.items()}
+    t5_file = {k: torch.empty(s, device="meta") for k, s in t5_expected.items()}
+    t5_file["decoder.block.0.layer.0.SelfAttention.q.weight"] = torch.empty(768, 768, device="meta")  # not used
+    load_sao_text_weights(model, sao_file, t5_file, assign=True)
+    encoder = model.conditioner.conditioners["prompt"].encoder
+    assert encoder.encoder.embed_tokens.weight is encoder.shared.weight
+    del sao_file["model.model.preprocess_conv.weight"]
+    with pytest.raises(RuntimeError, match="preprocess_conv"):
+        load_sao_text_weights(model, sao_file, t5_file, assign=True)

@@ -17,6 +17,7 @@ import soxr
 from folai_models import materials as _materials
 from folai_models.foley.bank import SoundBank, analyse_recording
 from folai_models.foley.levels import window_level
+from folai_models.foley import strike as _strike
 from folai_models.foley.select import OneShotSelector
 from folai_models.foley.streams import GranularStream, NoiseBedStream
 from folai_models.materials.modal import ModalSpec
@@ -28,7 +29,11 @@ ROOM_TONE_GRAIN_S = 0.3  # granular room tone: long grains keep its low end smoo
 PROCEDURAL_TEXTURE_CHUNK_S = 2.0  # procedural textures are made in chunks ...
 PROCEDURAL_TEXTURE_FADE_S = 0.05  # ... joined with equal-power crossfades
 OBJECT_DETUNE = 0.015  # procedural: one object per rendering, each strike within +-1.5 % of its pitch
-CONTACT_BRIGHTNESS_MIN = 0.35  # a soft strike's contact noise reaches 35 % of the material's band
+OBJECT_DAMPING = 0.35  # an object struck in place rests on something: its modes ring 0.35x as long as free
+OBJECT_LEVEL = 0.3  # the material's own modes relative to the striker's contact
+BODY_LEVEL = 0.25  # the dense body relative to the contact (strike.DenseBody)
+SOFT_STRIKE_LEVEL = 0.5  # contact and body of the softest strike relative to the hardest
+STRIKE_HIGH_CUT_HZ = 12000.0  # air and microphones: a recorded strike carries little above this
 TRUNCATED_FADE_S = 0.5  # a ring longer than the longest grain fades out over its last 0.5 s
 HEEL_TOE_DELAY_S = (0.05, 0.11)  # footsteps: the toe lands this long after the heel
 TOE_LEVEL = (0.5, 0.85)  # ... this loud relative to it (a ball-of-foot slap, a little softer)
@@ -36,9 +41,13 @@ HEEL_THUMP_HZ = 90.0  # the body's weight through the shoe: a low thump ...
 HEEL_THUMP_TAU_S = 0.025  # ... decaying this fast
 HEEL_THUMP_LEVEL = 0.6  # ... relative to the surface sound
 STEP_WORDS = ("step", "footstep", "walk", "walking", "walks", "run", "running", "jog", "stomp", "tread")
-# Room tone presets: (low shelf dB, rumble Hz, rumble dB, high cut Hz). Outdoors is darker and windier.
-ROOM_TONE_INDOOR = (6.0, 55.0, -6.0, 9000.0)
-ROOM_TONE_OUTDOOR = (12.0, 35.0, 0.0, 6000.0)
+# Room tone spectra, (Hz, dB) of power density. Indoors: ventilation rumble at 40-160 Hz, then falling
+# ~5 dB/octave (the slope of the NC noise-criterion curves, and of the greatest-hits-dev recordings'
+# quiet stretches); little above 13 kHz. Outdoors is darker and windier.
+ROOM_TONE_INDOOR = ((10, -12), (30, -5), (60, 0), (120, -1), (230, -5), (450, -10), (900, -14), (1800, -20),
+                    (3500, -23), (7000, -31), (13000, -36), (16000, -45), (22050, -70))
+ROOM_TONE_OUTDOOR = ((10, -3), (30, 0), (60, -2), (120, -6), (250, -12), (500, -17), (1000, -22), (2000, -27),
+                     (4000, -32), (8000, -38), (13000, -45), (16000, -55), (22050, -75))
 OUTDOOR_MATERIALS = frozenset({"gravel", "grass", "water", "stone"})
 PROCEDURAL_ROOM_TONE_DB = -40.0  # procedural bed re the loud hits: a quiet studio's floor
 PROCEDURAL_REVERB = 0.12  # procedural one-shots are dry: a little small room by default
@@ -114,12 +123,7 @@ class SamplerSource(FoleySource):
     def room_tone_stream(self, rng):
         if self.bank.room_tone:
             return GranularStream(self.bank.room_tone, ROOM_TONE_GRAIN_S, self.sample_rate, rng)
-        return NoiseBedStream(self.sample_rate, rng, **_room_preset(ROOM_TONE_INDOOR))
-
-
-def _room_preset(preset) -> dict:
-    shelf, rumble_hz, rumble_db, cut = preset
-    return {"low_shelf_db": shelf, "rumble_hz": rumble_hz, "rumble_db": rumble_db, "high_cut_hz": cut}
+        return NoiseBedStream(self.sample_rate, rng, ROOM_TONE_INDOOR)
 
 
 class _ChunkedTexture:
@@ -158,9 +162,11 @@ class ProceduralSource(FoleySource):
 
     Modal materials keep one object's modes for the whole rendering (a real
     take strikes one object) and vary every strike around it: pitch within
-    :data:`OBJECT_DETUNE`, mode amplitudes and decays (strike position), and
-    contact noise whose bandwidth grows with intensity. With a footsteps
-    prompt every event is a heel-toe pair over the material.
+    :data:`OBJECT_DETUNE`, mode amplitudes and decays (strike position). The
+    striker's contact (a wooden stick, or a shoe for steps; its band grows with
+    intensity) and the take's dense body (:mod:`folai_models.foley.strike`) are
+    what make it sound recorded rather than synthesized. With a footsteps prompt
+    every event is a heel-toe pair over the material.
     """
 
     default_reverb = PROCEDURAL_REVERB
@@ -173,6 +179,8 @@ class ProceduralSource(FoleySource):
         self.sample_rate = sample_rate
         self.footsteps = footsteps
         self._spec = self._object_spec(rng)
+        self.striker = _strike.STRIKERS["shoe" if footsteps else "stick"]
+        self._body = _strike.DenseBody(rng)
         self.max_tail_s = _materials.dsp.MAX_GRAIN_S + HEEL_TOE_DELAY_S[1] + 0.01
         kind = "footsteps on " if footsteps else ""
         self.description = f"procedural {kind}'{self.name}'"
@@ -187,11 +195,15 @@ class ProceduralSource(FoleySource):
 
     def _strike(self, intensity: float, rng) -> np.ndarray:
         if self._spec is None:
-            return np.asarray(self.material.grain(self.sample_rate, rng, intensity=intensity), np.float64)
-        low, high = self._spec.click_band_hz
-        reach = CONTACT_BRIGHTNESS_MIN + (1 - CONTACT_BRIGHTNESS_MIN) * intensity
-        spec = dataclasses.replace(self._spec, click_band_hz=(low, low + (high - low) * reach))
-        return np.asarray(_materials.modal.modal_grain(spec, self.sample_rate, rng, intensity=intensity), np.float64)
+            obj = np.asarray(self.material.grain(self.sample_rate, rng, intensity=intensity), np.float64)
+        else:
+            spec = dataclasses.replace(self._spec, decays_s=tuple(d * OBJECT_DAMPING for d in self._spec.decays_s),
+                                       click_level=0.0)  # the striker makes the contact
+            obj = np.asarray(_materials.modal.modal_grain(spec, self.sample_rate, rng, intensity=intensity), np.float64)
+        hit = _strike.mix([(1.0, _strike.contact(self.striker, self.sample_rate, rng, intensity)),
+                           (BODY_LEVEL, self._body.render(self.sample_rate, rng))])
+        x = _strike.mix([(OBJECT_LEVEL, obj), (SOFT_STRIKE_LEVEL + (1 - SOFT_STRIKE_LEVEL) * intensity, hit)])
+        return _materials.dsp.band_limit(x, self.sample_rate, None, STRIKE_HIGH_CUT_HZ, order=4)
 
     def _step(self, intensity: float, rng) -> np.ndarray:
         heel = self._strike(intensity, rng)
@@ -218,8 +230,8 @@ class ProceduralSource(FoleySource):
         return _ChunkedTexture(self.material, self.sample_rate, rng)
 
     def room_tone_stream(self, rng):
-        preset = ROOM_TONE_OUTDOOR if self.name in OUTDOOR_MATERIALS else ROOM_TONE_INDOOR
-        return NoiseBedStream(self.sample_rate, rng, **_room_preset(preset))
+        return NoiseBedStream(self.sample_rate, rng,
+                              ROOM_TONE_OUTDOOR if self.name in OUTDOOR_MATERIALS else ROOM_TONE_INDOOR)
 
 
 def bank_from_audio(audio: np.ndarray, audio_rate: float, sample_rate: int, name: str = "audio prompt") -> SoundBank:

@@ -17,6 +17,7 @@ ROOM_RT60_S = 0.35  # small room: reverberation time
 ROOM_PREDELAY_S = 0.006  # first reflections arrive after this
 ROOM_IR_S = 0.5  # impulse response length (RT60 plus headroom)
 ROOM_DAMPING_HZ = 5000.0  # walls absorb highs: the tail is low-passed here
+ROOM_TONE_FIR_TAPS = 2047  # room tone shaping filter: ~22 Hz resolution at 44.1 kHz, down to the rumble band
 SOFT_CLIP_KNEE = 0.8  # samples above this are rounded off ...
 SOFT_CLIP_CEILING = 0.99  # ... so no sample exceeds this
 
@@ -75,38 +76,31 @@ class GranularStream:
 
 
 class NoiseBedStream:
-    """Procedural room tone: shaped white noise, filter states kept between reads (unit RMS).
+    """Procedural room tone: white noise through a linear-phase FIR of a spectral profile (unit RMS).
 
-    ``low_shelf_db`` lifts everything below 200 Hz over the rest (air and
-    distant traffic are dark), ``rumble_hz`` adds a low band (building,
-    wind), ``high_cut_hz`` rolls off the hiss.
+    Parameters
+    ----------
+    sample_rate : int
+    rng : np.random.Generator
+    profile : sequence of (Hz, dB)
+        Power spectral density breakpoints (dB relative to each other),
+        interpolated linearly in between; the last one is taken to Nyquist.
     """
 
-    def __init__(self, sample_rate: int, rng: np.random.Generator, *, low_shelf_db: float,
-                 rumble_hz: float, rumble_db: float, high_cut_hz: float):
+    def __init__(self, sample_rate: int, rng: np.random.Generator, profile):
+        hz = np.array([0.0] + [p[0] for p in profile], np.float64)
+        db = np.array([profile[0][1]] + [p[1] for p in profile], np.float64)
+        keep = hz < sample_rate / 2
+        hz, db = np.append(hz[keep], sample_rate / 2), np.append(db[keep], db[~keep][0] if (~keep).any() else db[-1])
+        taps = scipy.signal.firwin2(ROOM_TONE_FIR_TAPS, hz / (sample_rate / 2), 10 ** (db / 20))
         self._rng = rng
-        self._shelf = scipy.signal.butter(1, 200.0, fs=sample_rate, output="sos")
-        self._shelf_gain = 10 ** (low_shelf_db / 20)
-        self._cut = scipy.signal.butter(2, min(high_cut_hz, 0.45 * sample_rate), fs=sample_rate, output="sos")
-        self._rumble = scipy.signal.butter(2, [rumble_hz * 0.7, rumble_hz * 1.4], btype="bandpass",
-                                           fs=sample_rate, output="sos")
-        self._rumble_gain = 10 ** (rumble_db / 20)
-        self._norm = 1.0
-        self._reset_state()
-        self._norm = 1.0 / (float(np.sqrt(np.mean(np.square(self.read(sample_rate))))) + EPS)
-        self._reset_state()  # the calibration second is not part of the stream
-
-    def _reset_state(self) -> None:
-        self._zs = np.zeros((self._shelf.shape[0], 2))
-        self._zc = np.zeros((self._cut.shape[0], 2))
-        self._zr = np.zeros((self._rumble.shape[0], 2))
+        self._fir = StreamingConvolver(taps[None, :].astype(np.float32))
+        self._fir.process(rng.standard_normal((1, taps.size)).astype(np.float32))  # fill the filter: no fade-in
+        self._norm = 1.0 / (float(np.sqrt(np.sum(np.square(taps)))) + EPS)  # white noise through h: RMS = |h|
 
     def read(self, n: int) -> np.ndarray:
-        white = self._rng.standard_normal(n)
-        low, self._zs = scipy.signal.sosfilt(self._shelf, white, zi=self._zs)
-        body, self._zc = scipy.signal.sosfilt(self._cut, white + self._shelf_gain * low, zi=self._zc)
-        rumble, self._zr = scipy.signal.sosfilt(self._rumble, white, zi=self._zr)
-        return ((body + self._rumble_gain * rumble) * self._norm).astype(np.float32)
+        white = self._rng.standard_normal((1, n)).astype(np.float32)
+        return (self._fir.process(white)[0] * np.float32(self._norm)).astype(np.float32)
 
 
 def room_impulse_response(sample_rate: int, rng: np.random.Generator, n_channels: int = 2) -> np.ndarray:
