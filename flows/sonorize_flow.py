@@ -99,8 +99,10 @@ def sonorize_batch(
     out_dir : output folder or URL (default: the ``SONORIZE_OUTPUT_DIR`` setting). Inputs from
         a prefix keep their relative names: ``PREFIX/a/b.mp4`` -> ``OUT/a/b/b.foley.wav``...
     envelope_engine : what predicts the envelope: ``video2rms`` (the learned model; its shipped
-        checkpoint needs no pretrained weights), ``preview`` (motion heuristic, no PyTorch), or
-        ``auto``: video2rms when PyTorch and a checkpoint are there, else preview.
+        checkpoint needs no pretrained weights), ``preview`` (motion heuristic, no PyTorch),
+        ``steps`` (footsteps from pose and the camera's gait; needs MediaPipe) or ``auto``: per
+        video from evidence (a walk -> steps, a still camera -> video2rms, else preview), the
+        choice and its reason in each video's record (``engines.envelope_choice``).
     synth_engine : what renders audio: ``foley`` (events with their tails over room tone, from a
         sampler over ``audio_prompt`` or procedural materials), ``preview`` (the earlier gated
         grain synthesizer), ``folai`` (Stable Audio Open + the envelope ControlNet) or ``sao``
@@ -359,8 +361,19 @@ def _table_row(video: dict) -> dict:
         "duration_s": (video.get("video") or {}).get("duration_s"),
         "wall_s": video.get("wall_s"),
         "onset_f1": (metrics.get("vs_original_audio") or {}).get("onset_f1"),
+        "envelope": envelope_choice(video),
         "error": video.get("error") or "",
     }
+
+
+def envelope_choice(video: dict) -> str:
+    """The envelope engine a video got and why (``auto``: "steps: a person's lower body is in view ...")."""
+    engines = video.get("engines") or {}
+    choice = engines.get("envelope_choice") or {}
+    name = choice.get("chosen") or engines.get("envelope") or ""
+    steps = choice.get("steps", choice)
+    reason = "; ".join(r for r in (choice.get("reason"), steps.get("reason") if steps is not choice else None) if r)
+    return f"{name}: {reason}" if reason else name
 
 
 def summary_markdown(run: dict) -> str:
@@ -372,10 +385,11 @@ def summary_markdown(run: dict) -> str:
         f"- envelope engine: `{run['envelope_engine']}`, synth engine: `{run['synth_engine']}`",
         f"- outputs: `{run['out_dir']}`",
         "",
-        "| video | status | seconds | detail |",
-        "|---|---|---|---|",
+        "| video | status | seconds | envelope | detail |",
+        "|---|---|---|---|---|",
     ]
     for v in run["videos"]:
         detail = v.get("error") or v.get("output_dir") or ""
-        lines.append(f"| {Path(v['video_path']).name} | {v['status']} | {v.get('wall_s', '')} | {detail} |")
+        lines.append(f"| {Path(v['video_path']).name} | {v['status']} | {v.get('wall_s', '')} | "
+                     f"{envelope_choice(v)} | {detail} |")
     return "\n".join(lines) + "\n"

@@ -17,7 +17,7 @@ from data_catalog.errors import OutputError, is_write_error, output_error
 from folai_models.events import detect_onsets
 from folai_models.metrics import envelope_scores
 from tasks._options import run_task
-from tasks.envelope_tasks import predict_envelope_task
+from tasks.envelope_tasks import event_kind, predict_envelope_task
 from tasks.library_tasks import sound_bank_task
 from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_video_task, reference_envelope_task
 from tasks.output_tasks import mux_video_task, output_paths, write_envelope_outputs_task
@@ -196,7 +196,7 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
 
     stage("envelope")
     with gpu_tag(options.envelope_engine in GPU_ENVELOPE_ENGINES):  # the learned model runs on the GPU
-        envelope, rate = timer("envelope", predict_envelope_task, info, options.envelope_engine, sha)
+        envelope, rate, envelope_details = timer("envelope", predict_envelope_task, info, options.envelope_engine, sha)
     reference = None
     if info.has_audio:
         stage("reference audio")
@@ -209,7 +209,7 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
 
     stage("envelope files")  # first: its sidecar names the source, should the run be killed
     metadata = {"source": video, "source_path": os.path.abspath(video), "video_sha256": sha,
-                "engine": options.envelope_engine}
+                "engine": options.envelope_engine, **event_kind(envelope_details)}
     timer("envelope_files", write_envelope_outputs_task, paths, envelope, rate,
           title=f"{Path(video).name} ({options.envelope_engine} envelope)", metadata=metadata,
           reference=reference)
@@ -243,6 +243,7 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
         "outputs": outputs,
         "video": info.to_dict(),
         "engines": {"envelope": options.envelope_engine, "synth": options.synth_engine, **synth_details,
+                    "envelope_choice": envelope_details,
                     "video_copied_into_mp4": mux.get("video_copied")},
         "options": options.public(),
         "fingerprint": options.fingerprint,

@@ -24,9 +24,14 @@ from folai_models.windowed_render import iter_windowed_render
 
 
 class EnvelopeEngine(ABC):
-    """Predicts an RMS envelope (125 frames/s, values in [0, 1]) for a video."""
+    """Predicts an RMS envelope (125 frames/s, values in [0, 1]) for a video.
+
+    ``details``: what the last :meth:`predict` decided (``auto``'s choice and reason, the steps' source),
+    for the run record; empty for engines that decide nothing.
+    """
 
     name: str
+    details: dict = {}
 
     @abstractmethod
     def predict(self, info: VideoInfo, video_sha256: str | None = None) -> tuple[np.ndarray, float]:
@@ -135,14 +140,13 @@ def _load_video2rms(checkpoint: str, device: str):
 
 
 def resolve_envelope_engine(name: str) -> str:
-    """``auto``: video2rms when PyTorch and a checkpoint are available, else preview."""
-    if name != "auto":
-        return name
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return "preview"
-    return "video2rms" if default_video2rms_checkpoint() is not None else "preview"
+    """The engine name, checked against the registry (ValueError lists the choices).
+
+    ``auto`` stays ``auto``: it decides per video, from evidence (:class:`tasks.step_engines.AutoEnvelopeEngine`).
+    """
+    if name not in ENVELOPE_ENGINES:
+        raise ValueError(f"unknown envelope engine {name!r}; available: {', '.join(sorted(ENVELOPE_ENGINES))}")
+    return name
 
 
 class PreviewSynthEngine(SynthEngine):
@@ -379,6 +383,9 @@ def fit_length(blocks: Iterable[np.ndarray], n_samples: int) -> Iterator[np.ndar
 
 ENVELOPE_ENGINES: dict[str, type[EnvelopeEngine]] = {"preview": PreviewEnvelopeEngine,
                                                      "video2rms": Video2RMSEnvelopeEngine}
+from tasks.step_engines import AutoEnvelopeEngine, StepsEnvelopeEngine  # noqa: E402  (they build on the classes above)
+
+ENVELOPE_ENGINES.update(steps=StepsEnvelopeEngine, auto=AutoEnvelopeEngine)
 SYNTH_ENGINES: dict[str, type[SynthEngine]] = {"foley": FoleySynthEngine, "preview": PreviewSynthEngine,
                                                "folai": FolAISynthEngine, "sao": SAOSynthEngine}
 DEFAULT_SYNTH_ENGINE = "foley"
@@ -393,7 +400,10 @@ def _lookup(registry: dict, kind: str, name: str, **options):
 
 
 def get_envelope_engine(name: str) -> EnvelopeEngine:
-    """The envelope engine registered under ``name`` (``auto`` resolved; ValueError lists the choices)."""
+    """The envelope engine registered under ``name`` (ValueError lists the choices).
+
+    ``steps`` raises SonorizeInputError saying how to install MediaPipe when it is missing.
+    """
     return _lookup(ENVELOPE_ENGINES, "envelope", resolve_envelope_engine(name))
 
 

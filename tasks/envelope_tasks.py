@@ -19,14 +19,26 @@ def n_envelope_frames(duration_s: float) -> int:
 
 
 @task(name="predict-envelope", tags=["envelope"], **TASK_DEFAULTS)
-def predict_envelope_task(info: VideoInfo, engine: str, video_sha256: str | None = None) -> tuple[np.ndarray, float]:
-    """Predict the video's envelope with the named engine, exactly covering its duration."""
-    envelope, rate = get_envelope_engine(engine).predict(info, video_sha256)
+def predict_envelope_task(info: VideoInfo, engine: str, video_sha256: str | None = None
+                          ) -> tuple[np.ndarray, float, dict]:
+    """Predict the video's envelope with the named engine, exactly covering its duration.
+
+    Returns ``(envelope, frame_rate, details)``: ``details`` is what the engine decided for this
+    video (``auto``: the engine it chose and why; ``steps``: where the steps came from).
+    """
+    model = get_envelope_engine(engine)
+    envelope, rate = model.predict(info, video_sha256)
     n = n_envelope_frames(info.duration_s)
     envelope = np.clip(np.asarray(envelope, dtype=np.float32), 0.0, 1.0)
     if len(envelope) != n:
         envelope = env_math.interpolate_envelope(envelope, rate, n_target=n).astype(np.float32)
-    return envelope, rate
+    return envelope, rate, dict(model.details)
+
+
+def event_kind(details: dict) -> dict:
+    """Sidecar metadata naming the envelope's events (``{"events": "steps"}``) when an engine placed steps."""
+    steps = details.get("steps", details)
+    return {"events": "steps"} if steps.get("events") == "steps" else {}
 
 
 def envelope_from_audio(path: str, smoothing: str = "none") -> tuple[np.ndarray, float]:

@@ -36,7 +36,7 @@ def write_envelope_outputs_task(
     events = envelope_events(envelope, frame_rate)
     plot_envelope(paths["envelope_png"], envelope, frame_rate, title=title,
                   onsets_s=[e.start_s for e in events], reference=reference)
-    write_audacity_labels(paths["labels"], events)
+    write_audacity_labels(paths["labels"], events, hit_name="step" if metadata.get("events") == "steps" else "hit")
     return events
 
 

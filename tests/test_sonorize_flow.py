@@ -158,7 +158,7 @@ def test_read_only_output_folder(batch, tmp_path):
 def test_unknown_engine_is_a_clear_error(prefect_home, tmp_path):
     from flows.sonorize_flow import sonorize
 
-    with pytest.raises(ValueError, match="unknown envelope engine 'nope'; available: preview"):
+    with pytest.raises(ValueError, match="unknown envelope engine 'nope'; available: auto, preview, steps, video2rms"):
         sonorize(paths=[str(tmp_path)], out_dir=str(tmp_path / "o"), envelope_engine="nope")
 
 

@@ -1,0 +1,1 @@
+"""Footsteps from video: pose ground contacts, camera-bob gait, step events and a step reference from audio."""
