@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,9 +75,10 @@ def test_video2rms_engine_in_the_sonorize_flow(dataset, tmp_path, monkeypatch):
     trained = _train(tmp_path / "ckpt")
     monkeypatch.setenv("SONORIZE_VIDEO2RMS_CHECKPOINT", trained["best_checkpoint"])
     get_settings.cache_clear()
-    run = sonorize(paths=[str(dataset / "clip0.mp4")], out_dir=str(tmp_path / "out"))
+    run = sonorize(paths=[str(dataset / "clip0.mp4")], out_dir=str(tmp_path / "out"), envelope_engine="video2rms")
     record = run["videos"][0]
     assert run["envelope_engine"] == "video2rms" and record["status"] == "ok", record
+    assert record["engines"]["envelope"] == "video2rms"
     assert record["metrics"]["vs_original_audio"]["n_frames"] > 0
 
 
