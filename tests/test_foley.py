@@ -106,11 +106,12 @@ def test_sampler_prefers_named_files(library):
 
 
 def test_peaks_sit_where_the_envelope_says_and_tails_ring_on():
-    env = hit_envelope([0.5], [0.2], duration_s=2.0, decay_s=0.03)
+    env = hit_envelope([0.5], [0.1], duration_s=2.0, decay_s=0.03)  # a loud hit, under the peak ceiling
     source = foley.ProceduralSource("metal", SR, np.random.default_rng(0))
     y, details = render(env, source, room_tone_db=-70.0, reverb=0.0)
     levels = frame_levels(y.mean(axis=0), SR, FR, env.size)
-    assert 20 * np.log10(levels.max() / 0.2) == pytest.approx(0.0, abs=3.0)  # per-hit gain varies by ~1 dB
+    assert details["limited_events"] == 0
+    assert 20 * np.log10(levels.max() / 0.1) == pytest.approx(0.0, abs=3.0)  # per-hit gain varies by ~1 dB
     # The envelope is silent 0.2 s after the hit; the metal keeps ringing well above the room tone.
     later = int(0.9 * FR)
     assert env[later] < 0.01 and levels[later] > 30 * 10 ** (-70 / 20)
@@ -195,6 +196,15 @@ def test_room_tone_is_low_heavy_unit_level_and_seamless():
     assert 10 * np.log10(band_power(y, 80, 160) / band_power(y, 5000, 10000)) > 20
     whole = foley.streams.NoiseBedStream(SR, np.random.default_rng(0), foley.sources.ROOM_TONE_INDOOR).read(y.size)
     np.testing.assert_allclose(y, whole, atol=1e-4)  # block by block = all at once (no seams)
+
+
+def test_loud_events_are_turned_down_before_the_clipper_and_counted():
+    env = hit_envelope([0.3, 1.0, 1.7], [0.6, 0.05, 0.6])  # far too loud for a short, peaky contact
+    source = foley.ProceduralSource("wood", SR, np.random.default_rng(0))
+    blocks, details = foley.render_foley(env, FR, SR, int(3.0 * SR), source, seed=0, reverb=0.0)
+    y = np.concatenate(list(blocks), axis=1)
+    assert np.abs(y).max() < foley.streams.SOFT_CLIP_KNEE  # never reaches the soft clipper
+    assert details["limited_events"] == 2  # the two loud ones, not the quiet one
 
 
 def test_streaming_does_not_depend_on_the_block_size():

@@ -41,6 +41,7 @@ ROOM_TONE_CORRELATION = 0.5  # room tone L/R correlation: a room around the list
 ROOM_TONE_DEFAULT_DB = -60.0  # bed level (dBFS RMS) when a clip has no events to set it by
 ROOM_TONE_RANGE_DB = (-78.0, -40.0)  # the natural bed is kept within this range (dBFS RMS)
 TEXTURE_SMOOTH_S = 0.03  # the texture's level is smoothed over this (no zipper noise)
+EVENT_PEAK_CEILING = 0.7  # an event's one-shot peaks at most here (-3 dBFS): under the soft clipper's knee
 CHOKE_S = 0.03  # a new event damps the tails still ringing (by the source's choke_db) over this long
 LEVEL_CONTEXT = 4096  # samples of the previous block kept for level windows and filter settling
 SUSTAINED_ONE_SHOT = 0.6  # a sustained event's onset one-shot is this fraction of its level
@@ -136,14 +137,15 @@ def render_foley(envelope, frame_rate: float, sample_rate: int, n_samples: int, 
     if not 0.0 <= reverb <= 1.0:
         raise ValueError(f"reverb must be in [0, 1], got {reverb!r}")
     details = {"source": source.description, "events": len(notes), "room_tone_dbfs": round(room_tone_db, 1),
-               "reverb": reverb, "sustained_s": round(float(sustained.sum()) / frame_rate, 2)}
+               "reverb": reverb, "sustained_s": round(float(sustained.sum()) / frame_rate, 2),
+               "limited_events": 0}  # counted while the blocks are made
     return _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, seed,
                    db_to_gain(room_tone_db) if np.isfinite(room_tone_db) else 0.0, reverb, n_channels,
-                   block_s), details
+                   block_s, details), details
 
 
 def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, seed, bed_gain, reverb,
-            n_channels, block_s) -> Iterator[np.ndarray]:
+            n_channels, block_s, details: dict) -> Iterator[np.ndarray]:
     rng_events, rng_texture, rng_bed, rng_room = np.random.default_rng(seed).spawn(4)
     texture = source.texture_stream(rng_texture) if sustained.any() else None
     beds = [source.room_tone_stream(r) for r in rng_bed.spawn(2 if n_channels == 2 else 1)] if bed_gain else []
@@ -162,7 +164,8 @@ def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, s
         dry[:, :tail] += carry
         # Notes up to half a level window past the block are placed now: the levels at its end see them.
         while k < len(notes) and notes[k].sample < s0 + n + half:
-            _place(dry, notes[k], s0, source, rng_events, n_channels, sample_rate)
+            if _place(dry, notes[k], s0, source, rng_events, n_channels, sample_rate):
+                details["limited_events"] += 1
             k += 1
         events_mono = dry[:, :n].mean(axis=0)  # what the one-shots already make (texture fills the rest)
         if texture is not None:
@@ -197,11 +200,18 @@ def _choke_ramp(sample_rate: int, choke_db: float) -> np.ndarray:
 
 
 def _place(dry: np.ndarray, note: Note, s0: int, source: FoleySource, rng, n_channels: int,
-           sample_rate: int) -> None:
-    """Add one note's one-shot (level, random gain, pan) into the block buffer starting at sample ``s0``."""
+           sample_rate: int) -> bool:
+    """Add one note's one-shot (level, random gain, pan) into the block buffer starting at sample ``s0``;
+    True when its peak was turned down to :data:`EVENT_PEAK_CEILING`."""
     shot = source.one_shot(note.level, note.quantile, note.intensity, rng)
     gain = note.level * db_to_gain(rng.normal(0.0, GAIN_SPREAD_DB))
     left, right = _pan_gains(rng.uniform(-PAN_SPREAD, PAN_SPREAD))
+    # A limiter with the whole event as look-ahead: a short, loud contact has a high crest factor, and at
+    # the envelope's level its peak would reach the soft clipper (a broadband click). It is turned down.
+    peak = gain * float(np.max(np.abs(shot))) * (max(left, right) if n_channels == 2 else 1.0)
+    limited = peak > EVENT_PEAK_CEILING
+    if limited:
+        gain *= EVENT_PEAK_CEILING / peak
     at = max(0, note.sample - s0)
     m = min(shot.size, dry.shape[1] - at)
     # A new strike damps what still rings (one object, not two oscillators beating against each other).
@@ -214,6 +224,7 @@ def _place(dry: np.ndarray, note: Note, s0: int, source: FoleySource, rng, n_cha
     else:
         dry[0, at : at + m] += (gain * left) * shot[:m]
         dry[1, at : at + m] += (gain * right) * shot[:m]
+    return limited
 
 
 def _frames_to_block(values: np.ndarray, f0: int, frame_rate: float, sample_rate: int, s0: int, n: int):
