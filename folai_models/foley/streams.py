@@ -84,15 +84,13 @@ class NoiseBedStream:
     rng : np.random.Generator
     profile : sequence of (Hz, dB)
         Power spectral density breakpoints (dB relative to each other),
-        interpolated linearly in between; the last one is taken to Nyquist.
+        interpolated linearly in between, held flat below the first and above the last.
     """
 
     def __init__(self, sample_rate: int, rng: np.random.Generator, profile):
-        hz = np.array([0.0] + [p[0] for p in profile], np.float64)
-        db = np.array([profile[0][1]] + [p[1] for p in profile], np.float64)
-        keep = hz < sample_rate / 2
-        hz, db = np.append(hz[keep], sample_rate / 2), np.append(db[keep], db[~keep][0] if (~keep).any() else db[-1])
-        taps = scipy.signal.firwin2(ROOM_TONE_FIR_TAPS, hz / (sample_rate / 2), 10 ** (db / 20))
+        freqs = np.linspace(0.0, sample_rate / 2, 1 + 2 ** int(np.ceil(np.log2(ROOM_TONE_FIR_TAPS))))  # firwin2's grid
+        gains = np.interp(freqs, [p[0] for p in profile], [10 ** (p[1] / 20) for p in profile])  # flat past the ends
+        taps = scipy.signal.firwin2(ROOM_TONE_FIR_TAPS, freqs / (sample_rate / 2), gains)
         self._rng = rng
         self._fir = StreamingConvolver(taps[None, :].astype(np.float32))
         self._fir.process(rng.standard_normal((1, taps.size)).astype(np.float32))  # fill the filter: no fade-in
