@@ -6,7 +6,14 @@ import errno
 import os
 
 
-class SonorizeInputError(Exception):
+class SonorizeError(Exception):
+    """The root of every error a user can act on (the CLI and flows show these as one line).
+
+    Anything else is a programming error and keeps its traceback.
+    """
+
+
+class SonorizeInputError(SonorizeError):
     """Bad user input (a video, audio or envelope file) that cannot be used.
 
     ``str(error)`` is ``"<path>: <reason>"`` so that a batch summary shows
