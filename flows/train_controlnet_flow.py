@@ -29,12 +29,11 @@ from data_catalog.checkpoints import load_checkpoint_state, load_optimizer_state
 from data_catalog.media import write_wav
 from data_catalog.run_records import append_rows
 from data_catalog.settings import get_settings
-from folai_models.envelope import envelope_frame_rate
 from tasks.controlnet_data import SynthChunk, load_synth_chunks
 from tasks.feature_tasks import resolve_device
 
 if TYPE_CHECKING:
-    from folai_models.synth.fit import Validation
+    from folai_models.synth.fit import Sample, Validation
 
 STEPS_TABLE = "controlnet_steps"
 STEPS_SCHEMA = pa.schema([
@@ -100,11 +99,9 @@ def train_controlnet(
     cavp : condition on CAVP video embeddings of each chunk at 4 fps (FolAI); needs ``cavp`` in the
         model store. ``False`` trains with that condition null.
     """
-    from folai_models.metrics import envelope_scores
     from folai_models.synth.fit import fit
     from folai_models.synth.model import ControlNetWeights
     from folai_models.synth.train import ControlNetTrainConfig, create_optimizer
-    from tasks.controlnet_data import chunk_envelope
 
     logger = get_run_logger()
     device = resolve_device(device)
@@ -176,14 +173,13 @@ def train_controlnet(
                               description=f"ControlNet on {dataset}: train / validation loss")
         logger.info("step %d: %s%s", validation.step, validation.row, " (best)" if validation.improved else "")
 
-    def keep_sample(step: int, audio) -> None:
-        """The demo clip as WAV, scored against its reference envelope, in a markdown artifact."""
-        wav = out / "samples" / f"step-{step:06d}.wav"
+    def keep_sample(sample: Sample) -> None:
+        """The demo clip as WAV and its envelope scores in a markdown artifact."""
+        wav = out / "samples" / f"step-{sample.step:06d}.wav"
         wav.parent.mkdir(parents=True, exist_ok=True)
-        write_wav(wav, audio, net.sample_rate)
-        scores = envelope_scores(reference.envelope.mean(axis=0), chunk_envelope(audio, net.sample_rate).mean(axis=0),
-                                 envelope_frame_rate())
-        samples.append({"step": step, "wav": str(wav), "e_l1": round(scores["e_l1"], 5),
+        write_wav(wav, sample.audio, net.sample_rate)
+        scores = sample.scores
+        samples.append({"step": sample.step, "wav": str(wav), "e_l1": round(scores["e_l1"], 5),
                         "correlation": round(scores["correlation"], 4), "onset_f1": round(scores["onset_f1"], 4)})
         create_markdown_artifact(key="controlnet-samples", markdown=_samples_markdown(samples, reference),
                                  description="Demo clips generated from a validation envelope")

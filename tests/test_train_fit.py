@@ -118,14 +118,14 @@ def tiny_synth():
 
 def _toy_chunks(n: int, n_samples: int = 4096) -> list[ToyChunk]:
     """Bursts of noise; the envelope is measured from the audio (as the training data's is)."""
-    from folai_models.synth.control_signal import stereo_envelope
+    from folai_models.synth.control_signal import chunk_envelope
 
     rng = np.random.default_rng(0)
     chunks = []
     for _ in range(n):
         gate = np.repeat(rng.random(n_samples // 512) > 0.5, 512)
         audio = (rng.normal(size=(2, n_samples)) * 0.3 * gate).astype(np.float32)
-        chunks.append(ToyChunk(audio, stereo_envelope(audio, frame_length=512, hop_length=128)))
+        chunks.append(ToyChunk(audio, chunk_envelope(audio, 44100)))
     return chunks
 
 
@@ -143,11 +143,12 @@ def test_controlnet_fit_lowers_the_validation_loss(tiny_synth, one_torch_thread)
     untrained = validation_loss(model, chunks, "cpu", config.batch_size)
     validations, samples = [], []
     best = fit(model, chunks, chunks, config, on_validation=validations.append,
-               on_sample=lambda step, audio: samples.append((step, audio.shape)))
+               on_sample=lambda sample: samples.append((sample.step, sample.audio.shape, set(sample.scores) >= {
+                   "e_l1", "correlation", "onset_f1"})))
     losses = [untrained] + [v.row["val_loss"] for v in validations]
     assert [v.step for v in validations] == [10, 20] and losses[2] < losses[1] < losses[0], losses
     assert best == pytest.approx(losses[-1], abs=1e-6) and validations[-1].best == best
-    assert all(v.improved for v in validations) and samples == [(20, (2, 4096))]
+    assert all(v.improved for v in validations) and samples == [(20, (2, 4096), True)]
     model.load_controlnet_state(before)  # the module's model stays untrained
 
 

@@ -23,12 +23,13 @@ import numpy as np
 import torch
 
 from folai_models.envelope import envelope_frame_rate
-from folai_models.synth.control_signal import control_audio
+from folai_models.metrics import envelope_scores
+from folai_models.synth.control_signal import chunk_envelope, control_audio
 from folai_models.synth.model import Conditioning, FolAISynth
 from folai_models.synth.sampling import generate
 from folai_models.synth.train import ControlNetTrainConfig, create_optimizer, diffusion_loss, train_step
 
-__all__ = ["VALIDATION_SEED", "Validation", "batch_tensors", "validation_loss", "fit"]
+__all__ = ["VALIDATION_SEED", "Validation", "Sample", "batch_tensors", "validation_loss", "demo_clip", "fit"]
 
 VALIDATION_SEED = 1234  # fixed noise and times: validation losses of different steps compare
 
@@ -42,6 +43,16 @@ class Validation:
     row: dict
     best: float
     improved: bool
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A demo clip of :func:`fit`: audio ``[2, n]`` generated from the reference chunk's envelope, and the
+    envelope scores (:func:`~folai_models.metrics.envelope_scores`) of its channel-mean envelope."""
+
+    step: int
+    audio: np.ndarray
+    scores: dict
 
 
 def batch_tensors(model: FolAISynth, chunks: Sequence, device) -> tuple[torch.Tensor, torch.Tensor, Conditioning]:
@@ -74,18 +85,21 @@ def validation_loss(model: FolAISynth, chunks: Sequence, device, batch_size: int
     return float(np.mean(losses))
 
 
-def demo_clip(model: FolAISynth, reference, config: ControlNetTrainConfig, device) -> np.ndarray:
-    """Audio ``[2, n]`` generated from ``reference``'s envelope (and its CLAP / CAVP conditions)."""
+def demo_clip(model: FolAISynth, reference, config: ControlNetTrainConfig, device, step: int = 0) -> Sample:
+    """Audio generated from ``reference``'s envelope (and its CLAP / CAVP conditions), scored against it."""
     clap = None if reference.clap is None else torch.from_numpy(reference.clap)
     cavp = None if reference.cavp is None else torch.from_numpy(reference.cavp)
-    return generate(model, reference.envelope, envelope_frame_rate(), reference.audio_float().shape[1], clap=clap,
-                    cavp=cavp, steps=config.sample_steps, seed=config.seed, device=device)
+    audio = generate(model, reference.envelope, envelope_frame_rate(), reference.audio_float().shape[1], clap=clap,
+                     cavp=cavp, steps=config.sample_steps, seed=config.seed, device=device)
+    scores = envelope_scores(reference.envelope.mean(axis=0), chunk_envelope(audio, model.sample_rate).mean(axis=0),
+                             envelope_frame_rate())
+    return Sample(step, audio, scores)
 
 
 def fit(model: FolAISynth, train: Sequence, val: Sequence, config: ControlNetTrainConfig, *,
         optimizer: torch.optim.Optimizer | None = None, device: str | torch.device = "cpu", start_step: int = 0,
         best: float | None = None, on_validation: Callable[[Validation], None] | None = None,
-        on_sample: Callable[[int, np.ndarray], None] | None = None) -> float | None:
+        on_sample: Callable[[Sample], None] | None = None) -> float | None:
     """Train the ControlNet from ``start_step`` to ``config.steps``; returns the best validation loss.
 
     Parameters
@@ -96,7 +110,7 @@ def fit(model: FolAISynth, train: Sequence, val: Sequence, config: ControlNetTra
     start_step, best : where a resumed run continues, and its best validation loss so far. Batches and
         noise are drawn from ``config.seed + start_step``: a resumed run draws fresh, reproducible ones.
     on_validation : called with each :class:`Validation` (to checkpoint, record, report).
-    on_sample : called with the step and each demo clip (from ``val[0]``'s envelope).
+    on_sample : called with each demo clip (:class:`Sample`, from ``val[0]``'s envelope).
     """
     optimizer = optimizer or create_optimizer(model.trainable_parameters(), config)
     generator = torch.Generator().manual_seed(config.seed + start_step)
@@ -116,5 +130,5 @@ def fit(model: FolAISynth, train: Sequence, val: Sequence, config: ControlNetTra
             if on_validation is not None:
                 on_validation(Validation(step, row, best, improved))
         if (step % config.sample_every == 0 or step == config.steps) and on_sample is not None:
-            on_sample(step, demo_clip(model, val[0], config, device))
+            on_sample(demo_clip(model, val[0], config, device, step))
     return best
