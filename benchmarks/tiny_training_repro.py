@@ -23,6 +23,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the tiny Stable Audio Open stand-in of the tests
+
 TINY = {"conv_channels": 16, "lstm_hidden": 8, "window_s": 2.0, "batch_size": 4, "epochs": 2,
         "train_hop_s": 1.0, "best_metric": "onset_f1"}
 VARIANTS = {  # name -> (config overrides, train_video2rms keywords)
@@ -37,26 +40,6 @@ TINY_CONTROLNET = {"steps": 3, "batch_size": 2, "chunk_s": 1.0, "checkpoint_ever
 
 def _rows(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
-
-
-def _tiny_sao_store(root: Path) -> None:
-    """A tiny model with Stable Audio Open's layout in the model store (as tests/test_train_controlnet.py)."""
-    import torch
-    from safetensors.torch import save_file
-
-    from data_catalog.model_store import ModelStore
-    from folai_models.synth import sao
-
-    config = sao.load_config("tiny_oobleck.json")
-    torch.manual_seed(0)
-    base = sao.create_base_model(config)
-    staging = root / "staging"
-    staging.mkdir()
-    save_file({k: v.contiguous() for k, v in base.state_dict().items()}, str(staging / "model.safetensors"))
-    (staging / "model_config.json").write_text(json.dumps(config))
-    store = ModelStore()  # SONORIZE_MODEL_DIR
-    store.add_file("stable-audio-open", staging / "model.safetensors")
-    store.add_file("stable-audio-open", staging / "model_config.json")
 
 
 def main() -> dict:
@@ -91,7 +74,10 @@ def main() -> dict:
         return out
     from flows.train_controlnet_flow import train_controlnet
 
-    _tiny_sao_store(root)
+    from data_catalog.model_store import ModelStore
+    from sao_stand_ins import add_tiny_sao_base_to_store
+
+    add_tiny_sao_base_to_store(ModelStore(), root / "staging")  # SONORIZE_MODEL_DIR
     result = train_controlnet(dataset="folder", out_dir=str(root / "controlnet"), config=TINY_CONTROLNET,
                               model={"n_blocks": 2}, train_split="all", val_split="all", val_chunks=1,
                               device="cpu", clap=False, cavp=False)
