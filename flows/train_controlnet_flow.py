@@ -11,6 +11,10 @@ checkpoints holding only the ControlNet and semantic projections
 (``controlnet_steps``). Every ``sample_every`` steps: a demo clip generated
 from a validation envelope, written as WAV with its envelope scores in a
 markdown artifact.
+
+The training itself (steps, validation loss, demo clips) is
+:func:`folai_models.synth.fit.fit`; this flow builds the model, loads the
+data, resumes and keeps what the training reports.
 """
 
 from __future__ import annotations

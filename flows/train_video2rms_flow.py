@@ -7,6 +7,10 @@ onset F1 against their unsmoothed envelopes), records each evaluation as a
 Prefect artifact and as rows of the catalog table ``video2rms_epochs``, keeps
 ``last`` and ``best`` checkpoints (safetensors + JSON) and resumes from
 ``last`` after an interruption.
+
+The training itself (epochs, validation, threshold calibration, level map) is
+:func:`folai_models.video2rms.fit.fit`; this flow loads the data, resumes and
+keeps what each epoch reports.
 """
 
 from __future__ import annotations
