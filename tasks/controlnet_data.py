@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import soxr
 
 from data_catalog.dataset_tables import read_chunks, read_videos
 from data_catalog.errors import SonorizeInputError
-from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE, extract_audio
-from folai_models.synth.control_signal import stereo_envelope
+from data_catalog.media.audio import SYNTH_AUDIO_RATE, extract_audio
+from folai_models.synth.control_signal import chunk_envelope
 
 SYNTH_CHANNELS = 2  # FolAI IV-D: stereo targets
 
@@ -38,12 +37,6 @@ class SynthChunk:
 
     def audio_float(self) -> np.ndarray:
         return self.audio.astype(np.float32) / 32767.0
-
-
-def chunk_envelope(audio: np.ndarray, sample_rate: int = SYNTH_AUDIO_RATE) -> np.ndarray:
-    """Per-channel RMS envelope (125 frames/s) of ``[channels, n]`` audio, measured at 16 kHz like stage 7."""
-    low = soxr.resample(np.ascontiguousarray(audio.T), sample_rate, ENVELOPE_AUDIO_RATE).T
-    return stereo_envelope(low, frame_length=512, hop_length=128)
 
 
 def load_synth_chunks(dataset: str, split: str, chunk_s: float, *, sample_rate: int = SYNTH_AUDIO_RATE,
@@ -115,4 +108,4 @@ def add_cavp_embeddings(chunks: list[SynthChunk], encoder, chunk_s: float, *,
         chunk.cavp = part.astype(np.float32)
 
 
-__all__ = ["SynthChunk", "add_cavp_embeddings", "add_clap_embeddings", "chunk_envelope", "load_synth_chunks"]
+__all__ = ["SynthChunk", "add_cavp_embeddings", "add_clap_embeddings", "load_synth_chunks"]

@@ -117,12 +117,18 @@ def default_video2rms_checkpoint() -> Path | None:
 @lru_cache(maxsize=2)
 def _load_video2rms(checkpoint: str, device: str):
     """Model, config, video stage, feature normaliser and level map of a checkpoint (loaded once per process)."""
-    from data_catalog.checkpoints import CheckpointError, load_checkpoint
+    from data_catalog.checkpoints import CheckpointError, load_checkpoint_state
+    from folai_models.video2rms.model import Video2RMS
+    from folai_models.video2rms.normalizer import FeatureNormalizer
     from tasks.feature_tasks import build_video_stage, resolve_device
-    from tasks.training_data import FeatureNormalizer
 
     device = resolve_device(device)
-    model, config, meta = load_checkpoint(checkpoint, map_location=device)
+    state, meta = load_checkpoint_state(checkpoint, map_location=device, model="Video2RMS")
+    try:
+        model = Video2RMS.from_checkpoint(state, meta)
+    except ValueError as error:
+        raise CheckpointError(checkpoint, str(error)) from None
+    config = model.config
     extra = meta.get("extra", {})
     stage = build_video_stage(extra.get("encoder", "motion"), device=device)
     trained_on = extra.get("feature_revision")

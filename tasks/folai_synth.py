@@ -96,19 +96,6 @@ def require_folai_weights(checkpoint: str | Path | None = None, store: ModelStor
         raise FolAIWeightsMissing(problems)
 
 
-def load_controlnet_checkpoint(model, checkpoint: str | Path, map_location: str = "cpu") -> dict:
-    """Load a ControlNet checkpoint (verified, strict) into ``model``; returns its sidecar."""
-    from data_catalog.checkpoints import CheckpointError, load_checkpoint_state
-    from folai_models.synth.model import ControlNetWeights
-
-    state, meta = load_checkpoint_state(checkpoint, map_location=map_location, model=CONTROLNET_MODEL)
-    try:
-        ControlNetWeights(model).load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise CheckpointError(checkpoint, f"weights do not fit the configured ControlNet ({error})") from None
-    return meta
-
-
 def load_sao_base(model, store: ModelStore | None = None) -> None:
     """Stable Audio Open's ``model.safetensors`` from the store into ``model``'s frozen base (strict)."""
     from folai_models.synth.model import load_base_weights
@@ -220,18 +207,18 @@ def store_sao_config(store: ModelStore | None = None) -> dict:
 def load_folai_model(checkpoint: str, device: str):
     """SAO from the store + the trained ControlNet, in eval mode on ``device`` (once per process)."""
     from data_catalog.checkpoints import CheckpointError, load_checkpoint_state
-    from folai_models.synth.model import FolAISynthConfig, create_folai_synth_from_config
+    from folai_models.synth.model import FolAISynth, FolAISynthConfig
     from folai_models.synth.sao import base_model_config
 
     require_folai_weights(checkpoint)
-    _, meta = load_checkpoint_state(checkpoint, model=CONTROLNET_MODEL)
+    state, meta = load_checkpoint_state(checkpoint, model=CONTROLNET_MODEL)
     config = FolAISynthConfig.from_dict(meta["config"])
     published = store_sao_config()
     if base_model_config(config.base)["model"] != base_model_config(published)["model"]:
         raise CheckpointError(checkpoint, "this ControlNet was trained on another base model than the "
                                           "Stable Audio Open in the model store")
-    model = create_folai_synth_from_config(config)
-    load_sao_base(model)
-    load_controlnet_checkpoint(model, checkpoint)
-    model.conditioned_on_cavp = bool(meta.get("extra", {}).get("cavp"))
+    try:
+        model = FolAISynth.from_checkpoint(state, meta, load_base=load_sao_base)
+    except ValueError as error:
+        raise CheckpointError(checkpoint, str(error)) from None
     return model.to(device).eval()

@@ -11,13 +11,13 @@ from torch import nn
 
 from data_catalog.checkpoints import (
     CheckpointError,
-    load_checkpoint,
+    load_checkpoint_state,
     load_optimizer_state,
     optimizer_path,
     save_checkpoint,
     sidecar_path,
 )
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError
 from folai_models.quantize import classes_to_rms, gaussian_label_smoothing, mu_law, rms_to_classes
 from folai_models.video2rms.config import Video2RMSConfig
 from folai_models.video2rms.decode import (
@@ -28,7 +28,7 @@ from folai_models.video2rms.decode import (
     window_starts,
 )
 from folai_models.video2rms.loss import IGNORE_CLASS, soft_targets, video2rms_loss
-from folai_models.video2rms.model import create_video2rms_from_config
+from folai_models.video2rms.model import Video2RMS, create_video2rms_from_config
 from folai_models.video2rms.train import (
     EvalVideo,
     create_optimizer,
@@ -280,8 +280,11 @@ def test_checkpoint_round_trip_and_optimizer_state(tmp_path):
                            epoch=3, metrics={"onset_f1": 0.5, "correlation": float("nan")}, extra={"split": "val"})
     assert sidecar_path(path).is_file() and optimizer_path(path).is_file()
     assert not list(path.parent.glob("*.tmp"))
-    loaded, loaded_config, meta = load_checkpoint(path)
+    state, meta = load_checkpoint_state(path, model="Video2RMS")
+    loaded = Video2RMS.from_checkpoint(state, meta)
+    loaded_config = loaded.config
     assert loaded_config == config and meta["epoch"] == 3 and meta["metrics"]["correlation"] is None
+    assert loaded.training is False
     model.eval()
     probe = torch.randn(1, 60, 8)
     with torch.no_grad():
@@ -301,11 +304,11 @@ def test_tampered_or_unexplained_checkpoints_are_refused(tmp_path):
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="sha256") as caught:
-        load_checkpoint(path)
-    assert isinstance(caught.value, SonorizeInputError) and str(path) in str(caught.value)
+        load_checkpoint_state(path)
+    assert isinstance(caught.value, SonorizeError) and str(path) in str(caught.value)
     sidecar_path(path).unlink()
     with pytest.raises(CheckpointError, match="sidecar is missing") as caught:
-        load_checkpoint(path)
+        load_checkpoint_state(path)
     assert "best.json" in str(caught.value)
 
 
@@ -315,5 +318,33 @@ def test_sidecar_config_that_does_not_fit_the_weights_is_refused(tmp_path):
     meta = json.loads(sidecar_path(path).read_text())
     meta["config"]["conv_channels"] = 32
     sidecar_path(path).write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match="do not load"):
-        load_checkpoint(path)
+    state, meta = load_checkpoint_state(path)
+    with pytest.raises(ValueError, match="do not load into the configured Video2RMS"):
+        Video2RMS.from_checkpoint(state, meta)
+    with pytest.raises(ValueError, match="invalid model config.*unknown Video2RMSConfig keys: typo"):
+        Video2RMS.from_checkpoint(state, {**meta, "config": {**meta["config"], "typo": 1}})
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path):
+    config = tiny_config(window_s=2.0)
+    path = save_checkpoint(tmp_path / "best.safetensors", tiny_model(window_s=2.0), config, epoch=1)
+    with pytest.raises(CheckpointError, match="checkpoint of 'Video2RMS', not of 'ControlNetWeights'"):
+        load_checkpoint_state(path, model="ControlNetWeights")
+
+
+def test_checkpoints_module_imports_no_model():
+    """data_catalog.checkpoints stores and verifies; the models build themselves (``from_checkpoint``)."""
+    import ast
+    import subprocess
+    import sys
+
+    import data_catalog.checkpoints as module
+
+    tree = ast.parse(open(module.__file__, encoding="utf-8").read())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name.split(".")[0] == "folai_models"}, imported  # not even lazily
+    code = ("import sys, data_catalog.checkpoints as c; "
+            "print(sorted(m for m in sys.modules if m.startswith(('folai_models', 'torch', 'safetensors'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

@@ -74,6 +74,31 @@ class Video2RMS(nn.Module):
         self.head = nn.Linear(2 * config.lstm_width, config.n_classes)
         self.onset_head = nn.Linear(2 * config.lstm_width, 1) if config.has_onset_head else None
 
+    @classmethod
+    def from_checkpoint(cls, state: dict[str, torch.Tensor], metadata: dict) -> "Video2RMS":
+        """The model a checkpoint holds, in eval mode (on the CPU; weights copied from ``state``).
+
+        Parameters
+        ----------
+        state : the checkpoint's ``state_dict``.
+        metadata : its sidecar; ``metadata["config"]`` is a :meth:`Video2RMSConfig.to_dict`.
+
+        Raises
+        ------
+        ValueError
+            The config is invalid or the weights do not fit it (loaded strictly).
+        """
+        try:
+            config = Video2RMSConfig.from_dict(metadata["config"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"invalid model config ({error})") from None
+        model = cls(config)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            raise ValueError(f"weights do not load into the configured Video2RMS ({error})") from None
+        return model.eval()
+
     def upsample_sizes(self, n_frames: int) -> list[int | None]:
         """Length after each conv block: ``[2T, 4T, n_out]`` for ``"folai"``, all None for ``"linear"``."""
         if self.config.upsampling != "folai":

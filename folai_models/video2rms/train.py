@@ -1,8 +1,8 @@
 """Pure training utilities for Video2RMS: chunks, a loader, one epoch, evaluation, seeds.
 
-No file I/O and no orchestration: a flow loads features and envelopes, calls
-:func:`make_chunks` per video, trains with :func:`train_epoch`, scores with
-:func:`evaluate` and saves with :mod:`data_catalog.checkpoints`.
+No file I/O: :mod:`.fit` cuts each video with :func:`make_chunks`, trains
+with :func:`train_epoch` and scores with :func:`evaluate`; a flow loads the
+data and keeps the checkpoints.
 
 Alignment: video frame ``f`` (30 fps) starts envelope frame
 ``round(f * 125 / 30)``; chunk starts are multiples of
