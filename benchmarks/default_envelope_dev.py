@@ -34,7 +34,7 @@ ENVELOPE_RATE = 125.0  # SPEC stage 7: 16 kHz, hop 128
 def held_out_items() -> list[str] | None:
     """The Greatest Hits recordings the default checkpoint was not trained on (its ``val_items``)."""
     from data_catalog.checkpoints import load_checkpoint
-    from tasks.engines import default_video2rms_checkpoint
+    from tasks.engines.video2rms import default_video2rms_checkpoint
 
     checkpoint = default_video2rms_checkpoint()
     return load_checkpoint(str(checkpoint))[2]["extra"].get("val_items") if checkpoint else None

@@ -38,10 +38,10 @@ def raw_envelope(engine, video: Path, cache: Path) -> np.ndarray:
     path = cache / f"{video.stem}.raw.npy"
     if not path.is_file():
         from folai_models.video2rms import predict_envelope
-        from tasks.engines import _load_video2rms
+        from tasks.engines.video2rms import load_video2rms
         from tasks.feature_tasks import frame_features_task
 
-        model, config, stage, normalizer, _ = _load_video2rms(str(engine.checkpoint), engine.device)
+        model, config, stage, normalizer, _ = load_video2rms(str(engine.checkpoint), engine.device)
         info = probe_video(video)
         from data_catalog.hashing import sha256_file
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (DATA / "videos").is_dir():
         print(f"skipped: {DATA} not found (development data lives beside the repository)")
         return 0
-    from tasks.engines import Video2RMSEnvelopeEngine
+    from tasks.engines.video2rms import Video2RMSEnvelopeEngine
 
     engine = Video2RMSEnvelopeEngine(args.checkpoint)
     meta = json.loads(Path(engine.checkpoint).with_suffix(".json").read_text())["extra"]

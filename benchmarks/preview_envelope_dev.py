@@ -1,7 +1,7 @@
 """Score the weight-free preview envelope on the Greatest Hits development recordings.
 
 For each recording: decode grey frames at 30 fps (data_catalog.media), estimate
-the preview envelope (folai_models.motion_envelope), compute the ground-truth
+the preview envelope (folai_models.preview_envelope), compute the ground-truth
 RMS envelope of the real audio (16 kHz mono, no smoothing, SPEC item 14) and
 score the preview, a periodic chance baseline (a hit every 0.25 s) and the
 silence baseline (all zeros): E-L1, envelope
@@ -30,7 +30,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from data_catalog.media import iter_frame_windows, probe_video  # noqa: E402
 from folai_models.metrics import envelope_scores  # noqa: E402
-from folai_models.motion_envelope import MotionFeatureExtractor, envelope_from_motion  # noqa: E402
+from folai_models.preview_envelope import MotionFeatureExtractor, envelope_from_motion  # noqa: E402
 from tasks.media_tasks import reference_envelope  # noqa: E402  (the same reference the flow scores against)
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "greatest-hits-dev"

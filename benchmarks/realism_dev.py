@@ -50,7 +50,7 @@ from data_catalog.media import extract_audio, probe_video  # noqa: E402
 from data_catalog.media.audio import SYNTH_AUDIO_RATE  # noqa: E402
 from folai_models import foley, preview_synth  # noqa: E402
 from folai_models.metrics import envelope_scores  # noqa: E402
-from tasks.engines import get_envelope_engine  # noqa: E402
+from tasks.engines import create_envelope_engine_from_config  # noqa: E402
 from tasks.media_tasks import reference_envelope  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     from folai_models.realism import AiSFXEmbedder
 
     embedder = AiSFXEmbedder.load(device="cpu")
-    engine = get_envelope_engine(args.envelope_engine)
+    engine = create_envelope_engine_from_config(args.envelope_engine)
     args.cache.mkdir(parents=True, exist_ok=True)
     table, picks = [], []
     for name in args.sets:

@@ -98,7 +98,7 @@ def add_cavp_embeddings(chunks: list[SynthChunk], encoder, chunk_s: float, *,
                         device: str = "cpu") -> None:
     """Fill each chunk's ``cavp`` with its video's CAVP embeddings over the chunk (each video encoded once)."""
     from folai_models.synth.cavp import CAVP_FPS
-    from tasks.folai_synth import video_cavp_embeddings
+    from tasks.engines.weights import video_cavp_embeddings
 
     per_video: dict[str, np.ndarray] = {}
     n_frames = int(round(chunk_s * CAVP_FPS))

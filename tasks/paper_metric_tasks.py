@@ -85,7 +85,7 @@ def _msclap(store: ModelStore, device: str) -> Callable:
 def _laion_clap(store: ModelStore, device: str) -> Callable:
     from folai_models.paper_metrics.chunks import int16_roundtrip, windows
     from folai_models.synth.clap import CLAP_SAMPLE_RATE
-    from tasks.folai_synth import load_clap
+    from tasks.engines.weights import load_clap
 
     clap = load_clap(store, device)
     return lambda audio: clap.embed_audio(windows(int16_roundtrip(audio), CLAP_SAMPLE_RATE, LAION_WINDOW_S,

@@ -13,7 +13,7 @@ from data_catalog.media import write_wav_blocks
 from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE
 from folai_models.envelope_stream import StreamingRmsEnvelope
 from tasks._options import TASK_DEFAULTS
-from tasks.engines import get_synth_engine
+from tasks.engines import create_synth_engine_from_config
 
 
 class RenderedEnvelope:
@@ -56,7 +56,7 @@ def synthesize_task(
     engine (``foley``: ``room_tone_db``, ``reverb``).
     """
     n_samples = int(round(duration_s * SYNTH_AUDIO_RATE))
-    blocks, details = get_synth_engine(engine, **(engine_options or {})).render_blocks(
+    blocks, details = create_synth_engine_from_config(engine, **(engine_options or {})).render_blocks(
         envelope, frame_rate, n_samples=n_samples, sample_rate=SYNTH_AUDIO_RATE, prompt=prompt,
         audio_prompt=audio_prompt, audio_prompt_rate=audio_prompt_rate, seed=seed, video_path=video_path,
     )

@@ -6,7 +6,7 @@ checkpoint rebuilds exactly the model that wrote it. This module imports no
 torch.
 
 Lengths: a window of ``T`` video frames maps to
-``n_envelope_frames(T) = round_half_up(T * envelope_rate / frame_rate)``
+``n_envelope_frames_for_video_frames(T) = round_half_up(T * envelope_rate / frame_rate)``
 envelope frames (300 -> 1250 for 10 s at 30 fps / 125 fps).
 """
 
@@ -240,7 +240,7 @@ class Video2RMSConfig:
     @property
     def window_envelope_frames(self) -> int:
         """Envelope frames per model window (1250 for 10 s)."""
-        return self.n_envelope_frames(self.window_frames)
+        return self.n_envelope_frames_for_video_frames(self.window_frames)
 
     @property
     def alignment_frames(self) -> int:
@@ -259,7 +259,7 @@ class Video2RMSConfig:
         """Whether a larger ``best_metric`` is better."""
         return self.best_metric in HIGHER_IS_BETTER
 
-    def n_envelope_frames(self, n_video_frames: int) -> int:
+    def n_envelope_frames_for_video_frames(self, n_video_frames: int) -> int:
         """Envelope frames for ``n_video_frames``: ``round_half_up(T * envelope_rate / frame_rate)``."""
         if int(n_video_frames) != n_video_frames or n_video_frames < 1:
             raise ValueError(f"n_video_frames must be a positive integer, got {n_video_frames!r}")

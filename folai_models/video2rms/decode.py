@@ -328,7 +328,7 @@ def predict_probabilities(
     device: str | torch.device | None = None,
     batch_size: int = PREDICT_BATCH_SIZE,
 ) -> np.ndarray:
-    """Class probabilities ``(n_envelope_frames(T), n_classes)`` of a video of any length.
+    """Class probabilities ``(n_envelope_frames_for_video_frames(T), n_classes)`` of a video of any length.
 
     The first half of :func:`predict_outputs` (same parameters).
     """
@@ -365,14 +365,14 @@ def predict_outputs(
     Returns
     -------
     probabilities : np.ndarray
-        Shape ``(config.n_envelope_frames(T), n_classes)``, float32, rows sum to 1.
+        Shape ``(config.n_envelope_frames_for_video_frames(T), n_classes)``, float32, rows sum to 1.
     onset_probabilities : np.ndarray or None
-        Shape ``(config.n_envelope_frames(T),)``, float32, crossfaded like the
+        Shape ``(config.n_envelope_frames_for_video_frames(T),)``, float32, crossfaded like the
         classes; None when the model has no onset head.
     """
     config = config or model.config
     feats = _check_features(features, config)
-    n_total = config.n_envelope_frames(len(feats))
+    n_total = config.n_envelope_frames_for_video_frames(len(feats))
     window, n_window = config.window_frames, config.window_envelope_frames
     starts = window_starts(len(feats), config, resolve_hop_frames(config, hop_s))
     env_starts = [config.envelope_frame_of(s) for s in starts]
@@ -423,13 +423,13 @@ def predict_envelope(
     :func:`predict_outputs` (windows, crossfade), then
     :func:`probabilities_to_envelope` with ``method`` (default
     ``config.decode_method``) and ``config``'s decoding parameters. The output has exactly
-    ``config.n_envelope_frames(T)`` frames on the grid ``(i + 0.5) / envelope_rate``;
+    ``config.n_envelope_frames_for_video_frames(T)`` frames on the grid ``(i + 0.5) / envelope_rate``;
     resample with :func:`folai_models.envelope.interpolate_envelope` for another grid.
 
     Returns
     -------
     np.ndarray
-        Shape ``(n_envelope_frames(T),)``, float32, in [0, 1].
+        Shape ``(n_envelope_frames_for_video_frames(T),)``, float32, in [0, 1].
     """
     config = config or model.config
     probs, onset_probs = predict_outputs(model, features, config, hop_s=hop_s, device=device, batch_size=batch_size)
