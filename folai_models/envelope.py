@@ -15,8 +15,9 @@ import numpy as np
 import scipy.ndimage
 import scipy.signal
 
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
+
 __all__ = [
-    "ENVELOPE_SAMPLE_RATE",
     "FRAME_LENGTH",
     "HOP_LENGTH",
     "SMOOTHING_KERNEL_SIZE",
@@ -34,7 +35,6 @@ __all__ = [
     "interpolate_envelope",
 ]
 
-ENVELOPE_SAMPLE_RATE = 16000  # FolAI III-B: envelopes from 10 s chunks of 16 kHz audio
 FRAME_LENGTH = 512  # FolAI III-B / Video-Foley IV-B1: RMS window 512 (after T-Foley)
 HOP_LENGTH = 128  # FolAI III-B / Video-Foley IV-B1: hop 128 -> 1250 frames per 10 s
 SMOOTHING_KERNEL_SIZE = 15  # FolAI III-B: "a smoothing filter with a kernel size of 15"

@@ -10,12 +10,13 @@ from prefect import task
 
 from data_catalog.feature_cache import FeatureCache, FeatureKey
 from data_catalog.media import VideoInfo, iter_frame_windows
-from data_catalog.media.frames import FRAME_RATE, WINDOW_FRAMES, prefetched
+from data_catalog.media.frames import WINDOW_FRAMES, prefetched
 from data_catalog.model_store import ModelStore, load_state_dict
 from folai_models.encoders import FrameEncoder, create_encoder_from_config
 from folai_models.features import CHUNK_FRAMES, extract_features
 from folai_models.optical_flow.base import FlowEstimator
 from folai_models.optical_flow.registry import create_flow_estimator_from_config, flow_estimator_class
+from folai_models.rates import VIDEO_FRAME_RATE
 from tasks._options import TASK_DEFAULTS, run_task
 
 DEFAULT_FLOW = {"motion": "opencv"}  # weight-free encoders get weight-free flow; the others RAFT (papers)
@@ -76,7 +77,7 @@ def build_video_stage(encoder: str, flow: str | None = None, device: str = "auto
     return VideoStage(encoder=model, flow=estimator, flow_method=method if estimator else "none")
 
 
-def feature_key(stage: VideoStage, video_sha256: str, frame_rate: float = FRAME_RATE,
+def feature_key(stage: VideoStage, video_sha256: str, frame_rate: float = VIDEO_FRAME_RATE,
                 window_frames: int = WINDOW_FRAMES) -> FeatureKey:
     return FeatureKey(video_sha256=video_sha256, encoder=stage.cache_name, weights_revision=stage.revision,
                       frame_rate=frame_rate, window_frames=window_frames)

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from folai_models.envelope import (
-    ENVELOPE_SAMPLE_RATE,
     FRAME_LENGTH,
     HOP_LENGTH,
     envelope_frame_rate,
@@ -16,6 +15,7 @@ from folai_models.envelope import (
     rms_envelope,
     smooth_envelope,
 )
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
 
 SR = ENVELOPE_SAMPLE_RATE
 

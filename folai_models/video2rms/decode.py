@@ -49,9 +49,9 @@ from scipy.signal import find_peaks
 
 from folai_models.quantize import MU, RMS_MIN, classes_to_rms, inverse_mu_law, mu_law
 from folai_models.events import ONSET_NMS_WINDOW_S
+from folai_models.rates import ENVELOPE_FRAME_RATE
 from folai_models.video2rms.config import (
     DECODE_METHODS,
-    ENVELOPE_RATE,
     EVENT_DECAY_S,
     EVENT_DIP_RATIO,
     EVENT_DIP_S,
@@ -128,7 +128,7 @@ def _sound_and_level(probs: np.ndarray, compressed: np.ndarray) -> tuple[np.ndar
 def probabilities_to_envelope(
     probabilities, method: str = "expectation", *, mu: float = MU, rms_min: float = RMS_MIN,
     presence_threshold: float = 0.5, onset_probabilities=None, onset_threshold: float = 0.5,
-    envelope_rate: float = ENVELOPE_RATE, event_decay_s: float = EVENT_DECAY_S, event_dip_s: float = EVENT_DIP_S,
+    envelope_rate: float = ENVELOPE_FRAME_RATE, event_decay_s: float = EVENT_DECAY_S, event_dip_s: float = EVENT_DIP_S,
     event_dip_ratio: float = EVENT_DIP_RATIO,
 ) -> np.ndarray:
     """Decode class probabilities ``[..., N, n_classes]`` to RMS values ``[..., N]`` in [0, 1].
@@ -182,7 +182,7 @@ def probabilities_to_envelope(
     return inverse_mu_law(np.clip(expected, 0.0, 1.0), mu=mu).astype(np.float32)
 
 
-def onset_peaks(onset_probabilities, threshold: float, envelope_rate: float = ENVELOPE_RATE,
+def onset_peaks(onset_probabilities, threshold: float, envelope_rate: float = ENVELOPE_FRAME_RATE,
                 min_gap_s: float = ONSET_NMS_WINDOW_S) -> np.ndarray:
     """Frames where the onset probability peaks above ``threshold``, at least ``min_gap_s`` apart."""
     distance = max(1, round_half_up(min_gap_s * envelope_rate))
@@ -190,7 +190,7 @@ def onset_peaks(onset_probabilities, threshold: float, envelope_rate: float = EN
     return peaks.astype(np.int64)
 
 
-def render_onsets(envelope, levels, onset_frames, envelope_rate: float = ENVELOPE_RATE, *,
+def render_onsets(envelope, levels, onset_frames, envelope_rate: float = ENVELOPE_FRAME_RATE, *,
                   decay_s: float = EVENT_DECAY_S, dip_s: float = EVENT_DIP_S, dip_ratio: float = EVENT_DIP_RATIO,
                   min_rms: float = 2.0 * RMS_MIN) -> np.ndarray:
     """Draw a hit at each onset frame over ``envelope`` (1-D RMS).

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from data_catalog.media import VideoInfo
-from data_catalog.media.frames import FRAME_RATE
 from folai_models import envelope as env_math
 from folai_models import preview_envelope
+from folai_models.rates import VIDEO_FRAME_RATE
 from folai_models.steps.detect import POSE_MIN_SEEN, choose_envelope_engine, gait_evidence
 from tasks.engines.base import EnvelopeEngine
 from tasks.engines.registry import register_envelope_engine
@@ -29,7 +29,7 @@ class AutoEnvelopeEngine(EnvelopeEngine):
     def predict(self, info: VideoInfo, *, video_sha256: str | None = None,
                 features: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         cues = video_cues(info, pose="sample")
-        evidence = gait_evidence(cues.camera, FRAME_RATE, cues.landmarks)
+        evidence = gait_evidence(cues.camera, VIDEO_FRAME_RATE, cues.landmarks)
         evidence["camera_motion"] = float(np.median(np.hypot(cues.camera[:, 0], cues.camera[:, 1]))) \
             if len(cues.camera) else 0.0
         engine, reason = choose_envelope_engine(evidence, video2rms_available=video2rms_available(),
@@ -49,7 +49,7 @@ class AutoEnvelopeEngine(EnvelopeEngine):
             details["checkpoint"] = str(model.checkpoint)
         else:
             envelope = preview_envelope.envelope_from_motion(
-                cues.features, frame_rate=FRAME_RATE,
+                cues.features, frame_rate=VIDEO_FRAME_RATE,
                 n_frames_out=env_math.n_envelope_frames_for_seconds(info.duration_s))
         self.details = details
         return envelope, rate

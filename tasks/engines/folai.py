@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from folai_models.rates import CAVP_FRAME_RATE
 from folai_models.windowed_render import iter_windowed_render
 from tasks.engines.base import SynthEngine, fit_length
 from tasks.engines.registry import register_synth_engine
@@ -69,7 +70,6 @@ class FolAISynthEngine(SynthEngine):
 
 def cavp_windows(frames, envelope: np.ndarray, frame_rate: float, window_s: float):
     """Slices of a video's 4 fps CAVP embeddings matching the windows iter_windowed_render cuts."""
-    from folai_models.synth.cavp import CAVP_FPS
     from folai_models.windowed_render import OVERLAP_S, cut_frames
 
     bounds = [0, *cut_frames(envelope, frame_rate, window_s=window_s), len(envelope)]
@@ -77,8 +77,8 @@ def cavp_windows(frames, envelope: np.ndarray, frame_rate: float, window_s: floa
 
     def window(index: int, n_frames: int):
         start_s = max(0, bounds[index] - overlap) / frame_rate
-        first = min(int(round(start_s * CAVP_FPS)), max(0, len(frames) - 1))
-        count = max(1, int(round(n_frames / frame_rate * CAVP_FPS)))
+        first = min(int(round(start_s * CAVP_FRAME_RATE)), max(0, len(frames) - 1))
+        count = max(1, int(round(n_frames / frame_rate * CAVP_FRAME_RATE)))
         part = frames[first:first + count]
         if len(part) < count:  # the envelope runs past the last decoded frame: hold it
             part = np.concatenate([np.asarray(part), np.repeat(np.asarray(frames[-1:]), count - len(part), 0)])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from data_catalog.media import VideoInfo, iter_frame_windows
-from data_catalog.media.frames import FRAME_RATE, prefetched
+from data_catalog.media.frames import prefetched
 from folai_models import envelope as env_math
 from folai_models import materials, preview_envelope, preview_synth
+from folai_models.rates import VIDEO_FRAME_RATE
 from folai_models.windowed_render import iter_windowed_render
 from tasks.engines.base import EnvelopeEngine, SynthEngine, fit_length
 from tasks.engines.registry import register_envelope_engine, register_synth_engine
@@ -19,7 +20,7 @@ class PreviewEnvelopeEngine(EnvelopeEngine):
 
     def predict(self, info: VideoInfo, *, video_sha256: str | None = None,
                 features: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-        windows = prefetched(iter_frame_windows(info, frame_rate=FRAME_RATE))
+        windows = prefetched(iter_frame_windows(info, frame_rate=VIDEO_FRAME_RATE))
         envelope = preview_envelope.estimate_envelope(windows, duration_s=info.duration_s)
         return np.asarray(envelope, dtype=np.float32), env_math.envelope_frame_rate()
 

@@ -19,9 +19,9 @@ import numpy as np
 
 from data_catalog.errors import SonorizeInputError
 from data_catalog.media import VideoInfo, iter_frame_windows
-from data_catalog.media.frames import FRAME_RATE
 from folai_models import envelope as env_math
 from folai_models import preview_envelope
+from folai_models.rates import VIDEO_FRAME_RATE
 from folai_models.steps.detect import detect_steps
 from folai_models.steps.gait import CameraMotion
 from folai_models.steps.pose import MediaPipeMissing, PoseTracker, require_mediapipe
@@ -32,7 +32,7 @@ POSE_SAMPLE_EVERY = 15  # auto's evidence: pose on every 15th frame (2 per secon
 
 def analysis_frames(info: VideoInfo) -> Iterator[np.ndarray]:
     """RGB windows ``(n, H, W, 3)`` at 30 fps, analysis size: all these engines decode (one place to share)."""
-    return iter_frame_windows(info, frame_rate=FRAME_RATE, pixel_format="rgb24")
+    return iter_frame_windows(info, frame_rate=VIDEO_FRAME_RATE, pixel_format="rgb24")
 
 
 @dataclass
@@ -77,13 +77,13 @@ def video_cues(info: VideoInfo, pose: str) -> VideoCues:
 
 def steps_from_cues(info: VideoInfo, cues: VideoCues) -> tuple[np.ndarray, dict]:
     """Step envelope (or the preview's when no walk is found) and what was done, from one pass's cues."""
-    detection = detect_steps(preview_envelope.impact_strength(cues.features), cues.camera, FRAME_RATE,
+    detection = detect_steps(preview_envelope.impact_strength(cues.features), cues.camera, VIDEO_FRAME_RATE,
                              cues.landmarks, cues.pose_note)
     n_out = env_math.n_envelope_frames_for_seconds(info.duration_s)
     if detection.events:
         envelope = steps_envelope(detection.events, n_out, env_math.envelope_frame_rate())
     else:
-        envelope = preview_envelope.envelope_from_motion(cues.features, frame_rate=FRAME_RATE, n_frames_out=n_out)
+        envelope = preview_envelope.envelope_from_motion(cues.features, frame_rate=VIDEO_FRAME_RATE, n_frames_out=n_out)
     details = {"steps_source": detection.source, "reason": detection.reason, "n_steps": len(detection.events),
                "events": "steps" if detection.events else "hits", "evidence": detection.evidence}
     if cues.landmarks is not None and cues.pose_s > 0:

@@ -208,10 +208,11 @@ def video_cavp_embeddings(video_path: str, encoder, device: str = "cpu"):
 
     from data_catalog.media import probe_video
     from data_catalog.media.frames import iter_frame_windows
-    from folai_models.synth.cavp import CAVP_FPS, CAVP_FRAME_SIZE, embed_frames
+    from folai_models.rates import CAVP_FRAME_RATE
+    from folai_models.synth.cavp import CAVP_FRAME_SIZE, embed_frames
 
     info = probe_video(video_path)
-    frames = list(iter_frame_windows(info, frame_rate=CAVP_FPS, size=CAVP_FRAME_SIZE, pixel_format="rgb24"))
+    frames = list(iter_frame_windows(info, frame_rate=CAVP_FRAME_RATE, size=CAVP_FRAME_SIZE, pixel_format="rgb24"))
     return embed_frames(encoder, np.concatenate(frames), device=device)
 
 
