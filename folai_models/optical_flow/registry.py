@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from folai_models.optical_flow.base import FlowEstimator
+from folai_models.registry import look_up, register_in
 
 FLOW_ESTIMATORS: dict[str, type[FlowEstimator]] = {}
 _UNAVAILABLE: dict[str, str] = {}  # estimator module -> the package it lacks in this install
@@ -31,15 +32,7 @@ class FlowConfig:
 
 def register_flow_estimator(name: str) -> Callable[[type[FlowEstimator]], type[FlowEstimator]]:
     """Class decorator: make a flow estimator available by ``name``."""
-
-    def decorate(cls: type[FlowEstimator]) -> type[FlowEstimator]:
-        if name in FLOW_ESTIMATORS:
-            raise ValueError(f"flow estimator {name!r} is registered twice")
-        cls.name = name
-        FLOW_ESTIMATORS[name] = cls
-        return cls
-
-    return decorate
+    return register_in(FLOW_ESTIMATORS, "flow estimator", name)
 
 
 def _load_estimators() -> None:
@@ -63,12 +56,8 @@ def _load_estimators() -> None:
 def flow_estimator_class(name: str) -> type[FlowEstimator]:
     """The estimator class registered as ``name`` (its class attributes, without building it)."""
     _load_estimators()
-    try:
-        return FLOW_ESTIMATORS[name]
-    except (KeyError, TypeError):
-        missing = "".join(f"; {module}: {reason}" for module, reason in sorted(_UNAVAILABLE.items()))
-        raise ValueError(f"unknown flow method {name!r}; available: {', '.join(sorted(FLOW_ESTIMATORS))}"
-                         f"{missing}") from None
+    missing = "".join(f"; {module}: {reason}" for module, reason in sorted(_UNAVAILABLE.items()))
+    return look_up(FLOW_ESTIMATORS, "flow method", name, note=missing)
 
 
 def available_flow_estimators() -> tuple[str, ...]:

@@ -8,48 +8,32 @@ the package, so a new engine is one file.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from data_catalog.errors import SonorizeError, SonorizeInputError
+from folai_models.registry import Registered, look_up, register_in
 from tasks.engines.base import EnvelopeEngine, SynthEngine
 
 ENVELOPE_ENGINES: dict[str, type[EnvelopeEngine]] = {}
 SYNTH_ENGINES: dict[str, type[SynthEngine]] = {}
 DEFAULT_SYNTH_ENGINE = "foley"
 
-EngineClass = TypeVar("EngineClass", bound=type)
-
-
 class UnknownEngineError(SonorizeError, ValueError):
     """An engine name no registry holds (a ValueError too, for callers that check arguments)."""
 
 
-def _register(registry: dict, kind: str, name: str) -> Callable[[EngineClass], EngineClass]:
-    def decorate(cls: EngineClass) -> EngineClass:
-        if name in registry:
-            raise ValueError(f"{kind} engine {name!r} is registered twice")
-        cls.name = name
-        registry[name] = cls
-        return cls
-
-    return decorate
-
-
-def register_envelope_engine(name: str) -> Callable[[EngineClass], EngineClass]:
+def register_envelope_engine(name: str) -> Callable[[Registered], Registered]:
     """Class decorator: make an :class:`EnvelopeEngine` available by ``name``."""
-    return _register(ENVELOPE_ENGINES, "envelope", name)
+    return register_in(ENVELOPE_ENGINES, "envelope engine", name)
 
 
-def register_synth_engine(name: str) -> Callable[[EngineClass], EngineClass]:
+def register_synth_engine(name: str) -> Callable[[Registered], Registered]:
     """Class decorator: make a :class:`SynthEngine` available by ``name``."""
-    return _register(SYNTH_ENGINES, "synth", name)
+    return register_in(SYNTH_ENGINES, "synth engine", name)
 
 
 def _engine_class(registry: dict, kind: str, name: str) -> type:
-    try:
-        return registry[name]
-    except (KeyError, TypeError):
-        raise UnknownEngineError(f"unknown {kind} engine {name!r}; available: {', '.join(sorted(registry))}") from None
+    return look_up(registry, f"{kind} engine", name, error=UnknownEngineError)
 
 
 def _name_and_options(config: str | Mapping[str, Any]) -> tuple[str, dict]:
