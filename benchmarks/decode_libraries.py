@@ -51,7 +51,8 @@ sys.path.insert(0, str(REPO))
 
 from data_catalog.media import analysis_size, iter_frame_windows, probe_video  # noqa: E402
 from data_catalog.media._ffmpeg import FFMPEG_BASE, ffmpeg_path  # noqa: E402
-from data_catalog.media.frames import FRAME_RATE, PIXEL_CHANNELS, WINDOW_FRAMES  # noqa: E402
+from data_catalog.media.frames import PIXEL_CHANNELS, WINDOW_FRAMES  # noqa: E402
+from folai_models.rates import VIDEO_FRAME_RATE as FRAME_RATE  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 DEV_SETS = ("greatest-hits-dev", "foley-wild-dev")

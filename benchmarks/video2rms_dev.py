@@ -75,7 +75,7 @@ def score_baselines(videos: dict) -> dict[str, list[dict]]:
     """Per held-out recording (sorted by id): the preview envelope's and silence's scores."""
     from data_catalog.media import probe_video
     from folai_models.metrics import envelope_scores
-    from tasks.engines import PreviewEnvelopeEngine
+    from tasks.engines.preview import PreviewEnvelopeEngine
 
     rows: dict[str, list[dict]] = {"preview": [], "silence": []}
     for item_id in sorted(videos):

@@ -50,7 +50,7 @@ def build_model(base: str, model_overrides: dict | None, device: str):
     """The FolAI model: SAO from the store (``base="store"``), else a named/JSON config with random weights."""
     from folai_models.synth import sao
     from folai_models.synth.model import FolAISynthConfig, create_folai_synth_from_config
-    from tasks.folai_synth import load_sao_base, store_sao_config
+    from tasks.engines.weights import load_sao_base, store_sao_config
 
     overrides = dict(model_overrides or {})
     if base == "store":
@@ -124,7 +124,7 @@ def train_controlnet(
     val = val or train[:1]
     if clap:
         from tasks.controlnet_data import add_clap_embeddings
-        from tasks.folai_synth import load_clap
+        from tasks.engines.weights import load_clap
 
         embedder = load_clap(device=device)
         add_clap_embeddings(train, embedder, net.sample_rate)
@@ -132,7 +132,7 @@ def train_controlnet(
         del embedder
     if cavp:
         from tasks.controlnet_data import add_cavp_embeddings
-        from tasks.folai_synth import load_cavp
+        from tasks.engines.weights import load_cavp
 
         encoder = load_cavp(device=device)
         add_cavp_embeddings(train + val, encoder, cfg.chunk_s, device=device)

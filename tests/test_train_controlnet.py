@@ -66,7 +66,7 @@ def test_train_resume_and_folai_engine_in_the_sonorize_flow(env, tmp_path, monke
     from data_catalog.run_records import read_table
     from data_catalog.settings import get_settings
     from flows.sonorize_flow import sonorize
-    from tasks.folai_synth import load_folai_model
+    from tasks.engines.weights import load_folai_model
 
     torch.set_num_threads(1)
     out = tmp_path / "ckpt"
@@ -105,13 +105,13 @@ def test_missing_weights_name_the_commands_and_fallback_is_opt_in(tmp_path, monk
     from data_catalog.examples import make_bouncing_ball_video
     from data_catalog.settings import get_settings
     from flows.sonorize_flow import sonorize
-    from tasks.engines import get_synth_engine
-    from tasks.folai_synth import FolAIWeightsMissing
+    from tasks.engines import create_synth_engine_from_config
+    from tasks.engines.weights import FolAIWeightsMissing
 
     monkeypatch.setenv("SONORIZE_MODEL_DIR", str(tmp_path / "empty-store"))
     get_settings.cache_clear()
     with pytest.raises(FolAIWeightsMissing) as error:
-        get_synth_engine("folai")
+        create_synth_engine_from_config("folai")
     message = str(error.value)
     assert "sonorize models pull stable-audio-open" in message
     assert "folai-controlnet" in message and "sonorize train-controlnet" in message

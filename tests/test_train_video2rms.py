@@ -95,24 +95,24 @@ def _load(checkpoint):
 
 def test_checkpoint_of_other_features_is_refused(dataset, tmp_path):
     from data_catalog.checkpoints import CheckpointError, save_checkpoint, sidecar_path
-    from tasks.engines import _load_video2rms
+    from tasks.engines.video2rms import load_video2rms
 
     trained = _train(tmp_path / "ckpt", epochs=1)
     model, config, meta = _load(trained["best_checkpoint"])
     assert meta["extra"]["feature_revision"].startswith("motion-v")
-    _load_video2rms(trained["best_checkpoint"], "cpu")  # the features it was trained on: loads
+    load_video2rms(trained["best_checkpoint"], "cpu")  # the features it was trained on: loads
     old = save_checkpoint(tmp_path / "old.safetensors", model, config, epoch=1,
                           extra={**meta["extra"], "feature_revision": "motion-v1-224|opencv"})
     with pytest.raises(CheckpointError, match="trained on features 'motion-v1-224"):
-        _load_video2rms(str(old), "cpu")
+        load_video2rms(str(old), "cpu")
     encoder_part = meta["extra"]["feature_revision"].split("|")[0]
     other_flow = save_checkpoint(tmp_path / "flow.safetensors", model, config, epoch=1,
                                  extra={**meta["extra"], "feature_revision": f"{encoder_part}|opencv4.8.0-dis-medium"})
-    _load_video2rms(str(other_flow), "cpu")  # another OpenCV version: nearly the same flow, loads
+    load_video2rms(str(other_flow), "cpu")  # another OpenCV version: nearly the same flow, loads
     sidecar = json.loads(sidecar_path(old).read_text())
     sidecar_path(old).write_text(json.dumps({**sidecar, "config": {**sidecar["config"], "conv_channels": 32}}))
     with pytest.raises(CheckpointError, match=r"old\.safetensors: weights do not load into the configured Video2RMS"):
-        _load_video2rms(str(old), "cpu")  # the engine names the file when the weights do not fit
+        load_video2rms(str(old), "cpu")  # the engine names the file when the weights do not fit
 
 
 def test_tampered_checkpoint_is_refused(dataset, tmp_path):

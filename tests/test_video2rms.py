@@ -84,7 +84,7 @@ def test_config_json_round_trip_and_paper_defaults():
 @pytest.mark.parametrize("seconds, n_frames, n_out", [(2.0, 60, 250), (10.0, 300, 1250), (7.3, 219, 913)])
 def test_forward_shapes_folai_any_length(seconds, n_frames, n_out):
     model = tiny_model()
-    assert model.config.n_envelope_frames(n_frames) == n_out  # 7.3 s: 912.5 rounds half up
+    assert model.config.n_envelope_frames_for_video_frames(n_frames) == n_out  # 7.3 s: 912.5 rounds half up
     logits = model(torch.randn(2, n_frames, 8))
     assert logits.shape == (2, n_out, 64)
 
@@ -151,7 +151,7 @@ def test_make_chunks_aligns_frames_and_pads_short_videos():
     config = tiny_config(window_s=2.0)
     n_frames = 150  # 5 s
     features = np.repeat(np.arange(n_frames, dtype=np.float32)[:, None], 8, axis=1)
-    n_env = config.n_envelope_frames(n_frames)
+    n_env = config.n_envelope_frames_for_video_frames(n_frames)
     classes = np.arange(n_env) % 64
     chunks = make_chunks(features, classes, config)
     starts = window_starts(n_frames, config, resolve_hop_frames(config, 2.0))
@@ -172,7 +172,7 @@ def test_loader_batches_chunks_and_evaluate_reports_metrics():
     config = tiny_config(window_s=2.0, batch_size=2)
     rng = np.random.default_rng(0)
     features = rng.normal(size=(150, 8)).astype(np.float32)
-    envelope = np.abs(rng.normal(0.05, 0.05, config.n_envelope_frames(150))).astype(np.float32)
+    envelope = np.abs(rng.normal(0.05, 0.05, config.n_envelope_frames_for_video_frames(150))).astype(np.float32)
     chunks = make_chunks(features, rms_to_classes(envelope), config)
     x, y = next(iter(make_loader(chunks, config)))
     assert x.shape == (2, 60, 8) and y.dtype == torch.int64
@@ -214,7 +214,7 @@ class TimeStub(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n_frames = x.shape[1]
-        n_out = self.config.n_envelope_frames(n_frames)
+        n_out = self.config.n_envelope_frames_for_video_frames(n_frames)
         idx = ((2 * torch.arange(n_out) + 1) * n_frames) // (2 * n_out)  # video frame under each centre
         if self.local:
             cls = 5.0 + 55.0 * idx.float() / n_frames  # away from class 0, whose level is far off
@@ -235,7 +235,7 @@ def test_windowed_prediction_is_aligned_with_a_single_long_window(n_frames):
     features = np.repeat(np.arange(n_frames, dtype=np.float32)[:, None], 8, axis=1)
     stub = TimeStub(config)
     windowed = predict_envelope(stub, features, config)
-    assert windowed.shape == (config.n_envelope_frames(n_frames),)
+    assert windowed.shape == (config.n_envelope_frames_for_video_frames(n_frames),)
     whole = logits_to_envelope(stub(torch.from_numpy(features)[None]), config.decode_method, config=config)[0]
     np.testing.assert_allclose(windowed, whole, atol=1e-5)
 

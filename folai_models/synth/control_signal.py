@@ -12,7 +12,8 @@ import numpy as np
 import soxr
 import torch
 
-from folai_models.envelope import ENVELOPE_SAMPLE_RATE, FRAME_LENGTH, HOP_LENGTH, interpolate_envelope, rms_envelope
+from folai_models.envelope import FRAME_LENGTH, HOP_LENGTH, interpolate_envelope, rms_envelope
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
 
 
 def control_audio(envelope: np.ndarray, frame_rate: float, n_samples: int, channels: int = 2) -> np.ndarray:

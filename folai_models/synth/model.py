@@ -26,12 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from folai_models.rates import CAVP_FRAME_RATE
 from folai_models.synth import sao
 from folai_models.synth.controlnet import DEPTH_FACTOR, RESIDUAL_AT, DiTControlNet, controlled_dit_forward
 
 CLAP_DIM = 512  # LAION-CLAP joint audio-text embedding width (HTSAT-tiny / RoBERTa projections)
 CAVP_DIM = 512  # Diff-Foley CAVP video embedding width per frame
-CAVP_FPS = 4.0  # FolAI IV-D2: "CAVP takes as input video at 4 fps"
 CFG_DROPOUT_PROB = 0.1  # stable-audio-tools' default cfg_dropout_prob in its DiT training wrapper
 CFG_SCALE = 2.0  # FolAI V-B: classifier-free guidance scale 2 at inference
 
@@ -57,7 +57,7 @@ class FolAISynthConfig:
     residual_at: str = RESIDUAL_AT
     clap_dim: int = CLAP_DIM
     cavp_dim: int = CAVP_DIM
-    cavp_fps: float = CAVP_FPS
+    cavp_fps: float = CAVP_FRAME_RATE
     cfg_dropout_prob: float = CFG_DROPOUT_PROB
 
     def to_dict(self) -> dict:

@@ -107,7 +107,7 @@ class Video2RMS(nn.Module):
         for factor in self.config.upsample_factors:
             scale *= factor
             sizes.append(max(1, round_half_up(n_frames * scale)))
-        return [*sizes, self.config.n_envelope_frames(n_frames)]
+        return [*sizes, self.config.n_envelope_frames_for_video_frames(n_frames)]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Logits for every envelope frame.
@@ -120,7 +120,7 @@ class Video2RMS(nn.Module):
         Returns
         -------
         torch.Tensor
-            Shape ``(B, config.n_envelope_frames(T), n_classes)``: unnormalised
+            Shape ``(B, config.n_envelope_frames_for_video_frames(T), n_classes)``: unnormalised
             log-probabilities (apply softmax for probabilities).
         """
         return self.head(self._hidden(features))

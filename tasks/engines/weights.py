@@ -1,7 +1,9 @@
-"""The folai synth engine's weights: Stable Audio Open from the model store plus a trained ControlNet.
+"""The neural synth engines' weights, from the model store: what is missing, and the loaders.
 
-Nothing downloads here. What is missing is reported all at once, each with
-the command that fetches or makes it.
+``folai``: Stable Audio Open plus a trained envelope ControlNet (and CLAP, CAVP
+for its conditions); ``sao``: Stable Audio Open 1.0 with its t5-base prompt
+encoder. Nothing downloads here. What is missing is reported all at once, one
+line per file, each with the command that fetches or makes it.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from pathlib import Path
 
 from data_catalog.errors import SonorizeInputError
 from data_catalog.model_store import (CorruptWeightsError, MissingWeightsError, ModelStore, ModelStoreError,
-                                      pull_command)
+                                      offline_hf, pull_command)
 
 SAO_WEIGHT = "stable-audio-open"  # the model store entry of Stable Audio Open 1.0
+T5_WEIGHT = "t5-base"  # the model store entry of SAO's prompt encoder
+SAO_TEXT_WEIGHTS = (SAO_WEIGHT, T5_WEIGHT)
 # LAION-CLAP and the three Hugging Face repositories laion_clap reads at import and construction
 CLAP_WEIGHTS = ("laion-clap", "roberta-base", "bert-base-uncased", "bart-base")
 CAVP_WEIGHT = "cavp"  # Diff-Foley's cavp_epoch66.ckpt
@@ -34,6 +38,10 @@ class SynthWeightsMissing(SonorizeInputError):
 
 class FolAIWeightsMissing(SynthWeightsMissing):
     engine = "folai"
+
+
+class SAOWeightsMissing(SynthWeightsMissing):
+    engine = "sao"
 
 
 def default_controlnet_checkpoint() -> Path:
@@ -149,7 +157,6 @@ def load_clap(store: ModelStore | None = None, device: str = "cpu"):
 
 
 def _load_clap(store: ModelStore, device: str):
-    from data_catalog.model_store import offline_hf
     from folai_models.synth.clap import create_clap
 
     state = store.load_state_dict("laion-clap")
@@ -188,10 +195,11 @@ def video_cavp_embeddings(video_path: str, encoder, device: str = "cpu"):
 
     from data_catalog.media import probe_video
     from data_catalog.media.frames import iter_frame_windows
-    from folai_models.synth.cavp import CAVP_FPS, CAVP_FRAME_SIZE, embed_frames
+    from folai_models.rates import CAVP_FRAME_RATE
+    from folai_models.synth.cavp import CAVP_FRAME_SIZE, embed_frames
 
     info = probe_video(video_path)
-    frames = list(iter_frame_windows(info, frame_rate=CAVP_FPS, size=CAVP_FRAME_SIZE, pixel_format="rgb24"))
+    frames = list(iter_frame_windows(info, frame_rate=CAVP_FRAME_RATE, size=CAVP_FRAME_SIZE, pixel_format="rgb24"))
     return embed_frames(encoder, np.concatenate(frames), device=device)
 
 
@@ -222,3 +230,48 @@ def load_folai_model(checkpoint: str, device: str):
     except ValueError as error:
         raise CheckpointError(checkpoint, str(error)) from None
     return model.to(device).eval()
+
+
+def require_sao_text_weights(store: ModelStore | None = None) -> None:
+    """Raise :class:`SAOWeightsMissing` naming every missing file and its ``sonorize models pull`` command."""
+    problems = missing_sao_weights(store or ModelStore(), SAO_TEXT_WEIGHTS)
+    if problems:
+        raise SAOWeightsMissing(problems)
+
+
+def _t5_file(store: ModelStore, filename: str):
+    return [p for p in store.paths(T5_WEIGHT) if p.name == filename][0]
+
+
+def load_t5_tokenizer(store: ModelStore):
+    """t5-base's tokenizer from the store's copy of its repository (``tokenizer.json``), offline."""
+    from transformers import T5TokenizerFast
+
+    with offline_hf(store):
+        return T5TokenizerFast(tokenizer_file=str(_t5_file(store, "tokenizer.json")))
+
+
+@lru_cache(maxsize=1)
+def load_sao_text_model(root: str, device: str):
+    """SAO 1.0 + t5-base from the store at ``root`` (strict), eval mode on ``device`` (bf16 on CUDA); once per process."""
+    import torch
+
+    from data_catalog.model_store import StateDictMismatchError
+    from folai_models.synth.audio_to_audio import create_sao_text_model, load_sao_text_weights
+
+    store = ModelStore(root)
+    require_sao_text_weights(store)
+    t5_config = json.loads(_t5_file(store, "config.json").read_text(encoding="utf-8"))
+    with torch.device("meta"):  # no random initialisation of 1.3 B parameters: the weights replace them
+        model = create_sao_text_model(store_sao_config(store), t5_config, load_t5_tokenizer(store))
+    try:
+        load_sao_text_weights(model, store.load_state_dict(SAO_WEIGHT), store.load_state_dict(T5_WEIGHT),
+                              assign=True)
+    except RuntimeError as error:
+        raise StateDictMismatchError(store.path(SAO_WEIGHT), "Stable Audio Open and t5-base do not load into the "
+                                     f"model built from their configs ({str(error)[:500]})") from None
+    left = [k for k, v in [*model.named_parameters(), *model.named_buffers()] if v.is_meta]
+    if left:
+        raise StateDictMismatchError(store.path(SAO_WEIGHT), f"no weights for {left[:5]}")
+    dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    return model.to(device=device, dtype=dtype).eval()
