@@ -27,7 +27,7 @@ def toy_video(seed: int, name: str, seconds: float = 4.0) -> EvalVideo:
     features = rng.normal(size=(n_frames, 4)).astype(np.float32) * 3 + 5  # far from standard: the normaliser matters
     loud = np.repeat(rng.random(n_frames // 6) > 0.5, 6)
     features[:, 0] = np.where(loud, 9.0, 1.0)
-    n_env = Video2RMSConfig(**TOY).n_envelope_frames(n_frames)
+    n_env = Video2RMSConfig(**TOY).n_envelope_frames_for_video_frames(n_frames)
     envelope = np.where(loud[np.minimum(np.arange(n_env) * 30 // 125, n_frames - 1)], 0.3, 0.001)
     return EvalVideo(features, envelope.astype(np.float32), name)
 
