@@ -32,6 +32,7 @@ from data_catalog.locations import Location, ObjectInfo
 from data_catalog.quarantine import quarantine_object
 from flows.deployment_settings import WATCHER_VARIABLES, setting
 from flows.inputs import VIDEO_EXTENSIONS
+from flows.run_ids import flow_run_id
 from flows.run_logging import quiet_input_error_tracebacks
 
 BATCH_DEPLOYMENT = "sonorize/batch"
@@ -92,7 +93,7 @@ def watch_bucket(
         raise ValueError(f"{inside} lie inside the input prefix {input_url}: use sibling prefixes")
     source, state = _reachable(input_url), _reachable(state_url, must_exist=False)
     book = ClaimBook(state)
-    watcher_run = _flow_run_id()
+    watcher_run = flow_run_id()
     snapshot = book.snapshot()
     now = datetime.now(timezone.utc)
     counts = {"seen": 0, "done": 0, "pending_upload": 0, "not_video": 0, "settling": 0, "in_progress": 0,
@@ -258,9 +259,3 @@ def _quarantine(book: ClaimBook, source: Location, quarantine: Location, info: O
                                run_id=run_id, stage=stage)
     book.mark_done(claim, "quarantined", {"error": reason, "quarantine_report": quarantine.url_of(report)})
     logger.warning("quarantined %r: %s", info.key, reason)
-
-
-def _flow_run_id() -> str | None:
-    from prefect.runtime import flow_run
-
-    return str(flow_run.id) if flow_run.id else None

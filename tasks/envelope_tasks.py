@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-from prefect import task
+import os
 
+import numpy as np
 from data_catalog.media import VideoInfo
 from data_catalog.media.audio import ENVELOPE_AUDIO_RATE
 from folai_models import envelope as env_math
-from tasks._options import TASK_DEFAULTS
+from tasks._options import cache_key, file_identity, keyed_by_file, pipeline_task, sonorize_version
 from tasks.engines import get_envelope_engine
 from tasks.media_tasks import audio_envelope
 
@@ -18,7 +18,28 @@ def n_envelope_frames(duration_s: float) -> int:
     return int(round(duration_s * ENVELOPE_AUDIO_RATE)) // env_math.HOP_LENGTH
 
 
-@task(name="predict-envelope", tags=["envelope"], **TASK_DEFAULTS)
+def _predict_key(context, parameters: dict) -> str | None:
+    """Content cache key of an envelope: the video's sha256, the engine and everything that configures it.
+
+    No key (no caching) without a content hash. The engine's own description
+    (checkpoint paths, settings) is keyed with the identity of every file it
+    names, and the configured Video2RMS checkpoint (``auto`` may use it) with the
+    package version, so a retrained checkpoint or new code never reuses an envelope.
+    """
+    sha = parameters.get("video_sha256")
+    if not sha:
+        return None
+    from data_catalog.settings import get_settings
+
+    description = get_envelope_engine(parameters["engine"]).describe()
+    files = sorted(file_identity(v) for v in description.values() if isinstance(v, str) and os.path.isfile(v))
+    checkpoint = get_settings().video2rms_checkpoint
+    return cache_key(context.task.name, video_sha256=sha, engine=description, files=files,
+                     video2rms_checkpoint=file_identity(checkpoint) if checkpoint else None,
+                     version=sonorize_version())
+
+
+@pipeline_task(name="predict-envelope", tags=("envelope",), cache_key_fn=_predict_key)
 def predict_envelope_task(info: VideoInfo, engine: str, video_sha256: str | None = None
                           ) -> tuple[np.ndarray, float, dict]:
     """Predict the video's envelope with the named engine, exactly covering its duration.
@@ -27,7 +48,7 @@ def predict_envelope_task(info: VideoInfo, engine: str, video_sha256: str | None
     video (``auto``: the engine it chose and why; ``steps``: where the steps came from).
     """
     model = get_envelope_engine(engine)
-    envelope, rate = model.predict(info, video_sha256)
+    envelope, rate = model.predict(info, video_sha256=video_sha256)
     n = n_envelope_frames(info.duration_s)
     envelope = np.clip(np.asarray(envelope, dtype=np.float32), 0.0, 1.0)
     if len(envelope) != n:
@@ -51,7 +72,8 @@ def envelope_from_audio(path: str, smoothing: str = "none") -> tuple[np.ndarray,
     return np.clip(env, 0.0, 1.0).astype(np.float32), env_math.envelope_frame_rate()
 
 
-@task(name="envelope-from-audio", **TASK_DEFAULTS)
+@pipeline_task(name="envelope-from-audio", tags=("envelope",),
+               cache_key_fn=keyed_by_file("path", "smoothing"))
 def envelope_from_audio_task(path: str, smoothing: str = "none") -> tuple[np.ndarray, float]:
     """Task wrapper of :func:`envelope_from_audio`."""
     return envelope_from_audio(path, smoothing)
