@@ -8,6 +8,8 @@ no API server: the single-file commands answer in about a second).
 
 ``run(name, task, *args, **kwargs)`` calls a step; the flow passes its timer
 (per-stage timings in the record), the commands the plain :func:`call`.
+Each function imports its task module when called: ``sonorize synth`` then
+never loads the envelope engines or matplotlib (about a second on 2 cores).
 """
 
 from __future__ import annotations
@@ -20,10 +22,6 @@ import numpy as np
 
 from data_catalog.media import VideoInfo
 from data_catalog.output_folders import output_paths
-from tasks.envelope_tasks import envelope_from_audio_task, event_kind, predict_envelope_task
-from tasks.media_tasks import hash_video_task, probe_video_task
-from tasks.output_tasks import mux_video_task, write_envelope_outputs_task
-from tasks.synth_tasks import synthesize_task
 
 Runner = Callable[..., object]
 
@@ -35,16 +33,22 @@ def call(name: str, step: Callable, *args, **kwargs):
 
 def identify_video(video: str, run: Runner = call) -> tuple[VideoInfo, str]:
     """Probe a video (SonorizeInputError naming the file and reason) and hash its content."""
+    from tasks.media_tasks import hash_video_task, probe_video_task
+
     return run("probe", probe_video_task, video), run("hash", hash_video_task, video)
 
 
 def predict_envelope(info: VideoInfo, sha: str, engine: str, run: Runner = call) -> tuple[np.ndarray, float, dict]:
     """The video's envelope from ``engine``: ``(envelope, frame_rate, what the engine decided)``."""
+    from tasks.envelope_tasks import predict_envelope_task
+
     return run("envelope", predict_envelope_task, info, engine, sha)
 
 
 def envelope_metadata(video: str, sha: str, engine: str, details: dict, *, source_path: bool = False) -> dict:
     """The envelope sidecar's fields for a video (``source_path``: its absolute path too)."""
+    from tasks.envelope_tasks import event_kind
+
     extra = {"source_path": os.path.abspath(video)} if source_path else {}
     return {"source": video, **extra, "video_sha256": sha, "engine": engine, **event_kind(details)}
 
@@ -52,12 +56,16 @@ def envelope_metadata(video: str, sha: str, engine: str, details: dict, *, sourc
 def write_envelope_files(paths: dict[str, Path], envelope: np.ndarray, rate: float, *, title: str, metadata: dict,
                          reference: np.ndarray | None = None, run: Runner = call) -> list:
     """Envelope CSV + sidecar, plot and labels (``paths`` from :func:`output_paths`); the events."""
+    from tasks.output_tasks import write_envelope_outputs_task
+
     return run("envelope_files", write_envelope_outputs_task, paths, envelope, rate, title=title, metadata=metadata,
                reference=reference)
 
 
 def envelope_from_audio(audio: str, smoothing: str = "none") -> tuple[np.ndarray, float]:
     """The envelope of any recording (a vocal imitation, a clap track)."""
+    from tasks.envelope_tasks import envelope_from_audio_task
+
     return envelope_from_audio_task(audio, smoothing)
 
 
@@ -68,6 +76,8 @@ def render_sound(paths: dict[str, Path], envelope: np.ndarray, rate: float, info
     ``options`` is a :class:`flows.video_pipeline.VideoOptions`, ``context`` its
     :class:`flows.video_pipeline.VideoContext` (the audio prompt, prepared once).
     """
+    from tasks.synth_tasks import synthesize_task
+
     prompt_audio, prompt_rate = context.prompt_audio(options)
     return run("synthesis", synthesize_task, envelope, rate, info.duration_s, options.synth_engine, paths["wav"],
                prompt=options.prompt, audio_prompt=prompt_audio, audio_prompt_rate=prompt_rate, seed=options.seed,
@@ -76,6 +86,8 @@ def render_sound(paths: dict[str, Path], envelope: np.ndarray, rate: float, info
 
 def mux_video(paths: dict[str, Path], video: str, run: Runner = call) -> dict:
     """The video with the new WAV as its sound."""
+    from tasks.output_tasks import mux_video_task
+
     return run("mux", mux_video_task, paths, video)
 
 

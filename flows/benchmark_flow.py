@@ -40,7 +40,8 @@ from data_catalog.run_records import append_rows, read_table
 from data_catalog.settings import get_settings
 from flows import run_ids
 from flows.benchmark_compare import DEFAULT_THRESHOLDS, compare, deltas_markdown, plot_history, previous_run
-from flows.video_pipeline import VideoOptions, sonorize_video
+from flows.video_options import VideoOptions
+from flows.video_pipeline import sonorize_video
 from folai_models.events import detect_onsets
 from folai_models.metrics import onset_scores
 from tasks.metric_suite import is_value, score_sets

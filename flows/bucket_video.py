@@ -21,7 +21,8 @@ from data_catalog.claims import Claim, ClaimBook
 from data_catalog.errors import OutputError
 from data_catalog.locations import Location, ObjectInfo
 from flows.per_item import run_item
-from flows.video_pipeline import VideoContext, VideoOptions, sonorize_video
+from flows.video_options import VideoContext, VideoOptions
+from flows.video_pipeline import sonorize_video
 from tasks.bucket_tasks import download_object_task, quarantine_object_task, upload_bytes_task, upload_files_task
 
 

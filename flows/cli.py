@@ -238,7 +238,7 @@ def synth(
     from data_catalog.envelope_file import read_envelope
     from data_catalog.errors import SonorizeError
     from flows import api
-    from flows.video_pipeline import VideoContext, VideoOptions
+    from flows.video_options import VideoContext, VideoOptions
 
     options = VideoOptions(synth_engine=synth_engine, prompt=prompt, room_tone_db=room_tone_db, reverb=reverb,
                            audio_prompt=str(audio_prompt) if audio_prompt else None, init_noise_level=init_noise_level,

@@ -27,7 +27,8 @@ from data_catalog.locations import ObjectInfo
 from flows.bucket_video import BucketTargets, process_object
 from flows.per_item import for_each_item, run_item
 from flows.run_logging import quiet_input_error_tracebacks
-from flows.video_pipeline import VideoContext, VideoOptions, sonorize_video
+from flows.video_options import VideoContext, VideoOptions
+from flows.video_pipeline import sonorize_video
 from tasks._options import pipeline_task
 
 FAN_OUTS = frozenset({"none", "dask"})

@@ -35,7 +35,7 @@ from data_catalog.output_folders import assign_output_folders
 from flows.inputs import collect_inputs
 from flows.progress import BatchProgress
 from flows.run_logging import VideosFailed, quiet_input_error_tracebacks
-from flows.video_pipeline import VideoContext, VideoOptions
+from flows.video_options import VideoContext, VideoOptions
 from tasks._options import sonorize_version
 from tasks.library_tasks import library_fingerprint
 from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine, resolve_synth_engine

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 from data_catalog.envelope_file import write_envelope
-from data_catalog.envelope_plot import plot_envelope
 from data_catalog.labels import write_audacity_labels
 from data_catalog.media import mux_audio
 from data_catalog.media.audio import ENVELOPE_AUDIO_RATE
@@ -27,6 +26,8 @@ def write_envelope_outputs_task(
     reference: np.ndarray | None = None,
 ) -> list:
     """Envelope CSV + sidecar, its PNG plot and the Audacity label track; returns the events."""
+    from data_catalog.envelope_plot import plot_envelope  # matplotlib: only where a plot is drawn
+
     write_envelope(
         paths["envelope_csv"], envelope, frame_rate, sample_rate=ENVELOPE_AUDIO_RATE,
         hop_length=env_math.HOP_LENGTH, frame_length=env_math.FRAME_LENGTH, metadata=metadata,
