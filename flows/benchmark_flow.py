@@ -36,7 +36,7 @@ from data_catalog.datasets import get_dataset_adapter
 from data_catalog.errors import SonorizeInputError
 from data_catalog.examples import make_bouncing_ball_video
 from data_catalog.hashing import fingerprint
-from data_catalog.run_records import append_rows, read_table
+from data_catalog.run_records import read_table
 from data_catalog.settings import get_settings
 from flows import run_ids
 from flows.benchmark_compare import DEFAULT_THRESHOLDS, compare, deltas_markdown, plot_history, previous_run
@@ -44,6 +44,7 @@ from flows.video_options import VideoOptions
 from flows.video_pipeline import sonorize_video
 from folai_models.events import detect_onsets
 from folai_models.metrics import onset_scores
+from tasks.catalog_tasks import append_catalog_rows_task
 from tasks.metric_suite import is_value, score_sets
 
 BENCHMARKS_TABLE = "benchmarks"
@@ -169,10 +170,10 @@ def benchmark(
                                            "realtime_factor": result["realtime_factor"]})
     stamp = f"{now:%Y%m%dT%H%M%SZ}-{run_id}"
     if item_rows:
-        append_rows(catalog, BENCHMARKS_TABLE, item_rows, stamp, schema=BENCHMARKS_SCHEMA)
+        append_catalog_rows_task(catalog, BENCHMARKS_TABLE, item_rows, stamp, schema=BENCHMARKS_SCHEMA)
     history = read_table(catalog, METRICS_TABLE) if (Path(catalog) / METRICS_TABLE).is_dir() else None
     if metric_rows:
-        append_rows(catalog, METRICS_TABLE, metric_rows, stamp, schema=METRICS_SCHEMA)
+        append_catalog_rows_task(catalog, METRICS_TABLE, metric_rows, stamp, schema=METRICS_SCHEMA)
     _publish_table(summary)
     full_history = read_table(catalog, METRICS_TABLE)
     for config in summary["configs"]:

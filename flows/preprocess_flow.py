@@ -35,19 +35,19 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from data_catalog.dataset_tables import run_stamp, write_chunks, write_split_record, write_videos
+from data_catalog.dataset_tables import run_stamp, write_split_record
 from data_catalog.datasets import DatasetAdapter, DatasetItem, get_dataset_adapter
 from data_catalog.datasets.base import AUDIO_TOLERANCE_S
-from data_catalog.errors import SonorizeInputError
 from data_catalog.feature_cache import FeatureCache
 from data_catalog.targets import TargetCache, TargetSpec
 from flows import run_ids
 from flows.deployment_settings import PREPROCESS_VARIABLES, setting
 from flows.per_item import for_each_item
 from flows.progress import BatchProgress
-from tasks.envelope_tasks import n_envelope_frames
+from tasks.catalog_tasks import write_dataset_tables_task
+from tasks.envelope_tasks import envelope_target_task, n_envelope_frames
 from tasks.feature_tasks import VideoStage, build_video_stage, feature_key, frame_features
-from tasks.media_tasks import hash_video_task, probe_video_task, reference_envelope
+from tasks.media_tasks import hash_video_task, probe_video_task
 
 
 @flow(name="preprocess", log_prints=True)
@@ -135,8 +135,7 @@ def preprocess(
         chunk_rows += chunks
 
     stamp = run_stamp(started, run_id)
-    videos_file = write_videos(video_rows, run_stamp=stamp)
-    chunks_file = write_chunks(chunk_rows, run_stamp=stamp)
+    videos_file, chunks_file = write_dataset_tables_task(video_rows, chunk_rows, stamp)
     summary = _summary(adapter, items, results, stage, features, targets, record, split_path, root, run_id)
     summary["run_id_source"] = run_id_source
     summary["separation"] = None if separation is None else {k: separation[k] for k in ("query", "revision")}
@@ -167,16 +166,8 @@ def _preprocess_item(item: DatasetItem, adapter: DatasetAdapter, stage: VideoSta
 
     stage_note("envelope target")
     n_target = n_envelope_frames(info.duration_s)
-    target = targets.get(sha)
-    target_cached = target is not None and len(target.envelope) == n_target
-    if target_cached:
-        covered = target.covered_s
-    else:
-        try:
-            envelope, covered = reference_envelope(str(audio_path), n_target)
-        except ValueError as exc:  # e.g. an audio track too short for one RMS frame
-            raise SonorizeInputError(item.video_path, f"audio unusable as a target ({exc})") from None
-        targets.put(sha, envelope, covered, source_duration_s=info.duration_s)
+    covered, target_cached = envelope_target_task(str(audio_path), sha, n_target, info.duration_s, targets,
+                                                  label=item.video_path)
 
     stage_note(f"{stage.encoder.name} features")
     array, details = frame_features(info, sha, stage, dataset=adapter.name, split=item.split, cache=features)

@@ -26,7 +26,7 @@ from data_catalog.claims import Claim, ClaimBook
 from data_catalog.errors import OutputError
 from data_catalog.hashing import fingerprint
 from data_catalog.locations import Location, is_url
-from data_catalog.run_records import VIDEO_RUNS_TABLE, append_rows, video_run_row
+from data_catalog.run_records import VIDEO_RUNS_TABLE, video_run_row
 from data_catalog.settings import get_settings
 from flows import run_ids
 from flows.bucket_video import BucketTargets
@@ -37,6 +37,7 @@ from flows.progress import BatchProgress
 from flows.run_logging import VideosFailed, quiet_input_error_tracebacks
 from flows.video_options import VideoContext, VideoOptions
 from tasks._options import sonorize_version
+from tasks.catalog_tasks import append_catalog_rows_task
 from tasks.library_tasks import library_fingerprint
 from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine, resolve_synth_engine
 
@@ -335,7 +336,8 @@ def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, log
             logger.error("could not write the run record into %s: %s", out_text, exc)
     try:
         rows = [video_run_row({**run, "started_at": started}, v) for v in run["videos"]]
-        run["catalog_path"] = str(append_rows(catalog_dir, VIDEO_RUNS_TABLE, rows, f"{stamp}-{run['run_id']}"))
+        run["catalog_path"] = str(append_catalog_rows_task(catalog_dir, VIDEO_RUNS_TABLE, rows,
+                                                           f"{stamp}-{run['run_id']}"))
     except OSError as exc:
         logger.error("could not append to the catalog at %s: %s", catalog_dir, exc)
     if not artifacts:

@@ -32,6 +32,7 @@ from data_catalog.locations import Location, ObjectInfo
 from data_catalog.quarantine import quarantine_object
 from flows.deployment_settings import WATCHER_VARIABLES, setting
 from flows.inputs import VIDEO_EXTENSIONS
+from flows.per_item import run_logger
 from flows.run_ids import flow_run_id
 from flows.run_logging import quiet_input_error_tracebacks
 
@@ -246,7 +247,7 @@ def _mark_crashed(flow_run_id: str, message: str) -> None:
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
     except Exception as exc:
-        print(f"could not mark flow run {flow_run_id} crashed: {exc}")
+        run_logger().warning("could not mark flow run %s crashed: %s", flow_run_id, exc)
 
 
 def _quarantine(book: ClaimBook, source: Location, quarantine: Location, info: ObjectInfo, attempt: int,

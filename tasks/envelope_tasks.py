@@ -77,3 +77,28 @@ def envelope_from_audio(path: str, smoothing: str = "none") -> tuple[np.ndarray,
 def envelope_from_audio_task(path: str, smoothing: str = "none") -> tuple[np.ndarray, float]:
     """Task wrapper of :func:`envelope_from_audio`."""
     return envelope_from_audio(path, smoothing)
+
+
+@pipeline_task(name="envelope-target", tags=("envelope", "dataset"))  # content cache: the TargetCache
+def envelope_target_task(audio_path: str, video_sha256: str, n_frames: int, duration_s: float, targets,
+                         label: str | None = None) -> tuple[float, bool]:
+    """A training target: the RMS envelope of ``audio_path`` (the video's own audio, or its separated
+    sound), read from ``targets`` (a ``data_catalog.targets.TargetCache``) when it holds one of
+    ``n_frames`` frames for this content, else measured and stored there.
+
+    Returns ``(covered_s, cached)``: the seconds of audio the target covers, and whether it was read.
+    Raises SonorizeInputError naming ``label`` (default ``audio_path``) when the audio cannot make one.
+    """
+    from data_catalog.errors import SonorizeInputError
+    from tasks.media_tasks import reference_envelope
+
+    target = targets.get(video_sha256)
+    if target is not None and len(target.envelope) == n_frames:
+        return target.covered_s, True
+    try:
+        envelope, covered = reference_envelope(str(audio_path), n_frames)
+    except ValueError as exc:  # e.g. an audio track too short for one RMS frame
+        raise SonorizeInputError(label or audio_path, f"audio unusable as a target ({exc})") from None
+    targets.put(video_sha256, envelope, covered, source_duration_s=duration_s)
+    return covered, False
+
