@@ -3,8 +3,9 @@
 ``run`` goes through the Prefect flow when ``PREFECT_API_URL`` names a server
 (or with ``--prefect``: Prefect's temporary server, seconds to start); without
 one it runs the same batch as plain functions. The single-file commands
-(``envelope``, ``synth``, ``envelope-from-audio``, ``labels``) call the same
-task functions directly, so they answer in seconds.
+(``envelope``, ``synth``, ``envelope-from-audio``, ``labels``) call the
+per-video steps the flow uses (:mod:`flows.api`) as plain functions: no
+Prefect import, no server, so they answer in seconds.
 """
 
 from __future__ import annotations

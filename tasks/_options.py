@@ -101,11 +101,6 @@ def pipeline_task(*, name: str, tags: tuple[str, ...] = (), retries: int = 0, re
     return decorate
 
 
-def run_task(task, *args, **kwargs):
-    """Call ``task`` (a :class:`PipelineTask` or a Prefect task) as a task run inside a run, else plainly."""
-    return task(*args, **kwargs) if in_prefect_run() else task.fn(*args, **kwargs)
-
-
 # --- cache keys -------------------------------------------------------------------------------
 
 def file_identity(path) -> str:
