@@ -39,10 +39,21 @@ def identify_video(video: str, run: Runner = call) -> tuple[VideoInfo, str]:
 
 
 def predict_envelope(info: VideoInfo, sha: str, engine: str, run: Runner = call) -> tuple[np.ndarray, float, dict]:
-    """The video's envelope from ``engine``: ``(envelope, frame_rate, what the engine decided)``."""
+    """The video's envelope from ``engine``: ``(envelope, frame_rate, what the engine decided)``.
+
+    An engine that ``needs_features`` (``video2rms``) gets them from the cached ``frame-features``
+    task, run first on the video stage its checkpoint was trained on (timed as part of ``envelope``).
+    """
+    from tasks.engines import create_envelope_engine_from_config
     from tasks.envelope_tasks import predict_envelope_task
 
-    return run("envelope", predict_envelope_task, info, engine, sha)
+    features = None
+    model = create_envelope_engine_from_config(engine)
+    if model.needs_features:
+        from tasks.feature_tasks import frame_features  # PyTorch: only for the learned engines
+
+        features, _ = run("envelope", frame_features, info, sha, model.video_stage())
+    return run("envelope", predict_envelope_task, info, engine, sha, features=features)
 
 
 def envelope_metadata(video: str, sha: str, engine: str, details: dict, *, source_path: bool = False) -> dict:

@@ -44,8 +44,9 @@ from flows import run_ids
 from flows.deployment_settings import PREPROCESS_VARIABLES, setting
 from flows.per_item import for_each_item
 from flows.progress import BatchProgress
+from folai_models.envelope import n_envelope_frames_for_seconds
 from tasks.catalog_tasks import write_dataset_tables_task
-from tasks.envelope_tasks import envelope_target_task, n_envelope_frames
+from tasks.envelope_tasks import envelope_target_task
 from tasks.feature_tasks import VideoStage, build_video_stage, feature_key, frame_features
 from tasks.media_tasks import hash_video_task, probe_video_task
 
@@ -165,7 +166,7 @@ def _preprocess_item(item: DatasetItem, adapter: DatasetAdapter, stage: VideoSta
         targets = TargetCache(targets.root, spec=TargetSpec(source=separated["target_source"]))
 
     stage_note("envelope target")
-    n_target = n_envelope_frames(info.duration_s)
+    n_target = n_envelope_frames_for_seconds(info.duration_s)
     covered, target_cached = envelope_target_task(str(audio_path), sha, n_target, info.duration_s, targets,
                                                   label=item.video_path)
 

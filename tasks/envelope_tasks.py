@@ -6,16 +6,10 @@ import os
 
 import numpy as np
 from data_catalog.media import VideoInfo
-from data_catalog.media.audio import ENVELOPE_AUDIO_RATE
 from folai_models import envelope as env_math
 from tasks._options import cache_key, file_identity, keyed_by_file, pipeline_task, sonorize_version
-from tasks.engines import get_envelope_engine
+from tasks.engines import create_envelope_engine_from_config
 from tasks.media_tasks import audio_envelope
-
-
-def n_envelope_frames(duration_s: float) -> int:
-    """Envelope frames for a duration: 16 kHz samples // hop (1250 for 10 s)."""
-    return int(round(duration_s * ENVELOPE_AUDIO_RATE)) // env_math.HOP_LENGTH
 
 
 def _predict_key(context, parameters: dict) -> str | None:
@@ -31,7 +25,7 @@ def _predict_key(context, parameters: dict) -> str | None:
         return None
     from data_catalog.settings import get_settings
 
-    description = get_envelope_engine(parameters["engine"]).describe()
+    description = create_envelope_engine_from_config(parameters["engine"]).describe()
     files = sorted(file_identity(v) for v in description.values() if isinstance(v, str) and os.path.isfile(v))
     checkpoint = get_settings().video2rms_checkpoint
     return cache_key(context.task.name, video_sha256=sha, engine=description, files=files,
@@ -40,16 +34,19 @@ def _predict_key(context, parameters: dict) -> str | None:
 
 
 @pipeline_task(name="predict-envelope", tags=("envelope",), cache_key_fn=_predict_key)
-def predict_envelope_task(info: VideoInfo, engine: str, video_sha256: str | None = None
-                          ) -> tuple[np.ndarray, float, dict]:
+def predict_envelope_task(info: VideoInfo, engine: str, video_sha256: str | None = None,
+                          features: np.ndarray | None = None) -> tuple[np.ndarray, float, dict]:
     """Predict the video's envelope with the named engine, exactly covering its duration.
+
+    ``features``: the frame features an engine that ``needs_features`` reads (the flow runs the
+    cached ``frame-features`` task first); None lets the engine compute them itself.
 
     Returns ``(envelope, frame_rate, details)``: ``details`` is what the engine decided for this
     video (``auto``: the engine it chose and why; ``steps``: where the steps came from).
     """
-    model = get_envelope_engine(engine)
-    envelope, rate = model.predict(info, video_sha256=video_sha256)
-    n = n_envelope_frames(info.duration_s)
+    model = create_envelope_engine_from_config(engine)
+    envelope, rate = model.predict(info, video_sha256=video_sha256, features=features)
+    n = env_math.n_envelope_frames_for_seconds(info.duration_s)
     envelope = np.clip(np.asarray(envelope, dtype=np.float32), 0.0, 1.0)
     if len(envelope) != n:
         envelope = env_math.interpolate_envelope(envelope, rate, n_target=n).astype(np.float32)
