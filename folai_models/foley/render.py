@@ -32,7 +32,6 @@ from folai_models.foley.levels import WINDOW_S, db_to_gain, frame_levels
 from folai_models.foley.sources import FoleySource
 from folai_models.foley.streams import StreamingConvolver, room_impulse_response, soft_clip
 from folai_models.preview_synth.carrier import GRAIN_LOCAL_PEAK_S, PLATEAU_RATIO, SUSTAIN_MIN_S, contact_time
-from folai_models.preview_synth.measure import frames_to_samples
 from folai_models.rates import ENVELOPE_FRAME_RATE
 
 BLOCK_S = 5.0  # rendering block; memory ~ (block + longest tail) x channels
