@@ -318,6 +318,24 @@ def test_a_room_tone_file_in_a_library_is_all_bed():
     assert len(bank) == 0 and len(bank.room_tone) == 1 and bank.room_tone[0].size > 1.9 * SR
 
 
+@pytest.mark.parametrize("hits", [True, False])
+def test_digital_silence_in_a_recording_never_reaches_the_bed(hits):
+    """A decoder's padding or a muted stretch is not room tone: the bed is never exactly zero."""
+    rng = np.random.default_rng(6)
+    y = 0.001 * rng.standard_normal(int(4 * SR))
+    if hits:
+        for t in (0.3, 1.3, 2.3):
+            shot = one_shot(rng, 0.5, 500)
+            y[int(t * SR) : int(t * SR) + shot.size] += shot
+    y[int(3.0 * SR) :] = 0.0  # the last second is digital silence
+    bank = foley.analyse_recording(y.astype(np.float32), SR, "padded")
+    assert bank.room_tone and all(np.count_nonzero(r == 0) < 10 for r in bank.room_tone)
+    if hits:
+        source = foley.SamplerSource(bank, SR, None, np.random.default_rng(0))
+        bed = source.room_tone_stream(np.random.default_rng(1)).read(10 * SR)
+        assert np.count_nonzero(bed == 0) < 10
+
+
 def test_splice_stream_plays_regions_whole_and_is_seamless_block_by_block():
     from folai_models.foley.streams import SPLICE_FADE_S, SpliceStream
 

@@ -134,7 +134,8 @@ def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundB
         bank.skipped.append(f"{name}: silent")
         return bank
     rms = _frame_rms(y)
-    floor = max(float(np.percentile(rms, FLOOR_PERCENTILE)), FLOOR_MIN)
+    sounding = rms[rms > FLOOR_MIN]  # digital silence (padding, a muted stretch) is not the room's floor
+    floor = max(float(np.percentile(sounding, FLOOR_PERCENTILE)) if sounding.size else 0.0, FLOOR_MIN)
     frame_time = lambda k: k * ANALYSIS_HOP  # noqa: E731  (frame index -> first sample)
 
     onsets = librosa.onset.onset_detect(y=y, sr=sample_rate, units="samples", backtrack=True)
@@ -187,9 +188,20 @@ def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundB
     if shots:
         _add_bed(bank, y, rms)
     else:  # nothing stands out: a room-tone recording (a library's "air" file) is all bed
-        trim = int(BED_TRIM_S * sample_rate)
-        bank.room_tone = [_unit_rms(y[trim : y.size - trim])] if y.size > 4 * trim else []
+        bank.room_tone = _bed_regions(y, rms > FLOOR_MIN, sample_rate)
+        if bank.room_tone:
+            pooled = float(np.sqrt(np.mean(np.square(np.concatenate(bank.room_tone), dtype=np.float64))))
+            bank.room_tone = [(r / pooled).astype(np.float32) for r in bank.room_tone]
     return bank
+
+
+def _bed_regions(y: np.ndarray, frames: np.ndarray, sample_rate: int) -> list[np.ndarray]:
+    """The stretches of ``y`` under runs of True ``frames`` at least :data:`BED_MIN_S` long, trimmed."""
+    trim = int(BED_TRIM_S * sample_rate)
+    regions = [y[ka * ANALYSIS_HOP + trim : kb * ANALYSIS_HOP + ANALYSIS_FRAME - trim]
+               for ka, kb in _runs(frames, int(BED_MIN_S * sample_rate / ANALYSIS_HOP))]
+    regions = [np.trim_zeros(r) for r in regions]  # a frame over the edge of digital silence
+    return [r for r in regions if r.size > 2 * trim]
 
 
 def _add_bed(bank: SoundBank, y: np.ndarray, rms: np.ndarray) -> None:
@@ -203,12 +215,10 @@ def _add_bed(bank: SoundBank, y: np.ndarray, rms: np.ndarray) -> None:
     """
     from folai_models.foley.render import loud_event_level  # the renderer imports this module
 
-    sr, trim = bank.sample_rate, int(BED_TRIM_S * bank.sample_rate)
     quiet = rms < float(np.percentile(rms, LOUD_PERCENTILE)) * 10 ** (-BED_BELOW_LOUD_DB / 20)
-    regions = [y[ka * ANALYSIS_HOP + trim : kb * ANALYSIS_HOP + ANALYSIS_FRAME - trim]
-               for ka, kb in _runs(quiet, int(BED_MIN_S * sr / ANALYSIS_HOP))]
-    regions = [r for r in regions if r.size > 2 * trim and np.max(np.abs(r)) > 0]
-    loud = loud_event_level(y, sr)
+    quiet &= rms > FLOOR_MIN  # never digital silence (a decoder's padding, a muted stretch) in the bed
+    regions = _bed_regions(y, quiet, bank.sample_rate)
+    loud = loud_event_level(y, bank.sample_rate)
     if not regions or loud <= EPS:
         return
     pooled = float(np.sqrt(np.mean(np.square(np.concatenate(regions), dtype=np.float64))))
