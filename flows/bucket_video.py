@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from data_catalog.atomic import json_text
 from data_catalog.bucket_keys import BadKeyError, output_folder, validate_key
 from data_catalog.claims import Claim, ClaimBook
-from data_catalog.errors import OutputError, SonorizeInputError
+from data_catalog.errors import OutputError, SonorizeError
 from data_catalog.locations import Location, ObjectInfo
 from data_catalog.quarantine import quarantine_object
 from flows.video_pipeline import VideoOptions, sonorize_video
@@ -74,7 +74,7 @@ def process_object(source_url: str, info: ObjectInfo, targets: BucketTargets, op
         local_out = Path(tmp) / "out"
         try:
             record = sonorize_video(str(local_video), local_out, natural_stem, options)
-        except SonorizeInputError as exc:
+        except SonorizeError as exc:
             reason = str(exc).replace(str(local_video), url)
             return _fail(finish, source, quarantine, info, claim, reason, "processing", run_id)
         except Exception as exc:  # a bug must not stop the batch: quarantine with the reason

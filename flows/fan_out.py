@@ -25,7 +25,7 @@ from pathlib import Path
 from prefect import task
 
 from data_catalog.claims import Claim, ClaimBook
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError
 from data_catalog.locations import ObjectInfo
 from flows.bucket_video import BucketTargets, process_object
 from flows.run_logging import quiet_input_error_tracebacks
@@ -64,7 +64,7 @@ def process_item(item: VideoItem, out_root: Path | None, targets: BucketTargets,
             return sonorize_video(item.local_path, out_root / (item.folder or item.stem), item.stem, options,
                                   stage=stage, notes=[item.note] if item.note else [])
         return process_object(item.source_url, item.info, targets, options, claim=item.claim, run_id=run_id)
-    except SonorizeInputError as exc:
+    except SonorizeError as exc:
         return {"video_path": label, "status": "failed", "error": str(exc)}
     except Exception as exc:  # an unexpected bug must not stop the batch either
         traceback.print_exc()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError
 from data_catalog.feature_cache import FeatureCache
 from flows.inputs import collect_videos
 from flows.progress import BatchProgress
@@ -58,7 +58,7 @@ def features(
                 array, details = frame_features(info, sha, stage, dataset=dataset, split=split, cache=cache)
                 result = {"video_path": video, "video_sha256": sha, "status": "cached" if details["cached"] else "ok",
                           **details}
-            except SonorizeInputError as exc:
+            except SonorizeError as exc:
                 result = {"video_path": video, "status": "failed", "error": str(exc)}
             except Exception as exc:  # one bad video must not stop the batch
                 logger.error("unexpected error on %s:\n%s", video, traceback.format_exc())

@@ -40,7 +40,7 @@ from prefect.artifacts import create_markdown_artifact
 from data_catalog.dataset_tables import run_stamp, write_chunks, write_split_record, write_videos
 from data_catalog.datasets import DatasetAdapter, DatasetItem, get_dataset_adapter
 from data_catalog.datasets.base import AUDIO_TOLERANCE_S
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError, SonorizeInputError
 from data_catalog.feature_cache import FeatureCache
 from data_catalog.targets import TargetCache, TargetSpec
 from flows.deployment_settings import PREPROCESS_VARIABLES, setting
@@ -127,7 +127,7 @@ def preprocess(
             try:
                 result, row, chunks = _preprocess_item(item, adapter, stage, features, targets, context,
                                                        lambda s, n=name: progress.stage(n, s))
-            except SonorizeInputError as exc:
+            except SonorizeError as exc:
                 result, row, chunks = _failure(item, stage, context, str(exc))
             except Exception as exc:  # one unexpected bug must not stop the other items
                 logger.error("unexpected error on %s:\n%s", item.video_path, traceback.format_exc())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError
 from flows.inputs import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, collect_videos, output_stems
 from flows.progress import BatchProgress
 from folai_models.separation.inference import DEFAULT_QUERY
@@ -79,7 +79,7 @@ def separate(
                     overlap_s=overlap_s, batch_windows=batch_windows,
                     on_progress=lambda f, n=name: progress.stage(n, f"separating {100 * f:.0f} %"))
                 result = {"path": source, "status": "ok", **details}
-            except SonorizeInputError as exc:
+            except SonorizeError as exc:
                 result = {"path": source, "status": "failed", "error": str(exc)}
             except Exception as exc:  # one bad file must not stop the batch
                 logger.error("unexpected error on %s:\n%s", source, traceback.format_exc())

@@ -15,7 +15,7 @@ import numpy as np
 import soxr
 
 from data_catalog.dataset_tables import read_chunks, read_videos
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError, SonorizeInputError
 from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE, extract_audio
 from folai_models.synth.control_signal import stereo_envelope
 
@@ -73,7 +73,7 @@ def load_synth_chunks(dataset: str, split: str, chunk_s: float, *, sample_rate: 
         try:
             audio = extract_audio(audio_paths[row["item_id"]], sample_rate=sample_rate, n_channels=SYNTH_CHANNELS,
                                   start_s=float(row["start_s"]), max_duration_s=chunk_s)
-        except SonorizeInputError as error:
+        except SonorizeError as error:
             if log:
                 log(f"skipping {row['item_id']} chunk {row['chunk_index']}: {error}")
             continue

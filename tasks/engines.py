@@ -426,11 +426,11 @@ def resolve_synth_engine(name: str, fallback_to_preview: bool = False, warn=None
     """
     if name == "preview" or not fallback_to_preview:
         return name
-    from data_catalog.errors import SonorizeInputError
+    from data_catalog.errors import SonorizeError
 
     try:
         get_synth_engine(name)
-    except SonorizeInputError as error:
+    except SonorizeError as error:
         if warn is not None:
             warn(f"synth engine {name!r} unavailable, falling back to 'preview' as asked: {error}")
         return "preview"

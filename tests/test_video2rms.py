@@ -17,7 +17,7 @@ from data_catalog.checkpoints import (
     save_checkpoint,
     sidecar_path,
 )
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError
 from folai_models.quantize import classes_to_rms, gaussian_label_smoothing, mu_law, rms_to_classes
 from folai_models.video2rms.config import Video2RMSConfig
 from folai_models.video2rms.decode import (
@@ -302,7 +302,7 @@ def test_tampered_or_unexplained_checkpoints_are_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="sha256") as caught:
         load_checkpoint(path)
-    assert isinstance(caught.value, SonorizeInputError) and str(path) in str(caught.value)
+    assert isinstance(caught.value, SonorizeError) and str(path) in str(caught.value)
     sidecar_path(path).unlink()
     with pytest.raises(CheckpointError, match="sidecar is missing") as caught:
         load_checkpoint(path)
