@@ -3,8 +3,9 @@ fire, settings through Prefect Variables and deploy-time parameters, a batch wit
 ends Failed and notifies through an automation, no `gpu` limit without GPUs, GPU deployments that
 refuse to deploy without their image.
 
-One `prefect server start` on loopback is shared by this module's tests; every wait is bounded
-and every process started here (server, workers, their flow-run processes) is killed at the end.
+The session's `prefect server start` on loopback (tests/conftest.py) is shared with the deployment
+test; every wait is bounded and every process started here (workers, their flow-run processes) is
+killed at the end.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from live_servers import PREFECT, REPO_ROOT, PrefectServer, kill_tree, tail
+from live_servers import PREFECT, REPO_ROOT, kill_tree, tail
 from media_factory import pattern_clip
 
 pytestmark = [
@@ -35,22 +36,10 @@ SCHEDULED_TIMEOUT_S = 60  # the server's recent-deployments scheduler runs every
 RUN_TIMEOUT_S = 150
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A Prefect server with both pools (docker/work-pools.sh, no GPU_SLOTS) and three deployments."""
-    home = tmp_path_factory.mktemp("ops-server")
-    server = PrefectServer(home)
-    try:
-        server.wait_healthy()
-        pools = subprocess.run(["bash", str(REPO_ROOT / "docker" / "work-pools.sh")], cwd=REPO_ROOT,
-                               env={**server.env, "PREFECT": PREFECT}, capture_output=True, text=True, timeout=180)
-        assert pools.returncode == 0, pools.stdout + pools.stderr
-        # The deployments used here (test_bucket_watcher deploys --all).
-        out = server.cli("--no-prompt", "deploy", "--name", "nightly", "--name", "watcher", "--name", "batch")
-        assert "benchmark/nightly" in out, out[-3000:]
-        yield server
-    finally:
-        kill_tree(server.proc)
+@pytest.fixture
+def server(shared_prefect_server):
+    """The session's Prefect server: both pools (docker/work-pools.sh, no GPU_SLOTS), `nightly`, `watcher`, `batch`."""
+    return shared_prefect_server
 
 
 def _deployment(server, name: str):
@@ -160,6 +149,7 @@ def test_variables_point_the_watcher_and_a_batch_with_a_bad_video_fails_and_noti
                            cwd=REPO_ROOT, env=server.env, capture_output=True, text=True, timeout=120)
     assert alert.returncode == 0, alert.stdout + alert.stderr
 
+    batches_before = len(server.flow_runs("sonorize"))  # the server is shared: count only this test's runs
     worker_log = tmp_path / "worker.log"
     worker = server.start_worker(POOL, tmp_path, worker_log, env={"SONORIZE_CATALOG_DIR": str(tmp_path / "catalog")})
     try:
@@ -172,10 +162,15 @@ def test_variables_point_the_watcher_and_a_batch_with_a_bad_video_fails_and_noti
         server.cli("variable", "set", "sonorize_input_url", str(incoming), "--overwrite")
         server.cli("variable", "set", "sonorize_output_url", str(outputs), "--overwrite")
         server.cli("deployment", "run", "watch-bucket/watcher", "-p", "min_age_s=0")
-        batch = server.wait_flow_runs_final("sonorize", 1, RUN_TIMEOUT_S, [worker_log])[0]
+        batches = server.wait_flow_runs_final("sonorize", batches_before + 1, RUN_TIMEOUT_S, [worker_log])
+        batch = max(batches, key=lambda run: run.created)
         text = webhook.wait_for("1 of 2 videos failed: broken.mp4", RUN_TIMEOUT_S)
     finally:
         kill_tree(worker)
+        with server.client() as client:  # the shared server's later users set their own buckets
+            for name in ("sonorize_input_url", "sonorize_output_url"):
+                if client.read_variable_by_name(name) is not None:
+                    client.delete_variable_by_name(name)
     # Failed (what alerts see), saying how many; the good video's outputs are kept.
     assert batch.state.is_failed() and batch.state.message == "1 of 2 videos failed: broken.mp4", batch.state
     assert "sonorize/" in text and "Failed" in text, text
