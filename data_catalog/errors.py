@@ -18,7 +18,9 @@ class SonorizeError(Exception):
     :class:`CheckpointError` (a checkpoint this project trained).
     """
 
-    def __init__(self, path: str | os.PathLike | None, reason: str):
+    def __init__(self, path: str | os.PathLike | None, reason: str | None = None):
+        if reason is None:  # ``Error("reason")``: no file at fault (registries raise ``error(message)``)
+            path, reason = None, str(path)
         self.path = str(path) if path is not None else None
         self.reason = reason
         super().__init__(f"{self.path}: {reason}" if self.path else reason)
@@ -31,7 +33,7 @@ class SonorizeInputError(SonorizeError):
 class OutputError(SonorizeError, OSError):
     """An output location that cannot be written (also an OSError, for callers that catch those)."""
 
-    def __init__(self, path: str | os.PathLike | None, reason: str, errno_code: int | None = None):
+    def __init__(self, path: str | os.PathLike | None, reason: str | None = None, errno_code: int | None = None):
         super().__init__(path, reason)
         self.errno = errno_code
 

@@ -94,6 +94,8 @@ def test_each_kind_says_path_and_reason_and_output_errors_stay_oserrors(tmp_path
         assert str(error) == f"{tmp_path / 'x.bin'}: the reason"
         assert (error.path, error.reason) == (str(tmp_path / "x.bin"), "the reason")
         assert str(kind(None, "only a reason")) == "only a reason"
+        alone = kind("a message alone")  # as registries raise error(message)
+        assert (str(alone), alone.path, alone.reason) == ("a message alone", None, "a message alone")
     full = output_error(tmp_path / "out.wav", OSError(28, "No space left on device"))
     assert isinstance(full, OSError) and full.errno == 28
     assert str(full) == f"{tmp_path / 'out.wav'}: cannot write: no space left on device"
