@@ -26,18 +26,19 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from folai_models.rates import ENVELOPE_FRAME_RATE  # noqa: E402
+
 DATA = REPO.parent / "shared" / "data"
 SETS = ("greatest-hits-dev", "foley-wild-dev")
-ENVELOPE_RATE = 125.0  # SPEC stage 7: 16 kHz, hop 128
 
 
 def held_out_items() -> list[str] | None:
     """The Greatest Hits recordings the default checkpoint was not trained on (its ``val_items``)."""
-    from data_catalog.checkpoints import load_checkpoint
-    from tasks.engines import default_video2rms_checkpoint
+    from data_catalog.checkpoints import load_checkpoint_state
+    from tasks.engines.video2rms import default_video2rms_checkpoint
 
     checkpoint = default_video2rms_checkpoint()
-    return load_checkpoint(str(checkpoint))[2]["extra"].get("val_items") if checkpoint else None
+    return load_checkpoint_state(str(checkpoint))[1]["extra"].get("val_items") if checkpoint else None
 
 
 def score_set(folder: Path, limit: int | None, save: Path | None, compare: Path | None,
@@ -61,8 +62,8 @@ def score_set(folder: Path, limit: int | None, save: Path | None, compare: Path 
         if compare and (compare / f"{video.stem}.npy").is_file():
             max_diff = max(max_diff, float(np.abs(np.load(compare / f"{video.stem}.npy") - envelope).max()))
         reference, covered = reference_envelope(str(video), len(envelope))
-        n = min(len(envelope), int(covered * ENVELOPE_RATE))
-        rows.append(envelope_scores(reference[:n], envelope[:n], ENVELOPE_RATE))
+        n = min(len(envelope), int(covered * ENVELOPE_FRAME_RATE))
+        rows.append(envelope_scores(reference[:n], envelope[:n], ENVELOPE_FRAME_RATE))
     matched = sum(round(r["onset_recall"] * r["n_reference_onsets"]) for r in rows)
     n_ref, n_est = sum(r["n_reference_onsets"] for r in rows), sum(r["n_estimate_onsets"] for r in rows)
     p, r = matched / max(n_est, 1), matched / max(n_ref, 1)

@@ -25,7 +25,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from data_catalog.media.audio import extract_audio  # noqa: E402
 from folai_models.realism import AiSFXEmbedder, fad_sfx, per_clip_fad_sfx  # noqa: E402
-from folai_models.realism.aisfx_frontend import SAMPLE_RATE  # noqa: E402
+from folai_models.rates import AISFX_SAMPLE_RATE  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "greatest-hits-dev"
 NOISE_CLIPS, NOISE_SECONDS, NOISE_RMS = 8, 30, 0.01  # the white-noise ceiling row
@@ -44,12 +44,12 @@ def main() -> None:
     videos = sorted((args.data / "videos").glob("*.mp4"))[: args.limit]
     if len(videos) < 4:
         sys.exit(f"{args.data}: needs at least 4 recordings in videos/, found {len(videos)}")
-    clips = {v.name: extract_audio(v, sample_rate=SAMPLE_RATE)[0] for v in videos}
-    minutes = sum(a.size for a in clips.values()) / SAMPLE_RATE / 60
+    clips = {v.name: extract_audio(v, sample_rate=AISFX_SAMPLE_RATE)[0] for v in videos}
+    minutes = sum(a.size for a in clips.values()) / AISFX_SAMPLE_RATE / 60
 
     embedder = AiSFXEmbedder.load()
     wall, cpu = time.perf_counter(), time.process_time()
-    embeddings = {name: embedder.embed(audio, SAMPLE_RATE) for name, audio in clips.items()}
+    embeddings = {name: embedder.embed(audio, AISFX_SAMPLE_RATE) for name, audio in clips.items()}
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     blocks = sum(len(e) for e in embeddings.values())
     print(f"embedded {minutes:.1f} min of audio ({blocks} blocks) with {args.threads} threads: "
@@ -58,8 +58,8 @@ def main() -> None:
     names = sorted(embeddings)
     first, second = [embeddings[n] for n in names[::2]], {n: embeddings[n] for n in names[1::2]}
     rng = np.random.default_rng(0)
-    noise = [embedder.embed((NOISE_RMS * rng.standard_normal(NOISE_SECONDS * SAMPLE_RATE)).astype(np.float32),
-                            SAMPLE_RATE) for _ in range(NOISE_CLIPS)]
+    noise = [embedder.embed((NOISE_RMS * rng.standard_normal(NOISE_SECONDS * AISFX_SAMPLE_RATE)).astype(np.float32),
+                            AISFX_SAMPLE_RATE) for _ in range(NOISE_CLIPS)]
     start = time.perf_counter()
     print(f"FAD-SFX real half vs real half: {fad_sfx(first, list(second.values())):.1f} "
           f"({time.perf_counter() - start:.1f} s)")

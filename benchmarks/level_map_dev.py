@@ -26,11 +26,11 @@ if str(REPO_ROOT) not in sys.path:
 
 from data_catalog.media import probe_video  # noqa: E402
 from folai_models.metrics import envelope_scores  # noqa: E402
+from folai_models.rates import ENVELOPE_FRAME_RATE  # noqa: E402
 from folai_models.video2rms import level_map as lm  # noqa: E402
 from tasks.media_tasks import reference_envelope  # noqa: E402
 
 DATA = REPO_ROOT.parent / "shared" / "data" / "greatest-hits-dev"
-ENVELOPE_RATE = 125.0  # SPEC stage 7
 
 
 def raw_envelope(engine, video: Path, cache: Path) -> np.ndarray:
@@ -38,10 +38,10 @@ def raw_envelope(engine, video: Path, cache: Path) -> np.ndarray:
     path = cache / f"{video.stem}.raw.npy"
     if not path.is_file():
         from folai_models.video2rms import predict_envelope
-        from tasks.engines import _load_video2rms
+        from tasks.engines.video2rms import load_video2rms
         from tasks.feature_tasks import frame_features_task
 
-        model, config, stage, normalizer, _ = _load_video2rms(str(engine.checkpoint), engine.device)
+        model, config, stage, normalizer, _ = load_video2rms(str(engine.checkpoint), engine.device)
         info = probe_video(video)
         from data_catalog.hashing import sha256_file
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (DATA / "videos").is_dir():
         print(f"skipped: {DATA} not found (development data lives beside the repository)")
         return 0
-    from tasks.engines import Video2RMSEnvelopeEngine
+    from tasks.engines.video2rms import Video2RMSEnvelopeEngine
 
     engine = Video2RMSEnvelopeEngine(args.checkpoint)
     meta = json.loads(Path(engine.checkpoint).with_suffix(".json").read_text())["extra"]
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     for video in sorted((DATA / "videos").glob("*.mp4")):
         env = raw_envelope(engine, video, args.cache)
         ref, covered_s = reference_envelope(str(video), env.size)
-        n = min(env.size, int(covered_s * ENVELOPE_RATE))
+        n = min(env.size, int(covered_s * ENVELOPE_FRAME_RATE))
         pairs[video.stem] = (env[:n], ref[:n])
     lm.LEVEL_MAP_QUANTILES = tuple(args.quantiles)
     train = [pairs[k] for k in sorted(split["train"]) if k in pairs]
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("train", "val"):
         items = [pairs[k] for k in sorted(split[name]) if k in pairs]
         for label, f in (("raw", lambda e: e), ("level map", lambda e: lm.apply_level_map(e, knots))):
-            scores = [envelope_scores(r, f(e), ENVELOPE_RATE) for e, r in items]
+            scores = [envelope_scores(r, f(e), ENVELOPE_FRAME_RATE) for e, r in items]
             p99 = np.median([np.percentile(f(e), 99) for e, _ in items])
             print(f"| {name} ({len(items)}) | {label} | {np.mean([s['onset_f1'] for s in scores]):.3f} | "
                   f"{np.mean([s['correlation'] for s in scores]):.3f} | {np.mean([s['e_l1'] for s in scores]):.4f} | "

@@ -1,7 +1,7 @@
 """Score the weight-free preview envelope on the Greatest Hits development recordings.
 
 For each recording: decode grey frames at 30 fps (data_catalog.media), estimate
-the preview envelope (folai_models.motion_envelope), compute the ground-truth
+the preview envelope (folai_models.preview_envelope), compute the ground-truth
 RMS envelope of the real audio (16 kHz mono, no smoothing, SPEC item 14) and
 score the preview, a periodic chance baseline (a hit every 0.25 s) and the
 silence baseline (all zeros): E-L1, envelope
@@ -29,15 +29,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from data_catalog.media import iter_frame_windows, probe_video  # noqa: E402
+from folai_models.envelope import n_envelope_frames_for_seconds  # noqa: E402
 from folai_models.metrics import envelope_scores  # noqa: E402
-from folai_models.motion_envelope import MotionFeatureExtractor, envelope_from_motion  # noqa: E402
+from folai_models.preview_envelope import MotionFeatureExtractor, envelope_from_motion  # noqa: E402
+from folai_models.rates import ENVELOPE_FRAME_RATE, VIDEO_FRAME_RATE  # noqa: E402
 from tasks.media_tasks import reference_envelope  # noqa: E402  (the same reference the flow scores against)
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "greatest-hits-dev"
-SAMPLE_RATE = 16000  # SPEC stage 4: envelopes from 16 kHz mono
-HOP = 128  # SPEC stage 7: hop 128 -> 125 envelope frames/s
-FRAME_RATE = 30.0  # SPEC stage 3
-ENVELOPE_RATE = SAMPLE_RATE / HOP
 SHORT_AUDIO_S = 0.25  # audio shorter than the video by more than this is reported as ending early (containers differ by ~0.1 s)
 METHODS = ("preview", "periodic", "silence")
 PERIODIC_HZ = 4.0  # a chance baseline: one hit every 0.25 s, about the dev set's onset rate
@@ -48,7 +46,7 @@ COLUMNS = ("e_l1", "correlation", "onset_precision", "onset_recall", "onset_f1",
 
 def periodic_envelope(n_frames: int) -> np.ndarray:
     """Decaying bursts at PERIODIC_HZ: what blind, evenly spaced guessing scores."""
-    t = (np.arange(n_frames) + 0.5) / ENVELOPE_RATE
+    t = (np.arange(n_frames) + 0.5) / ENVELOPE_FRAME_RATE
     phase = np.mod(t, 1.0 / PERIODIC_HZ)
     return (PERIODIC_PEAK_RMS * np.exp(-phase / PERIODIC_DECAY_S)).astype(np.float32)
 
@@ -60,18 +58,18 @@ def score_recording(path: Path) -> dict:
     n_frames = 0
     decode_s = 0.0
     t_dec = time.perf_counter()
-    for window in iter_frame_windows(info, frame_rate=FRAME_RATE):
+    for window in iter_frame_windows(info, frame_rate=VIDEO_FRAME_RATE):
         decode_s += time.perf_counter() - t_dec
         extractor.update(window)
         n_frames += len(window)
         t_dec = time.perf_counter()
     features_s = time.perf_counter() - t0 - decode_s
-    n_out = int(round(info.duration_s * SAMPLE_RATE)) // HOP
-    preview = envelope_from_motion(extractor.features(), frame_rate=FRAME_RATE, n_frames_out=n_out)
+    n_out = n_envelope_frames_for_seconds(info.duration_s)
+    preview = envelope_from_motion(extractor.features(), frame_rate=VIDEO_FRAME_RATE, n_frames_out=n_out)
     envelope_s = time.perf_counter() - t0 - decode_s - features_s
 
     reference, audio_s = reference_envelope(str(path), len(preview))
-    n = min(len(preview), int(audio_s * ENVELOPE_RATE))  # compare on the overlap when the audio ends early
+    n = min(len(preview), int(audio_s * ENVELOPE_FRAME_RATE))  # compare on the overlap when the audio ends early
     note = ""
     if info.duration_s - audio_s > SHORT_AUDIO_S:
         note = f"audio ends early: {audio_s:.2f} s of {info.duration_s:.2f} s; scored on the overlap"
@@ -79,7 +77,7 @@ def score_recording(path: Path) -> dict:
         "video": path.stem,
         "duration_s": info.duration_s,
         "n_frames": n_frames,
-        "scored_s": n / ENVELOPE_RATE,
+        "scored_s": n / ENVELOPE_FRAME_RATE,
         "decode_s": decode_s,
         "features_s": features_s,
         "envelope_s": envelope_s,
@@ -87,7 +85,7 @@ def score_recording(path: Path) -> dict:
     }
     for method, estimate in (("preview", preview[:n]), ("periodic", periodic_envelope(n)),
                              ("silence", np.zeros(n, dtype=np.float32))):
-        row[method] = envelope_scores(reference[:n], estimate, ENVELOPE_RATE)
+        row[method] = envelope_scores(reference[:n], estimate, ENVELOPE_FRAME_RATE)
     return row
 
 

@@ -52,18 +52,18 @@ def profile_video(path: Path, scratch: Path) -> dict:
     from folai_models.features import CHUNK_FRAMES
     from data_catalog.output_folders import output_paths
     from folai_models.optical_flow.flow_images import flow_to_image
+    from folai_models.envelope import n_envelope_frames_for_seconds
     from folai_models.video2rms import predict_envelope
     from folai_models.video2rms.level_map import apply_level_map
-    from tasks.engines import _load_video2rms, default_video2rms_checkpoint
+    from tasks.engines.video2rms import default_video2rms_checkpoint, load_video2rms
     from tasks.media_tasks import reference_envelope
     from tasks.output_tasks import mux_video_task, write_envelope_outputs_task
     from tasks.synth_tasks import synthesize_task
-    from tasks.envelope_tasks import n_envelope_frames
 
     seconds: dict[str, float] = defaultdict(float)
     info = probe_video(path)
     sha256_file(path)
-    model, config, stage, normalizer, level_map = _load_video2rms(str(default_video2rms_checkpoint()), "cpu")
+    model, config, stage, normalizer, level_map = load_video2rms(str(default_video2rms_checkpoint()), "cpu")
     encoder, flow = stage.encoder, stage.flow
     encoder.reset()
     size = encoder.input_size
@@ -92,7 +92,7 @@ def profile_video(path: Path, scratch: Path) -> dict:
     envelope, t = _timed(lambda: apply_level_map(predict_envelope(model, normalizer(features), config), level_map))
     seconds["model"] = t
     rate = config.envelope_rate
-    n = n_envelope_frames(info.duration_s)
+    n = n_envelope_frames_for_seconds(info.duration_s)
     if info.has_audio:
         (reference, _), seconds["reference"] = _timed(reference_envelope, str(path), n)
     else:
@@ -134,9 +134,9 @@ def main(argv: list[str] | None = None) -> None:
         from flows.prefect_api import start_ephemeral_api
 
         _, once["prefect_start"] = _timed(start_ephemeral_api)
-    from tasks.engines import _load_video2rms, default_video2rms_checkpoint
+    from tasks.engines.video2rms import default_video2rms_checkpoint, load_video2rms
 
-    _, once["load_model"] = _timed(_load_video2rms, str(default_video2rms_checkpoint()), "cpu")
+    _, once["load_model"] = _timed(load_video2rms, str(default_video2rms_checkpoint()), "cpu")
     print("once per process: " + ", ".join(f"{k} {v:.2f} s" for k, v in once.items()), flush=True)
     print(f"{'video':28s} {'size':>9s} {'len s':>6s} " + " ".join(f"{s[:9]:>9s}" for s in STAGES)
           + f" {'total':>7s} {'x real':>6s} {'cpu s':>6s}")

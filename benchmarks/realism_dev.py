@@ -47,14 +47,13 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from data_catalog.media import extract_audio, probe_video  # noqa: E402
-from data_catalog.media.audio import SYNTH_AUDIO_RATE  # noqa: E402
 from folai_models import foley, preview_synth  # noqa: E402
 from folai_models.metrics import envelope_scores  # noqa: E402
-from tasks.engines import get_envelope_engine  # noqa: E402
+from folai_models.rates import ENVELOPE_FRAME_RATE, OUTPUT_SAMPLE_RATE  # noqa: E402
+from tasks.engines import create_envelope_engine_from_config  # noqa: E402
 from tasks.media_tasks import reference_envelope  # noqa: E402
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
-ENVELOPE_RATE = 125.0  # SPEC stage 7: 16 kHz / hop 128
 PINK_DBFS = -50.0  # the noise ceiling row: pink noise at this RMS
 PROMPT_MAX_S = 60.0  # an audio prompt is the first minute of the other recording
 MATERIAL_WORDS = {"rock": "rock", "tile": "tile", "dirt": "dirt", "leaf": "leaves"}  # label -> prompt word
@@ -100,11 +99,11 @@ def prepare(clip: Clip, cache: Path, engine, embedder) -> None:
         envelope, _ = engine.predict(info)
         np.save(env_path, np.asarray(envelope, np.float32))
     clip.envelope = np.load(env_path)
-    clip.audio = extract_audio(clip.video, sample_rate=SYNTH_AUDIO_RATE, n_channels=1)[0]
+    clip.audio = extract_audio(clip.video, sample_rate=OUTPUT_SAMPLE_RATE, n_channels=1)[0]
     clip.reference, _ = reference_envelope(str(clip.video), clip.envelope.size)
     emb_path = cache / f"{clip.stem}.real.aisfx.npy"
     if not emb_path.is_file():
-        np.save(emb_path, embedder.embed(clip.audio, SYNTH_AUDIO_RATE))
+        np.save(emb_path, embedder.embed(clip.audio, OUTPUT_SAMPLE_RATE))
     clip.embedding = np.load(emb_path)
 
 
@@ -125,21 +124,21 @@ def other_recording(clip: Clip, clips: list[Clip], banks: dict) -> Clip:
 
 
 def render(row: str, clip: Clip, clips: list[Clip], banks: dict, seed: int = 0) -> np.ndarray:
-    n = int(round(clip.envelope.size / ENVELOPE_RATE * SYNTH_AUDIO_RATE))
+    n = int(round(clip.envelope.size / ENVELOPE_FRAME_RATE * OUTPUT_SAMPLE_RATE))
     rng = np.random.default_rng([seed, 1])
     if row == "preview + text":
-        return preview_synth.render_from_envelope(clip.envelope, ENVELOPE_RATE, prompt=clip.prompt, seed=seed)
+        return preview_synth.render_from_envelope(clip.envelope, ENVELOPE_FRAME_RATE, prompt=clip.prompt, seed=seed)
     if row == "foley + text":
-        source = foley.ProceduralSource(foley_material(clip.prompt), SYNTH_AUDIO_RATE, rng,
+        source = foley.ProceduralSource(foley_material(clip.prompt), OUTPUT_SAMPLE_RATE, rng,
                                         footsteps=foley.wants_footsteps(clip.prompt))
     elif row == "foley + other recording":
-        source = foley.SamplerSource(banks[other_recording(clip, clips, banks).stem], SYNTH_AUDIO_RATE, None, rng)
+        source = foley.SamplerSource(banks[other_recording(clip, clips, banks).stem], OUTPUT_SAMPLE_RATE, None, rng)
     elif row == "foley + library + text":
         library = foley.merge_banks([banks[c.stem] for c in clips if c is not clip])
-        source = foley.SamplerSource(library, SYNTH_AUDIO_RATE, clip.prompt, rng)
+        source = foley.SamplerSource(library, OUTPUT_SAMPLE_RATE, clip.prompt, rng)
     else:
         raise ValueError(row)
-    blocks, _ = foley.render_foley(clip.envelope, ENVELOPE_RATE, SYNTH_AUDIO_RATE, n, source, seed=seed)
+    blocks, _ = foley.render_foley(clip.envelope, ENVELOPE_FRAME_RATE, OUTPUT_SAMPLE_RATE, n, source, seed=seed)
     return np.concatenate(list(blocks), axis=1)
 
 
@@ -151,8 +150,8 @@ def foley_material(prompt: str) -> str:
 
 def bank_of(clip: Clip) -> foley.SoundBank:
     """The clip's own recording as a sampler bank, one-shots named ``label/stem`` (a library's folders)."""
-    audio = clip.audio[: int(PROMPT_MAX_S * SYNTH_AUDIO_RATE)]
-    return foley.analyse_recording(audio, SYNTH_AUDIO_RATE, f"{clip.label}/{clip.stem}")
+    audio = clip.audio[: int(PROMPT_MAX_S * OUTPUT_SAMPLE_RATE)]
+    return foley.analyse_recording(audio, OUTPUT_SAMPLE_RATE, f"{clip.label}/{clip.stem}")
 
 
 def clip_median(fad, reference: list, generated: dict) -> float:
@@ -176,12 +175,12 @@ def evaluate(set_name: str, clips: list[Clip], embedder, fad) -> tuple[list[dict
                 t0 = time.perf_counter()
                 y = render(row, clip, clips, banks)
                 render_s += time.perf_counter() - t0
-                audio_s += y.shape[-1] / SYNTH_AUDIO_RATE
+                audio_s += y.shape[-1] / OUTPUT_SAMPLE_RATE
                 outputs[(row, clip.stem)] = y
             mono = y if y.ndim == 1 else y.mean(axis=0)
-            generated[clip.stem] = embedder.embed(mono, SYNTH_AUDIO_RATE)
-            out_env = preview_synth.envelope_rms(mono, SYNTH_AUDIO_RATE, ENVELOPE_RATE, clip.envelope.size)
-            scores.append(envelope_scores(clip.reference, out_env, ENVELOPE_RATE))
+            generated[clip.stem] = embedder.embed(mono, OUTPUT_SAMPLE_RATE)
+            out_env = preview_synth.envelope_rms(mono, OUTPUT_SAMPLE_RATE, ENVELOPE_FRAME_RATE, clip.envelope.size)
+            scores.append(envelope_scores(clip.reference, out_env, ENVELOPE_FRAME_RATE))
         if row == "real: halves of each recording":
             halves = [(c, e[: len(e) // 2], e[len(e) // 2 :]) for c, e in zip(clips, reference) if len(e) >= 2]
             a, b = [h[1] for h in halves], [h[2] for h in halves]
@@ -209,7 +208,7 @@ def evaluate(set_name: str, clips: list[Clip], embedder, fad) -> tuple[list[dict
 
 def speed_10s(clips: list[Clip], banks_from: Clip, repeats: int = 3) -> dict:
     """Foley synthesis speed on 10 s envelopes (x real time), procedural and sampler."""
-    envelopes = [c.envelope[: int(10 * ENVELOPE_RATE)] for c in clips if c.envelope.size >= 10 * ENVELOPE_RATE]
+    envelopes = [c.envelope[: int(10 * ENVELOPE_FRAME_RATE)] for c in clips if c.envelope.size >= 10 * ENVELOPE_FRAME_RATE]
     bank = bank_of(banks_from)
     out = {}
     for name in ("procedural", "sampler"):
@@ -217,10 +216,10 @@ def speed_10s(clips: list[Clip], banks_from: Clip, repeats: int = 3) -> dict:
         for k in range(repeats):
             for env in envelopes:
                 rng = np.random.default_rng(k)
-                source = (foley.ProceduralSource("wood", SYNTH_AUDIO_RATE, rng) if name == "procedural"
-                          else foley.SamplerSource(bank, SYNTH_AUDIO_RATE, None, rng))
-                n = int(10 * SYNTH_AUDIO_RATE)
-                blocks, _ = foley.render_foley(env, ENVELOPE_RATE, SYNTH_AUDIO_RATE, n, source, seed=k)
+                source = (foley.ProceduralSource("wood", OUTPUT_SAMPLE_RATE, rng) if name == "procedural"
+                          else foley.SamplerSource(bank, OUTPUT_SAMPLE_RATE, None, rng))
+                n = int(10 * OUTPUT_SAMPLE_RATE)
+                blocks, _ = foley.render_foley(env, ENVELOPE_FRAME_RATE, OUTPUT_SAMPLE_RATE, n, source, seed=k)
                 for _ in blocks:
                     pass
                 total += 10.0
@@ -237,7 +236,7 @@ def spectrogram_png(path: Path, picks: list[tuple[Clip, dict]], seconds: float =
 
     rows = ("real", *SPECTROGRAM_ROWS)
     fig, axes = plt.subplots(len(rows), len(picks), figsize=(5.2 * len(picks), 2.3 * len(rows)), squeeze=False)
-    n = int(seconds * SYNTH_AUDIO_RATE)
+    n = int(seconds * OUTPUT_SAMPLE_RATE)
     for j, (clip, outputs) in enumerate(picks):
         for i, row in enumerate(rows):
             y = clip.audio if row == "real" else outputs[(row, clip.stem)]
@@ -245,7 +244,7 @@ def spectrogram_png(path: Path, picks: list[tuple[Clip, dict]], seconds: float =
             spec = librosa.amplitude_to_db(np.abs(librosa.stft(y, n_fft=2048, hop_length=512)) + 1e-10, ref=1.0)
             ax = axes[i, j]
             ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=-100, vmax=-10,
-                      extent=(0, y.size / SYNTH_AUDIO_RATE, 0, SYNTH_AUDIO_RATE / 2000))
+                      extent=(0, y.size / OUTPUT_SAMPLE_RATE, 0, OUTPUT_SAMPLE_RATE / 2000))
             ax.set_title(f"{clip.stem[:24]}: {row}", fontsize=8)
             ax.set_ylabel("kHz", fontsize=7)
             ax.tick_params(labelsize=6)
@@ -274,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     from folai_models.realism import AiSFXEmbedder
 
     embedder = AiSFXEmbedder.load(device="cpu")
-    engine = get_envelope_engine(args.envelope_engine)
+    engine = create_envelope_engine_from_config(args.envelope_engine)
     args.cache.mkdir(parents=True, exist_ok=True)
     table, picks = [], []
     for name in args.sets:

@@ -166,7 +166,7 @@ def pose_speed(set_name: str) -> None:
     import os
 
     from folai_models.steps.pose import PoseTracker
-    from tasks.step_engines import analysis_frames
+    from tasks.engines.video_cues import analysis_frames
 
     frames = [np.concatenate(list(analysis_frames(probe_video(path)))) for path, kind in clips(set_name)
               if kind == "steps"]

@@ -53,12 +53,14 @@ def choose_holdout(item_ids: list[str], count: int) -> list[str]:
 
 def score_model(checkpoint: str, videos: dict) -> list[dict]:
     """Per held-out recording (sorted by id): the trained model's scores vs the real audio."""
-    from data_catalog.checkpoints import load_checkpoint
+    from data_catalog.checkpoints import load_checkpoint_state
     from folai_models.metrics import envelope_scores
-    from folai_models.video2rms import predict_envelope
-    from tasks.training_data import FeatureNormalizer
+    from folai_models.video2rms import Video2RMS, predict_envelope
+    from folai_models.video2rms.normalizer import FeatureNormalizer
 
-    model, config, meta = load_checkpoint(checkpoint)
+    state, meta = load_checkpoint_state(checkpoint, model="Video2RMS")
+    model = Video2RMS.from_checkpoint(state, meta)
+    config = model.config
     normalizer = FeatureNormalizer.from_dict(meta["extra"])
     rows = []
     for item_id in sorted(videos):
@@ -73,7 +75,7 @@ def score_baselines(videos: dict) -> dict[str, list[dict]]:
     """Per held-out recording (sorted by id): the preview envelope's and silence's scores."""
     from data_catalog.media import probe_video
     from folai_models.metrics import envelope_scores
-    from tasks.engines import PreviewEnvelopeEngine
+    from tasks.engines.preview import PreviewEnvelopeEngine
 
     rows: dict[str, list[dict]] = {"preview": [], "silence": []}
     for item_id in sorted(videos):

@@ -70,16 +70,17 @@ def bench_flow(
     """Print and return pairs/s of each flow estimator at each size (best and median of ``repeats``)."""
     import torch
 
-    from folai_models.optical_flow.opencv_flow import OpenCVFlow
-    from folai_models.optical_flow.raft import RaftFlow
+    from folai_models.optical_flow.registry import create_flow_estimator_from_config as create
 
     print(f"## optical flow ({device}, torch threads {torch.get_num_threads()}, "
           f"{n_pairs} pairs, batch {batch}, {num_flow_updates} RAFT updates)")
     estimators = {
-        "raft_large": lambda: RaftFlow.from_config("large", num_flow_updates, device=device, batch_size=batch),
-        "raft_small": lambda: RaftFlow.from_config("small", num_flow_updates, device=device, batch_size=batch),
-        "opencv_dis_medium": lambda: OpenCVFlow("dis", "medium"),
-        "opencv_farneback": lambda: OpenCVFlow("farneback"),
+        f"raft_{size}": lambda size=size: create({"name": "raft", "options": {
+            "size": size, "num_flow_updates": num_flow_updates, "device": device, "batch_size": batch}})
+        for size in ("large", "small")
+    } | {
+        "opencv_dis_medium": lambda: create({"name": "opencv", "options": {"method": "dis", "preset": "medium"}}),
+        "opencv_farneback": lambda: create({"name": "opencv", "options": {"method": "farneback"}}),
     }
     rows = []
     for name, build in estimators.items():

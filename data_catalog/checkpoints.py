@@ -1,4 +1,4 @@
-"""Video2RMS checkpoints on disk: safetensors weights plus a JSON sidecar.
+"""Model checkpoints on disk: safetensors weights plus a JSON sidecar (Video2RMS, the ControlNet).
 
 Files for ``path = ckpt/best.safetensors``:
 
@@ -9,15 +9,17 @@ Files for ``path = ckpt/best.safetensors``:
   ``state.<param index>.<name>`` (Adam: ``step``, ``exp_avg``, ``exp_avg_sq``),
   the ``param_groups`` and any non-tensor state as JSON in the file's metadata.
   :func:`load_optimizer_state` restores it for resuming.
-- ``ckpt/best.json``: the :class:`~folai_models.video2rms.config.Video2RMSConfig`,
+- ``ckpt/best.json``: the model's class name and config (its ``to_dict()``),
   epoch, metrics, ``extra`` and the sha256 of each safetensors file.
 
 Every file is written atomically (temporary ``.tmp`` file, then rename); the
 JSON goes last and its hashes tie the set together, so a half-updated or
 edited checkpoint is refused on load rather than silently mixed.
 
-torch, safetensors and the model package are imported on use, so importing
-this module stays light.
+This module stores and verifies; it never builds a model (each model builds
+itself from the state and sidecar :func:`load_checkpoint_state` returns, e.g.
+``Video2RMS.from_checkpoint(state, meta)``). torch and safetensors are
+imported on use, so importing this module stays light.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ __all__ = [
     "sidecar_path",
     "optimizer_path",
     "save_checkpoint",
-    "load_checkpoint",
     "load_optimizer_state",
     "load_checkpoint_state",
 ]
@@ -92,8 +93,8 @@ def save_checkpoint(
         The weights file; the sidecar and optimizer file go beside it.
     model : torch.nn.Module
         Its ``state_dict`` is saved (moved to CPU).
-    config : Video2RMSConfig
-        Stored in the sidecar; :func:`load_checkpoint` rebuilds the model from it.
+    config : a model config with ``to_dict()``
+        Stored in the sidecar; the model rebuilds itself from it (``from_checkpoint``).
     optimizer : torch.optim.Optimizer, optional
     epoch : int
         Epochs completed.
@@ -166,55 +167,26 @@ def _verify(file: Path, expected: str | None, sidecar: Path) -> None:
         )
 
 
-def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu"):
-    """Load a checkpoint written by :func:`save_checkpoint`, verified and strict.
+def load_checkpoint_state(path: str | os.PathLike, *, map_location: str = "cpu", model: str | None = None):
+    """The verified tensors and sidecar of a checkpoint written by :func:`save_checkpoint`.
 
     Parameters
     ----------
     path : path of the ``.safetensors`` weights
-    map_location : device for the weights
-
-    Returns
-    -------
-    (model, config, meta)
-        ``model`` (a :class:`~folai_models.video2rms.model.Video2RMS`, in eval
-        mode, on ``map_location``), its ``Video2RMSConfig`` and the sidecar dict.
-
-    Raises
-    ------
-    CheckpointError
-        Missing or invalid sidecar, missing weights, sha256 mismatch, or
-        weights that do not fit the configured model (names the file).
-    """
-    from folai_models.video2rms.config import Video2RMSConfig
-    from folai_models.video2rms.model import create_video2rms_from_config
-
-    path = Path(path)
-    state, meta = load_checkpoint_state(path, map_location=map_location)
-    try:
-        config = Video2RMSConfig.from_dict(meta["config"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(sidecar_path(path), f"invalid model config ({error})") from None
-    model = create_video2rms_from_config(config)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise CheckpointError(path, f"weights do not load into the configured Video2RMS ({error})") from None
-    model.to(map_location)
-    model.eval()
-    return model, config, meta
-
-
-def load_checkpoint_state(path: str | os.PathLike, *, map_location: str = "cpu", model: str | None = None):
-    """The verified tensors and sidecar of any checkpoint written by :func:`save_checkpoint`.
-
-    For checkpoints of models other than Video2RMS (the caller rebuilds the
-    model from ``meta["config"]``). ``model``: the class name the sidecar must
-    record, so a checkpoint of another model is refused with a clear error.
+    map_location : device for the tensors
+    model : the class name the sidecar must record (``"Video2RMS"``, ``"ControlNetWeights"``), so a
+        checkpoint of another model is refused with a clear error; None accepts any.
 
     Returns
     -------
     (state_dict, meta)
+        The model rebuilds itself from them (``Video2RMS.from_checkpoint(state, meta)``).
+
+    Raises
+    ------
+    CheckpointError
+        Missing or invalid sidecar, missing weights, sha256 mismatch, another model's
+        checkpoint, unreadable weights (names the file).
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file

@@ -1,6 +1,6 @@
 """The nightly benchmark's comparison with the previous run of the same configuration, and its plot.
 
-Thresholds (a regression past one fails the run; documented in docs/BENCHMARK.md):
+Thresholds (a regression past one fails the run; documented in docs/BENCHMARKS.md):
 
 - distances, lower is better (FAD-SFX, FAD-P, FAD-C, FAD-LC, FAVD, E-L1): worse by more than 10 %
   of the previous value;

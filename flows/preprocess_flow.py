@@ -45,7 +45,7 @@ from data_catalog.feature_cache import FeatureCache
 from data_catalog.targets import TargetCache, TargetSpec
 from flows.deployment_settings import PREPROCESS_VARIABLES, setting
 from flows.progress import BatchProgress
-from tasks.envelope_tasks import n_envelope_frames
+from folai_models.envelope import n_envelope_frames_for_seconds
 from tasks.feature_tasks import VideoStage, build_video_stage, feature_key, frame_features
 from tasks.media_tasks import hash_video_task, probe_video_task, reference_envelope
 
@@ -174,7 +174,7 @@ def _preprocess_item(item: DatasetItem, adapter: DatasetAdapter, stage: VideoSta
         targets = TargetCache(targets.root, spec=TargetSpec(source=separated["target_source"]))
 
     stage_note("envelope target")
-    n_target = n_envelope_frames(info.duration_s)
+    n_target = n_envelope_frames_for_seconds(info.duration_s)
     target = targets.get(sha)
     target_cached = target is not None and len(target.envelope) == n_target
     if target_cached:

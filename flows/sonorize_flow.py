@@ -36,7 +36,8 @@ from flows.progress import BatchProgress
 from flows.run_logging import VideosFailed, quiet_input_error_tracebacks
 from flows.video_pipeline import VideoOptions
 from tasks.library_tasks import library_fingerprint
-from tasks.engines import get_envelope_engine, get_synth_engine, resolve_envelope_engine, resolve_synth_engine
+from tasks.engines import (create_envelope_engine_from_config, create_synth_engine_from_config, resolve_envelope_engine,
+                           resolve_synth_engine)
 
 RECORD_PREFIX = "sonorize-run"
 FAILED_NAMES_SHOWN = 5  # failed videos named in the Failed state's message
@@ -163,8 +164,8 @@ def sonorize_batch(
                            audio_prompt=audio_prompt, seed=seed, force=force, encoder=encoder,
                            room_tone_db=room_tone_db, reverb=reverb, init_noise_level=init_noise_level,
                            steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
-    engines = {"envelope": get_envelope_engine(envelope_engine).describe(),
-               "synth": get_synth_engine(synth_engine, **options.engine_options()).describe()}
+    engines = {"envelope": create_envelope_engine_from_config(envelope_engine).describe(),
+               "synth": create_synth_engine_from_config(synth_engine, **options.engine_options()).describe()}
     if encoder:  # built once per batch; missing weights stop here, before any video
         from tasks.feature_tasks import build_video_stage  # PyTorch: only when asked for
 

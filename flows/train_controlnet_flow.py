@@ -11,17 +11,20 @@ checkpoints holding only the ControlNet and semantic projections
 (``controlnet_steps``). Every ``sample_every`` steps: a demo clip generated
 from a validation envelope, written as WAV with its envelope scores in a
 markdown artifact.
+
+The training itself (steps, validation loss, demo clips) is
+:func:`folai_models.synth.fit.fit`; this flow builds the model, loads the
+data, resumes and keeps what the training reports.
 """
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pyarrow as pa
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -30,60 +33,24 @@ from data_catalog.checkpoints import load_checkpoint_state, load_optimizer_state
 from data_catalog.media import write_wav
 from data_catalog.run_records import append_rows
 from data_catalog.settings import get_settings
-from folai_models.envelope import envelope_frame_rate
 from tasks.controlnet_data import SynthChunk, load_synth_chunks
 from tasks.feature_tasks import resolve_device
+
+if TYPE_CHECKING:
+    from folai_models.synth.fit import Sample, Validation
 
 STEPS_TABLE = "controlnet_steps"
 STEPS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("dataset", pa.string()), ("step", pa.int64()), ("train_loss", pa.float64()),
     ("val_loss", pa.float64()), ("is_best", pa.bool_()), ("recorded_at", pa.timestamp("us", tz="UTC")),
 ])
-VALIDATION_SEED = 1234  # fixed noise and times: validation losses of different steps compare
-
-
-def _batch_tensors(model, chunks: list[SynthChunk], device):
-    """Clean latents, control latents and conditioning of a list of chunks."""
-    import torch
-
-    from folai_models.synth.control_signal import control_audio
-
-    audio = np.stack([c.audio_float() for c in chunks])
-    n = audio.shape[-1]
-    controls = np.stack([control_audio(c.envelope, envelope_frame_rate(), n) for c in chunks])
-    latents = model.encode_audio(torch.from_numpy(audio).to(device))
-    control = model.encode_control(torch.from_numpy(controls).to(device))
-    clap = None
-    if all(c.clap is not None for c in chunks):
-        clap = torch.from_numpy(np.stack([c.clap for c in chunks])).to(device)
-    cavp = None
-    if all(c.cavp is not None for c in chunks):
-        cavp = torch.from_numpy(np.stack([c.cavp for c in chunks])).to(device)
-    cond = model.conditioning(len(chunks), seconds_start=0.0, seconds_total=n / model.sample_rate, clap=clap,
-                              cavp=cavp, device=device)
-    return latents, control, cond
-
-
-def _validation_loss(model, chunks: list[SynthChunk], device, batch_size: int) -> float:
-    import torch
-
-    from folai_models.synth.train import diffusion_loss
-
-    generator = torch.Generator().manual_seed(VALIDATION_SEED)
-    losses = []
-    model.eval()
-    with torch.no_grad():
-        for start in range(0, len(chunks), batch_size):
-            latents, control, cond = _batch_tensors(model, chunks[start:start + batch_size], device)
-            losses.append(float(diffusion_loss(model, latents, cond, control, generator=generator)))
-    return float(np.mean(losses))
 
 
 def build_model(base: str, model_overrides: dict | None, device: str):
     """The FolAI model: SAO from the store (``base="store"``), else a named/JSON config with random weights."""
     from folai_models.synth import sao
     from folai_models.synth.model import FolAISynthConfig, create_folai_synth_from_config
-    from tasks.folai_synth import load_sao_base, store_sao_config
+    from tasks.engines.weights import load_sao_base, store_sao_config
 
     overrides = dict(model_overrides or {})
     if base == "store":
@@ -136,14 +103,9 @@ def train_controlnet(
     cavp : condition on CAVP video embeddings of each chunk at 4 fps (FolAI); needs ``cavp`` in the
         model store. ``False`` trains with that condition null.
     """
-    import torch
-
-    from folai_models.metrics import envelope_scores
+    from folai_models.synth.fit import fit
     from folai_models.synth.model import ControlNetWeights
-    from folai_models.synth.sampling import generate
-    from folai_models.synth.train import ControlNetTrainConfig, create_optimizer, train_step
-    from tasks.controlnet_data import chunk_envelope
-    from tasks.folai_synth import load_controlnet_checkpoint
+    from folai_models.synth.train import ControlNetTrainConfig, create_optimizer
 
     logger = get_run_logger()
     device = resolve_device(device)
@@ -162,7 +124,7 @@ def train_controlnet(
     val = val or train[:1]
     if clap:
         from tasks.controlnet_data import add_clap_embeddings
-        from tasks.folai_synth import load_clap
+        from tasks.engines.weights import load_clap
 
         embedder = load_clap(device=device)
         add_clap_embeddings(train, embedder, net.sample_rate)
@@ -170,7 +132,7 @@ def train_controlnet(
         del embedder
     if cavp:
         from tasks.controlnet_data import add_cavp_embeddings
-        from tasks.folai_synth import load_cavp
+        from tasks.engines.weights import load_cavp
 
         encoder = load_cavp(device=device)
         add_cavp_embeddings(train + val, encoder, cfg.chunk_s, device=device)
@@ -183,12 +145,12 @@ def train_controlnet(
     last_path, best_path = out / "last.safetensors", out / "best.safetensors"
     start_step, best, history = 0, None, []
     if resume and last_path.is_file():
-        _, meta = load_checkpoint_state(last_path, model="ControlNetWeights")
+        state, meta = load_checkpoint_state(last_path, map_location=device, model="ControlNetWeights")
         same = meta["config"] == model_cfg.to_dict() and {**meta["extra"]["train_config"], "steps": 0} == \
             {**cfg.to_dict(), "steps": 0} and meta["extra"].get("clap") == bool(clap) \
             and meta["extra"].get("cavp") == bool(cavp)
         if same:
-            load_controlnet_checkpoint(net, last_path, map_location=device)
+            net.load_controlnet_state(state)
             load_optimizer_state(last_path, optimizer, map_location=device)
             start_step = int(meta["epoch"])
             history = meta["extra"].get("history", [])
@@ -198,48 +160,38 @@ def train_controlnet(
             logger.warning("%s was trained with other settings: starting afresh", last_path)
 
     run_id = str(uuid.uuid4())
-    generator = torch.Generator().manual_seed(cfg.seed + start_step)
-    rng = np.random.default_rng(cfg.seed + start_step)  # resumed runs draw fresh, reproducible batches
+    samples = []
+    reference = val[0]
+
+    def keep(validation: Validation) -> None:
+        """Checkpoints, catalog rows and the loss-curve artifact of one validation."""
+        history.append(validation.row)
+        meta_extra = {**extra, "history": history, "best_val_loss": validation.best}
+        if validation.improved:
+            save_checkpoint(best_path, weights, model_cfg, epoch=validation.step, metrics=validation.row,
+                            extra=meta_extra)
+        save_checkpoint(last_path, weights, model_cfg, optimizer=optimizer, epoch=validation.step,
+                        metrics=validation.row, extra=meta_extra)
+        _record(run_id, dataset, validation.row, validation.improved)
+        create_table_artifact(key="controlnet-loss", table=history,
+                              description=f"ControlNet on {dataset}: train / validation loss")
+        logger.info("step %d: %s%s", validation.step, validation.row, " (best)" if validation.improved else "")
+
+    def keep_sample(sample: Sample) -> None:
+        """The demo clip as WAV and its envelope scores in a markdown artifact."""
+        wav = out / "samples" / f"step-{sample.step:06d}.wav"
+        wav.parent.mkdir(parents=True, exist_ok=True)
+        write_wav(wav, sample.audio, net.sample_rate)
+        scores = sample.scores
+        samples.append({"step": sample.step, "wav": str(wav), "e_l1": round(scores["e_l1"], 5),
+                        "correlation": round(scores["correlation"], 4), "onset_f1": round(scores["onset_f1"], 4)})
+        create_markdown_artifact(key="controlnet-samples", markdown=_samples_markdown(samples, reference),
+                                 description="Demo clips generated from a validation envelope")
+
     logger.info("training the ControlNet (%d blocks) on %d chunks of %s s, %d steps from %d, batch %d, device %s",
                 net.controlnet.n_blocks, len(train), cfg.chunk_s, cfg.steps, start_step, cfg.batch_size, device)
-    window, started, samples = [], time.perf_counter(), []
-    for step in range(start_step + 1, cfg.steps + 1):
-        batch = [train[i] for i in rng.integers(0, len(train), cfg.batch_size)]
-        latents, control, cond = _batch_tensors(net, batch, device)
-        window.append(train_step(net, optimizer, latents, cond, control, cfg, generator=generator))
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            val_loss = _validation_loss(net, val, device, cfg.batch_size)
-            improved = best is None or val_loss < best
-            best = min(val_loss, best) if best is not None else val_loss
-            row = {"step": step, "train_loss": round(float(np.mean(window)), 6), "val_loss": round(val_loss, 6),
-                   "seconds": round(time.perf_counter() - started, 1)}
-            history.append(row)
-            window = []
-            meta_extra = {**extra, "history": history, "best_val_loss": best}
-            if improved:
-                save_checkpoint(best_path, weights, model_cfg, epoch=step, metrics=row, extra=meta_extra)
-            save_checkpoint(last_path, weights, model_cfg, optimizer=optimizer, epoch=step, metrics=row,
-                            extra=meta_extra)
-            _record(run_id, dataset, row, improved)
-            create_table_artifact(key="controlnet-loss", table=history,
-                                  description=f"ControlNet on {dataset}: train / validation loss")
-            logger.info("step %d: %s%s", step, row, " (best)" if improved else "")
-        if step % cfg.sample_every == 0 or step == cfg.steps:
-            reference = val[0]
-            n = reference.audio.shape[1]
-            reference_clap = None if reference.clap is None else torch.from_numpy(reference.clap)
-            reference_cavp = None if reference.cavp is None else torch.from_numpy(reference.cavp)
-            audio = generate(net, reference.envelope, envelope_frame_rate(), n, clap=reference_clap,
-                             cavp=reference_cavp, steps=cfg.sample_steps, seed=cfg.seed, device=device)
-            wav = out / "samples" / f"step-{step:06d}.wav"
-            wav.parent.mkdir(parents=True, exist_ok=True)
-            write_wav(wav, audio, net.sample_rate)
-            scores = envelope_scores(reference.envelope.mean(axis=0), chunk_envelope(audio, net.sample_rate).mean(axis=0),
-                                     envelope_frame_rate())
-            samples.append({"step": step, "wav": str(wav), "e_l1": round(scores["e_l1"], 5),
-                            "correlation": round(scores["correlation"], 4), "onset_f1": round(scores["onset_f1"], 4)})
-            create_markdown_artifact(key="controlnet-samples", markdown=_samples_markdown(samples, reference),
-                                     description="Demo clips generated from a validation envelope")
+    best = fit(net, train, val, cfg, optimizer=optimizer, device=device, start_step=start_step, best=best,
+               on_validation=keep, on_sample=keep_sample)
     return {"run_id": run_id, "out_dir": str(out), "last_checkpoint": str(last_path),
             "best_checkpoint": str(best_path), "best_val_loss": best, "steps_run": cfg.steps - start_step,
             "history": history, "samples": samples, "n_train_chunks": len(train)}

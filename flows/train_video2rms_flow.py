@@ -7,29 +7,34 @@ onset F1 against their unsmoothed envelopes), records each evaluation as a
 Prefect artifact and as rows of the catalog table ``video2rms_epochs``, keeps
 ``last`` and ``best`` checkpoints (safetensors + JSON) and resumes from
 ``last`` after an interruption.
+
+The training itself (epochs, validation, threshold calibration, level map) is
+:func:`folai_models.video2rms.fit.fit`; this flow loads the data, resumes and
+keeps what each epoch reports.
 """
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from data_catalog.checkpoints import load_checkpoint, load_optimizer_state, save_checkpoint
+from data_catalog.checkpoints import CheckpointError, load_checkpoint_state, load_optimizer_state, save_checkpoint
 from data_catalog.run_records import append_rows
 from data_catalog.settings import get_settings
 from folai_models.video2rms import Video2RMSConfig
+from folai_models.video2rms.normalizer import FeatureNormalizer
 from tasks.feature_tasks import resolve_device
-from tasks.training_data import FeatureNormalizer, load_dataset_videos, target_classes
+from tasks.training_data import load_dataset_videos
+
+if TYPE_CHECKING:
+    from folai_models.video2rms.fit import Epoch
 
 EPOCHS_TABLE = "video2rms_epochs"
 EPOCHS_SCHEMA = pa.schema([
@@ -92,11 +97,9 @@ def train_video2rms(
     every validation, and the best checkpoint stores the thresholds it was
     validated with.
     """
-    import torch
-
-    from folai_models.video2rms import create_video2rms_from_config, onset_targets
-    from folai_models.video2rms.train import (EvalVideo, create_optimizer, evaluate, is_improvement, make_chunks,
-                                              make_loader, seed_everything, train_epoch)
+    from folai_models.video2rms import Video2RMS, create_video2rms_from_config
+    from folai_models.video2rms.fit import fit, prepare_fit_data
+    from folai_models.video2rms.train import EvalVideo, create_optimizer, seed_everything
 
     logger = get_run_logger()
     mirror = _mirror_function(encoder) if mirror_augment else None
@@ -108,133 +111,65 @@ def train_video2rms(
     if len(revisions) > 1:
         raise ValueError(f"{dataset}: features of several encoder versions ({', '.join(revisions)}); "
                          "re-run preprocess so every video has the current ones")
-    normalizer = FeatureNormalizer.fit(train, relative=relative_features)
+    normalizer = FeatureNormalizer.fit([v.features for v in train], relative=relative_features)
     cfg = Video2RMSConfig.from_dict({**(config or {}),
                                      "input_dim": normalizer.output_dim(int(train[0].features.shape[1]))})
     seed_everything(cfg.seed, deterministic=False)
-
-    chunks = []
-    for video in train:
-        classes = target_classes(video.envelope, cfg.target_smoothing, cfg.smoothing_kernel_size)
-        onsets = onset_targets(video.envelope, cfg) if cfg.has_onset_head else None
-        for features in [video.features] + ([mirror(video.features)] if mirror else []):
-            chunks += make_chunks(normalizer(features), classes, cfg, hop_s=cfg.train_hop_s, onsets=onsets)
-    val_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in val]
-    train_items = [EvalVideo(normalizer(v.features), v.envelope, v.item_id) for v in train]
-    loader = make_loader(chunks, cfg, shuffle=True, seed=cfg.seed)
+    data = prepare_fit_data([EvalVideo(v.features, v.envelope, v.item_id) for v in train],
+                            [EvalVideo(v.features, v.envelope, v.item_id) for v in val], normalizer, cfg, mirror=mirror)
     model = create_video2rms_from_config(cfg).to(device)
     optimizer = create_optimizer(model, cfg)
     extra = {"dataset": dataset, "encoder": encoder, "train_items": [v.item_id for v in train],
              "val_items": [v.item_id for v in val], "mirror_augment": bool(mirror_augment),
              "feature_revision": revisions[0], **normalizer.to_dict()}
 
-    start_epoch, best, best_metrics = 1, None, {}
+    start_epoch, best_metrics = 1, {}
     last_path, best_path = out / "last.safetensors", out / "best.safetensors"
     if resume and last_path.is_file():
-        previous, previous_cfg, meta = load_checkpoint(last_path)
+        state, meta = load_checkpoint_state(last_path, model="Video2RMS")
+        try:  # built and checked strictly; its initialisation draws from the seeded RNG, as it always has
+            previous = Video2RMS.from_checkpoint(state, meta)
+        except ValueError as error:
+            raise CheckpointError(last_path, str(error)) from None
         same_data = all(meta.get("extra", {}).get(k, False) == extra[k] for k in ("train_items", "mirror_augment"))
-        if _same_model(previous_cfg, cfg) and same_data:
+        if _same_model(previous.config, cfg) and same_data:
             model.load_state_dict(previous.state_dict())
             load_optimizer_state(last_path, optimizer)
             start_epoch = int(meta["epoch"]) + 1
             best_metrics = json.loads(best_path.with_suffix(".json").read_text())["metrics"] if best_path.is_file() else {}
-            best = best_metrics.get(cfg.best_metric)
             logger.info("resuming from %s at epoch %d", last_path, start_epoch)
         else:
             logger.warning("%s was trained with other settings or data: starting afresh", last_path)
 
     run_id = str(uuid.uuid4())
     history = []
-    logger.info("training on %d videos (%d chunks), validating on %d, %d epochs, device %s",
-                len(train), len(chunks), len(val), cfg.epochs, device)
-    for epoch in range(start_epoch, cfg.epochs + 1):
-        started = time.perf_counter()
-        loss = train_epoch(model, optimizer, loader, cfg, device)
-        row = {"epoch": epoch, "train_loss": round(loss, 5), "seconds": round(time.perf_counter() - started, 2)}
-        improved = False
-        if epoch % eval_every == 0 or epoch == cfg.epochs:
-            eval_cfg, train_outputs = cfg, None
-            if cfg.decode_method in CALIBRATED:  # only thresholded decodings need the training predictions
-                train_outputs = video_outputs(model, train_items, cfg, device)
-                eval_cfg = calibrate_decoding(train_outputs, cfg)
-                row.update({name: getattr(eval_cfg, name) for name in CALIBRATED[cfg.decode_method]})
-            with torch.no_grad():
-                metrics = evaluate(model, val_items, eval_cfg, device)
-            row.update({k: round(float(v), 5) for k, v in metrics.items() if not k.startswith("n_")})
-            value = metrics.get(cfg.best_metric)
-            if is_improvement(value, best, cfg):
-                best, best_metrics, improved = value, {**metrics, "epoch": epoch}, True
-                train_outputs = train_outputs or video_outputs(model, train_items, cfg, device)
-                save_checkpoint(best_path, model, eval_cfg, optimizer=None, epoch=epoch, metrics=best_metrics,
-                                extra={**extra, "level_map": json.dumps(level_map(train_outputs, eval_cfg))})
-            _record_epoch(run_id, dataset, encoder, row, metrics, improved)
-            create_table_artifact(key="video2rms-epochs", table=history + [row],
+
+    def keep(epoch: Epoch) -> None:
+        """Checkpoints, catalog rows and artifacts of one epoch."""
+        nonlocal best_metrics
+        if epoch.validated:
+            if epoch.improved:
+                best_metrics = {**epoch.metrics, "epoch": epoch.epoch}
+                save_checkpoint(best_path, model, epoch.config, optimizer=None, epoch=epoch.epoch,
+                                metrics=best_metrics, extra={**extra, "level_map": json.dumps(epoch.level_map)})
+            _record_epoch(run_id, dataset, encoder, epoch.row, epoch.metrics, epoch.improved)
+            create_table_artifact(key="video2rms-epochs", table=history + [epoch.row],
                                   description=f"Video2RMS on {dataset} ({encoder}): loss and validation per epoch")
-        save_checkpoint(last_path, model, cfg, optimizer=optimizer, epoch=epoch, metrics=row, extra=extra)
-        history.append(row)
-        logger.info("epoch %d: %s%s", epoch, row, " (best)" if improved else "")
+        save_checkpoint(last_path, model, cfg, optimizer=optimizer, epoch=epoch.epoch, metrics=epoch.row, extra=extra)
+        history.append(epoch.row)
+        logger.info("epoch %d: %s%s", epoch.epoch, epoch.row, " (best)" if epoch.improved else "")
+
+    logger.info("training on %d videos (%d chunks), validating on %d, %d epochs, device %s",
+                len(train), len(data.chunks), len(val), cfg.epochs, device)
+    fit(model, data, cfg, optimizer=optimizer, device=device, start_epoch=start_epoch,
+        best=best_metrics.get(cfg.best_metric), eval_every=eval_every, on_epoch=keep)
 
     result = {"run_id": run_id, "out_dir": str(out), "best_checkpoint": str(best_path), "best_metric": cfg.best_metric,
               "best": best_metrics, "epochs_run": len(history), "train_items": extra["train_items"],
-              "n_train_chunks": len(chunks),
+              "n_train_chunks": len(data.chunks),
               "val_items": extra["val_items"], "history": history}
     create_markdown_artifact(key="video2rms-summary", markdown=_summary(result, dataset, encoder))
     return result
-
-
-PRESENCE_GRID = tuple(round(0.04 + 0.02 * i, 2) for i in range(24))  # thresholds tried: 0.04 .. 0.50
-ONSET_GRID = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # onset-probability thresholds tried
-ONSET_PRESENCE_GRID = (0.3, 0.5, 0.7, 1.0)  # 1.0: only the drawn hits, no sustained sound
-CALIBRATED = {"presence": ("presence_threshold",), "onsets": ("onset_threshold", "presence_threshold")}
-
-
-def video_outputs(model, videos, config: Video2RMSConfig, device: str) -> list[tuple]:
-    """(class probabilities, onset probabilities, reference envelope) of each EvalVideo."""
-    from folai_models.video2rms.decode import predict_outputs
-
-    return [(*predict_outputs(model, v.features, config, device=device), v.envelope) for v in videos]
-
-
-def level_map(outputs: list[tuple], config: Video2RMSConfig) -> list[tuple[float, float]]:
-    """The level map (:mod:`folai_models.video2rms.level_map`) of the decoded training outputs."""
-    from folai_models.video2rms.decode import decode_with_config
-    from folai_models.video2rms.level_map import fit_level_map
-
-    decoded = [decode_with_config(probs, config, onset_probabilities=onset_probs) for probs, onset_probs, _ in outputs]
-    return [(round(x, 6), round(y, 6)) for x, y in fit_level_map(decoded, [ref for *_, ref in outputs])]
-
-
-def calibrate_decoding(outputs: list[tuple], config: Video2RMSConfig) -> Video2RMSConfig:
-    """``config`` with the decoding thresholds that give the best mean onset F1 on ``outputs``.
-
-    ``outputs`` come from :func:`video_outputs` on training videos (the
-    validation videos must not choose their own decoding). ``presence`` tries
-    :data:`PRESENCE_GRID`; ``onsets`` every pair of :data:`ONSET_GRID` and
-    :data:`ONSET_PRESENCE_GRID`. Other methods have no threshold: ``config``
-    comes back unchanged.
-    """
-    from folai_models.events import detect_onsets
-    from folai_models.metrics import onset_scores
-    from folai_models.video2rms.decode import decode_with_config
-
-    if config.decode_method not in CALIBRATED:
-        return config
-    cached = [(probs, onset_probs, detect_onsets(envelope, config.envelope_rate))
-              for probs, onset_probs, envelope in outputs]
-
-    def mean_f1(candidate: Video2RMSConfig) -> float:
-        f1s = []
-        for probs, onset_probs, reference in cached:
-            envelope = decode_with_config(probs, candidate, onset_probabilities=onset_probs)
-            f1s.append(onset_scores(reference, detect_onsets(envelope, config.envelope_rate))["f1"])
-        return float(np.mean(f1s))
-
-    if config.decode_method == "presence":
-        candidates = [replace(config, presence_threshold=t) for t in PRESENCE_GRID]
-    else:
-        candidates = [replace(config, onset_threshold=o, presence_threshold=p)
-                      for o in ONSET_GRID for p in ONSET_PRESENCE_GRID]
-    return max(candidates, key=mean_f1)
 
 
 def _mirror_function(encoder: str):

@@ -15,8 +15,9 @@ import numpy as np
 import scipy.ndimage
 import scipy.signal
 
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
+
 __all__ = [
-    "ENVELOPE_SAMPLE_RATE",
     "FRAME_LENGTH",
     "HOP_LENGTH",
     "SMOOTHING_KERNEL_SIZE",
@@ -28,12 +29,12 @@ __all__ = [
     "rms_envelope",
     "envelope_frame_rate",
     "envelope_frame_times",
-    "n_envelope_frames",
+    "n_envelope_frames_for_samples",
+    "n_envelope_frames_for_seconds",
     "smooth_envelope",
     "interpolate_envelope",
 ]
 
-ENVELOPE_SAMPLE_RATE = 16000  # FolAI III-B: envelopes from 10 s chunks of 16 kHz audio
 FRAME_LENGTH = 512  # FolAI III-B / Video-Foley IV-B1: RMS window 512 (after T-Foley)
 HOP_LENGTH = 128  # FolAI III-B / Video-Foley IV-B1: hop 128 -> 1250 frames per 10 s
 SMOOTHING_KERNEL_SIZE = 15  # FolAI III-B: "a smoothing filter with a kernel size of 15"
@@ -80,7 +81,7 @@ def _padding(frame_length: int, hop_length: int) -> int:
     return (frame_length - hop_length) // 2
 
 
-def n_envelope_frames(
+def n_envelope_frames_for_samples(
     n_samples: int, hop_length: int = HOP_LENGTH, frame_length: int = FRAME_LENGTH
 ) -> int:
     """Number of frames :func:`rms_envelope` returns for ``n_samples`` samples.
@@ -97,6 +98,14 @@ def n_envelope_frames(
     if n_samples == 0 or padded < frame_length:
         return 0
     return 1 + (padded - frame_length) // hop_length
+
+
+def n_envelope_frames_for_seconds(duration_s: float) -> int:
+    """Envelope frames covering ``duration_s`` seconds: its 16 kHz samples // hop (1250 for 10 s).
+
+    What every envelope engine's output is fitted to, whatever rate the engine itself predicts at.
+    """
+    return int(round(duration_s * ENVELOPE_SAMPLE_RATE)) // HOP_LENGTH
 
 
 def rms_envelope(
@@ -120,7 +129,7 @@ def rms_envelope(
     Returns
     -------
     np.ndarray
-        Shape ``(n_envelope_frames(len(audio)),)``, float32, >= 0.
+        Shape ``(n_envelope_frames_for_samples(len(audio)),)``, float32, >= 0.
     """
     frame_length = check_positive_int(frame_length, "frame_length")
     hop_length = check_positive_int(hop_length, "hop_length")
@@ -138,7 +147,7 @@ def rms_envelope(
         raise ValueError("audio is empty")
     if not np.all(np.isfinite(y)):
         raise ValueError("audio contains NaN or infinite values")
-    if n_envelope_frames(y.size, hop_length, frame_length) == 0 or y.size < 2:
+    if n_envelope_frames_for_samples(y.size, hop_length, frame_length) == 0 or y.size < 2:
         raise ValueError(
             f"audio is too short ({y.size} samples) for one frame of {frame_length} "
             f"with hop {hop_length}"

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import soxr
 
 from data_catalog.dataset_tables import read_chunks, read_videos
 from data_catalog.errors import SonorizeError, SonorizeInputError
-from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE, extract_audio
-from folai_models.synth.control_signal import stereo_envelope
+from data_catalog.media.audio import extract_audio
+from folai_models.rates import CAVP_FRAME_RATE, OUTPUT_SAMPLE_RATE
+from folai_models.synth.control_signal import chunk_envelope
 
 SYNTH_CHANNELS = 2  # FolAI IV-D: stereo targets
 
@@ -40,13 +40,7 @@ class SynthChunk:
         return self.audio.astype(np.float32) / 32767.0
 
 
-def chunk_envelope(audio: np.ndarray, sample_rate: int = SYNTH_AUDIO_RATE) -> np.ndarray:
-    """Per-channel RMS envelope (125 frames/s) of ``[channels, n]`` audio, measured at 16 kHz like stage 7."""
-    low = soxr.resample(np.ascontiguousarray(audio.T), sample_rate, ENVELOPE_AUDIO_RATE).T
-    return stereo_envelope(low, frame_length=512, hop_length=128)
-
-
-def load_synth_chunks(dataset: str, split: str, chunk_s: float, *, sample_rate: int = SYNTH_AUDIO_RATE,
+def load_synth_chunks(dataset: str, split: str, chunk_s: float, *, sample_rate: int = OUTPUT_SAMPLE_RATE,
                       max_chunks: int | None = None, log=None, required: bool = True) -> list[SynthChunk]:
     """Decode the ``split`` chunks of ``dataset`` to ``chunk_s``-second stereo clips with envelopes.
 
@@ -84,7 +78,7 @@ def load_synth_chunks(dataset: str, split: str, chunk_s: float, *, sample_rate: 
     return out
 
 
-def add_clap_embeddings(chunks: list[SynthChunk], embedder, sample_rate: int = SYNTH_AUDIO_RATE,
+def add_clap_embeddings(chunks: list[SynthChunk], embedder, sample_rate: int = OUTPUT_SAMPLE_RATE,
                         batch_size: int = 16) -> None:
     """Fill each chunk's ``clap`` with the CLAP audio embedding of its own audio (frozen encoder, once)."""
     for start in range(0, len(chunks), batch_size):
@@ -97,16 +91,15 @@ def add_clap_embeddings(chunks: list[SynthChunk], embedder, sample_rate: int = S
 def add_cavp_embeddings(chunks: list[SynthChunk], encoder, chunk_s: float, *,
                         device: str = "cpu") -> None:
     """Fill each chunk's ``cavp`` with its video's CAVP embeddings over the chunk (each video encoded once)."""
-    from folai_models.synth.cavp import CAVP_FPS
-    from tasks.folai_synth import video_cavp_embeddings
+    from tasks.engines.weights import video_cavp_embeddings
 
     per_video: dict[str, np.ndarray] = {}
-    n_frames = int(round(chunk_s * CAVP_FPS))
+    n_frames = int(round(chunk_s * CAVP_FRAME_RATE))
     for chunk in chunks:
         if chunk.video_path not in per_video:
             per_video[chunk.video_path] = video_cavp_embeddings(chunk.video_path, encoder, device).numpy()
         frames = per_video[chunk.video_path]
-        start = int(round(chunk.start_s * CAVP_FPS))
+        start = int(round(chunk.start_s * CAVP_FRAME_RATE))
         part = frames[start:start + n_frames]
         # a chunk running past the video's end: repeat its last frame's embedding
         if len(part) < n_frames:
@@ -115,4 +108,4 @@ def add_cavp_embeddings(chunks: list[SynthChunk], encoder, chunk_s: float, *,
         chunk.cavp = part.astype(np.float32)
 
 
-__all__ = ["SynthChunk", "add_cavp_embeddings", "add_clap_embeddings", "chunk_envelope", "load_synth_chunks"]
+__all__ = ["SynthChunk", "add_cavp_embeddings", "add_clap_embeddings", "load_synth_chunks"]

@@ -6,16 +6,10 @@ import numpy as np
 from prefect import task
 
 from data_catalog.media import VideoInfo
-from data_catalog.media.audio import ENVELOPE_AUDIO_RATE
 from folai_models import envelope as env_math
 from tasks._options import TASK_DEFAULTS
-from tasks.engines import get_envelope_engine
+from tasks.engines import create_envelope_engine_from_config
 from tasks.media_tasks import audio_envelope
-
-
-def n_envelope_frames(duration_s: float) -> int:
-    """Envelope frames for a duration: 16 kHz samples // hop (1250 for 10 s)."""
-    return int(round(duration_s * ENVELOPE_AUDIO_RATE)) // env_math.HOP_LENGTH
 
 
 @task(name="predict-envelope", tags=["envelope"], **TASK_DEFAULTS)
@@ -26,9 +20,9 @@ def predict_envelope_task(info: VideoInfo, engine: str, video_sha256: str | None
     Returns ``(envelope, frame_rate, details)``: ``details`` is what the engine decided for this
     video (``auto``: the engine it chose and why; ``steps``: where the steps came from).
     """
-    model = get_envelope_engine(engine)
-    envelope, rate = model.predict(info, video_sha256)
-    n = n_envelope_frames(info.duration_s)
+    model = create_envelope_engine_from_config(engine)
+    envelope, rate = model.predict(info, video_sha256=video_sha256)
+    n = env_math.n_envelope_frames_for_seconds(info.duration_s)
     envelope = np.clip(np.asarray(envelope, dtype=np.float32), 0.0, 1.0)
     if len(envelope) != n:
         envelope = env_math.interpolate_envelope(envelope, rate, n_target=n).astype(np.float32)

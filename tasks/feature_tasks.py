@@ -10,17 +10,17 @@ from prefect import task
 
 from data_catalog.feature_cache import FeatureCache, FeatureKey
 from data_catalog.media import VideoInfo, iter_frame_windows
-from data_catalog.media.frames import FRAME_RATE, WINDOW_FRAMES, prefetched
+from data_catalog.media.frames import WINDOW_FRAMES, prefetched
 from data_catalog.model_store import ModelStore, load_state_dict
 from folai_models.encoders import FrameEncoder, create_encoder_from_config
 from folai_models.features import CHUNK_FRAMES, extract_features
 from folai_models.optical_flow.base import FlowEstimator
+from folai_models.optical_flow.registry import create_flow_estimator_from_config, flow_estimator_class
+from folai_models.rates import VIDEO_FRAME_RATE
 from tasks._options import TASK_DEFAULTS, run_task
 
-FLOW_METHODS = ("raft", "opencv")
 DEFAULT_FLOW = {"motion": "opencv"}  # weight-free encoders get weight-free flow; the others RAFT (papers)
 ENCODER_INPUT_SIZE = (224, 224)  # FolAI / Video-Foley: 224 x 224 frames for TC-CLIP and BN-Inception
-RAFT_WEIGHTS = "raft-large"  # model-store entry of torchvision's C_T_SKHT_V2 checkpoint
 
 
 @dataclass
@@ -46,18 +46,12 @@ def default_flow_method(encoder: str) -> str:
 
 
 def build_flow(method: str, device: str, store: ModelStore) -> FlowEstimator:
-    """A flow estimator by name; RAFT loads its weights from the model store (never downloads)."""
-    if method == "opencv":
-        from folai_models.optical_flow.opencv_flow import OpenCVFlow
-
-        return OpenCVFlow()
-    if method == "raft":
-        from folai_models.optical_flow.raft import RaftFlow
-
-        estimator = RaftFlow(size="large", device=device)
-        estimator.load_state_dict(load_state_dict(store.require(RAFT_WEIGHTS)))
-        return estimator
-    raise ValueError(f"unknown flow method {method!r}; available: {', '.join(FLOW_METHODS)}")
+    """A flow estimator by registry name; one with weights (RAFT) loads them from the model store (never downloads)."""
+    options = {"device": device} if flow_estimator_class(method).uses_device else {}
+    estimator = create_flow_estimator_from_config({"name": method, "options": options})
+    if estimator.weights_name:
+        estimator.load_state_dict(load_state_dict(store.require(estimator.weights_name)))
+    return estimator
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -83,7 +77,7 @@ def build_video_stage(encoder: str, flow: str | None = None, device: str = "auto
     return VideoStage(encoder=model, flow=estimator, flow_method=method if estimator else "none")
 
 
-def feature_key(stage: VideoStage, video_sha256: str, frame_rate: float = FRAME_RATE,
+def feature_key(stage: VideoStage, video_sha256: str, frame_rate: float = VIDEO_FRAME_RATE,
                 window_frames: int = WINDOW_FRAMES) -> FeatureKey:
     return FeatureKey(video_sha256=video_sha256, encoder=stage.cache_name, weights_revision=stage.revision,
                       frame_rate=frame_rate, window_frames=window_frames)
@@ -118,6 +112,12 @@ def frame_features_task(info: VideoInfo, video_sha256: str, stage: VideoStage, *
     concurrency limit can hold this work to a worker's GPU slots (callers use
     :func:`frame_features`, which reads a hit without taking a slot).
     """
+    return compute_frame_features(info, video_sha256, stage, dataset=dataset, split=split, cache=cache)
+
+
+def compute_frame_features(info: VideoInfo, video_sha256: str, stage: VideoStage, *, dataset: str = "default",
+                           split: str = "all", cache: FeatureCache | None = None) -> tuple[np.ndarray, dict]:
+    """:func:`frame_features_task` as a plain function (for engines used as a library: no Prefect run)."""
     cache = cache or FeatureCache()
     key = feature_key(stage, video_sha256)
     start = time.perf_counter()

@@ -12,10 +12,10 @@ from prefect import task
 from data_catalog.errors import SonorizeError, SonorizeInputError, WeightsError
 from data_catalog.hashing import sha256_file
 from data_catalog.media import extract_audio
-from data_catalog.media.audio import SYNTH_AUDIO_RATE
 from data_catalog.media.file_types import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 from data_catalog.sound_banks import read_bank_rows, write_bank_rows
 from folai_models.foley import BANK_VERSION, SoundBank, analyse_recording, merge_banks
+from folai_models.rates import OUTPUT_SAMPLE_RATE
 from tasks._options import TASK_DEFAULTS
 
 LIBRARY_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS  # a video's own sound is a recording too
@@ -113,7 +113,7 @@ def _file_bank(path: Path, root: Path, sample_rate: int, embedder_factory) -> So
 
 
 @task(name="sound-bank", tags=["synth"], **TASK_DEFAULTS)
-def sound_bank_task(path: str, sample_rate: int = SYNTH_AUDIO_RATE) -> SoundBank:
+def sound_bank_task(path: str, sample_rate: int = OUTPUT_SAMPLE_RATE) -> SoundBank:
     """Cut a sound library (an audio file or a folder of them) into a sampler bank.
 
     Each file's analysis is cached in the data catalog by its content, so a

@@ -7,9 +7,10 @@ from prefect import task
 
 from data_catalog.hashing import sha256_file
 from data_catalog.media import VideoInfo, extract_audio, probe_video
-from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE, iter_audio_blocks
+from data_catalog.media.audio import iter_audio_blocks
 from folai_models import envelope as env_math
 from folai_models.envelope_stream import StreamingRmsEnvelope
+from folai_models.rates import ENVELOPE_SAMPLE_RATE, OUTPUT_SAMPLE_RATE
 from tasks._options import TASK_DEFAULTS
 
 
@@ -31,7 +32,7 @@ def audio_envelope(path: str) -> np.ndarray:
     Audio whose peak exceeds 1 is scaled down to [-1, 1] (FolAI IV-C), never up.
     """
     stream = StreamingRmsEnvelope()
-    for block in iter_audio_blocks(path, sample_rate=ENVELOPE_AUDIO_RATE, n_channels=1):
+    for block in iter_audio_blocks(path, sample_rate=ENVELOPE_SAMPLE_RATE, n_channels=1):
         stream.update(block[0])
     # RMS scales with the signal: dividing the envelope by the peak = normalising the audio
     return stream.finish() / max(1.0, stream.peak)
@@ -63,5 +64,5 @@ AUDIO_PROMPT_MAX_S = 60.0  # grains come from the first minute: a long file cost
 @task(name="load-audio-prompt", **TASK_DEFAULTS)
 def load_audio_prompt_task(path: str) -> tuple[np.ndarray, int]:
     """Decode an audio prompt (any file ffmpeg reads, first minute) to mono 44.1 kHz."""
-    audio = extract_audio(path, sample_rate=SYNTH_AUDIO_RATE, n_channels=1, max_duration_s=AUDIO_PROMPT_MAX_S)
-    return audio[0], SYNTH_AUDIO_RATE
+    audio = extract_audio(path, sample_rate=OUTPUT_SAMPLE_RATE, n_channels=1, max_duration_s=AUDIO_PROMPT_MAX_S)
+    return audio[0], OUTPUT_SAMPLE_RATE

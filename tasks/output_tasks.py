@@ -11,10 +11,10 @@ from data_catalog.envelope_file import write_envelope
 from data_catalog.envelope_plot import plot_envelope
 from data_catalog.labels import write_audacity_labels
 from data_catalog.media import mux_audio
-from data_catalog.media.audio import ENVELOPE_AUDIO_RATE
 from data_catalog.output_folders import output_paths  # noqa: F401 (the tasks' callers name files with it)
 from folai_models import envelope as env_math
 from folai_models.events import envelope_events
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
 from tasks._options import TASK_DEFAULTS
 
 
@@ -30,7 +30,7 @@ def write_envelope_outputs_task(
 ) -> list:
     """Envelope CSV + sidecar, its PNG plot and the Audacity label track; returns the events."""
     write_envelope(
-        paths["envelope_csv"], envelope, frame_rate, sample_rate=ENVELOPE_AUDIO_RATE,
+        paths["envelope_csv"], envelope, frame_rate, sample_rate=ENVELOPE_SAMPLE_RATE,
         hop_length=env_math.HOP_LENGTH, frame_length=env_math.FRAME_LENGTH, metadata=metadata,
     )
     events = envelope_events(envelope, frame_rate)

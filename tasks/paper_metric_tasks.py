@@ -17,6 +17,7 @@ from prefect import task
 from data_catalog.errors import MediaError
 from data_catalog.media import extract_audio
 from data_catalog.model_store import ModelStore, ModelStoreError, pull_command
+from folai_models.rates import CLAP_SAMPLE_RATE, I3D_FRAME_RATE, MSCLAP_SAMPLE_RATE, PANNS_SAMPLE_RATE, VGGISH_SAMPLE_RATE
 from tasks._options import TASK_DEFAULTS
 
 CLAP_WEIGHTS = ("laion-clap", "roberta-base", "bert-base-uncased", "bart-base")  # laion_clap builds all three
@@ -34,7 +35,6 @@ MODEL_PACKAGES = {  # model -> (import name, how to install it)
 PAPER_METRICS = tuple(METRIC_MODELS)
 LAION_WINDOW_S, CLAP_HOP_S = 10.0, 1.0  # fadtk 'clap-laion-audio': 10 s windows, 1 s hop
 PANNS_WINDOW_S = 10.0  # AudioSet clip length, what PANNs was trained on; hop as fadtk's CLAP
-I3D_AUDIO_RATE = 16000  # VGGish's input rate
 
 
 def model_skip_reason(model: str, store: ModelStore) -> str | None:
@@ -84,8 +84,7 @@ def _msclap(store: ModelStore, device: str) -> Callable:
 
 def _laion_clap(store: ModelStore, device: str) -> Callable:
     from folai_models.paper_metrics.chunks import int16_roundtrip, windows
-    from folai_models.synth.clap import CLAP_SAMPLE_RATE
-    from tasks.folai_synth import load_clap
+    from tasks.engines.weights import load_clap
 
     clap = load_clap(store, device)
     return lambda audio: clap.embed_audio(windows(int16_roundtrip(audio), CLAP_SAMPLE_RATE, LAION_WINDOW_S,
@@ -118,7 +117,8 @@ def with_batch_counters(model, state: dict) -> dict:
 
 
 BUILDERS = {"panns": _panns, "msclap": _msclap, "laion_clap": _laion_clap, "vggish": _vggish, "i3d": _i3d}
-MODEL_RATES = {"panns": 32000, "msclap": 44100, "laion_clap": 48000, "vggish": I3D_AUDIO_RATE}
+MODEL_RATES = {"panns": PANNS_SAMPLE_RATE, "msclap": MSCLAP_SAMPLE_RATE, "laion_clap": CLAP_SAMPLE_RATE,
+               "vggish": VGGISH_SAMPLE_RATE}
 
 
 @lru_cache(maxsize=8)
@@ -138,10 +138,10 @@ def read_i3d_frames(path: str) -> np.ndarray:
     """RGB frames of a video at 25 fps, shorter side 256, centre 224 x 224 (I3D's input)."""
     from data_catalog.media import probe_video
     from data_catalog.media.frames import iter_frame_windows
-    from folai_models.paper_metrics.i3d import I3D_CROP, I3D_FPS, I3D_RESIZE
+    from folai_models.paper_metrics.i3d import I3D_CROP, I3D_RESIZE
 
     info = probe_video(path)
-    windows = list(iter_frame_windows(info, frame_rate=I3D_FPS, window_frames=256, size=(I3D_CROP, I3D_CROP),
+    windows = list(iter_frame_windows(info, frame_rate=I3D_FRAME_RATE, window_frames=256, size=(I3D_CROP, I3D_CROP),
                                       pixel_format="rgb24", center_crop=True, resize_shorter_side=I3D_RESIZE))
     return np.concatenate(windows)
 

@@ -8,9 +8,9 @@ import numpy as np
 from prefect import task
 
 from data_catalog.media import extract_audio
+from folai_models.rates import AISFX_SAMPLE_RATE
 from tasks._options import TASK_DEFAULTS
 
-EMBED_RATE = 44100  # aiSFX's input rate (Ma & Lerch 2022)
 
 
 @lru_cache(maxsize=1)
@@ -24,5 +24,5 @@ def load_embedder(device: str = "cpu"):
 @task(name="aisfx-embedding", tags=["eval"], **TASK_DEFAULTS)
 def embed_file_task(path: str, device: str = "cpu") -> np.ndarray:
     """``(n_blocks, 512)`` aiSFX embedding of any audio or video file's sound (MediaError names a bad file)."""
-    audio = extract_audio(path, sample_rate=EMBED_RATE, n_channels=1)[0]
-    return load_embedder(device).embed(audio, EMBED_RATE)
+    audio = extract_audio(path, sample_rate=AISFX_SAMPLE_RATE, n_channels=1)[0]
+    return load_embedder(device).embed(audio, AISFX_SAMPLE_RATE)

@@ -26,11 +26,11 @@ import numpy as np
 from prefect import task
 
 from data_catalog.errors import SonorizeInputError, WeightsError
-from data_catalog.media.audio import SYNTH_AUDIO_RATE, iter_audio_blocks, write_wav_blocks
+from data_catalog.media.audio import iter_audio_blocks, write_wav_blocks
 from data_catalog.media.probe import probe_media
 from data_catalog.model_store import ModelStore, ModelStoreError, pull_command
 from data_catalog.separation_cache import SeparationCache, SeparationKey
-from folai_models.separation import SAMPLE_RATE
+from folai_models.rates import AUDIOSEP_SAMPLE_RATE, OUTPUT_SAMPLE_RATE
 from tasks._options import TASK_DEFAULTS
 from tasks.feature_tasks import resolve_device
 
@@ -38,7 +38,6 @@ SEPARATION_WEIGHT = "audiosep"  # audiosep_base_4M_steps.ckpt: separator + its q
 QUERY_FALLBACK_WEIGHT = "audiosep-clap"  # the query encoder alone, for a checkpoint that lacks it
 # laion_clap reads these tokenizers at import; roberta-base also builds CLAP's text branch
 HF_WEIGHTS = ("roberta-base", "bert-base-uncased", "bart-base")
-OUTPUT_RATE = SYNTH_AUDIO_RATE  # 44.1 kHz, the project's audio format
 OUTPUT_CHANNELS = 2
 SILENT_PEAK = 10 ** (-90 / 20)  # below -90 dBFS everywhere: nothing to separate
 SETTINGS_VERSION = 1  # bump when the separation changes without a parameter changing
@@ -154,7 +153,7 @@ def _load_separator(store: ModelStore, device: str) -> Separator:
 
 def settings_id(window_s: float, overlap_s: float) -> str:
     """What besides query and weights changes a separated file (part of its cache key)."""
-    return f"{SAMPLE_RATE}hz-w{window_s:g}-o{overlap_s:g}-{OUTPUT_RATE}x{OUTPUT_CHANNELS}-v{SETTINGS_VERSION}"
+    return f"{AUDIOSEP_SAMPLE_RATE}hz-w{window_s:g}-o{overlap_s:g}-{OUTPUT_SAMPLE_RATE}x{OUTPUT_CHANNELS}-v{SETTINGS_VERSION}"
 
 
 def _audio_channels(path: str) -> int:
@@ -205,7 +204,7 @@ def separate_stream_to_output(path: str, query: str, separator: Separator, *, wi
                                            "dBFS): nothing to separate")
 
     plan = ChunkPlan.from_seconds(rate, window_s, overlap_s)
-    resampler = soxr.ResampleStream(rate, OUTPUT_RATE, channels, dtype="float32")
+    resampler = soxr.ResampleStream(rate, OUTPUT_SAMPLE_RATE, channels, dtype="float32")
     blocks = separate_stream(separator.model, separator.condition(query), decoded(), plan=plan,
                              batch_windows=batch_windows)
     for block in blocks:
@@ -238,7 +237,7 @@ def separate_file_task(path: str, out_wav: str, query: str, separator: Separator
     blocks = separate_stream_to_output(path, query, separator, window_s=window_s, overlap_s=overlap_s,
                                        batch_windows=batch_windows or BATCH_WINDOWS, require_sound=True, stats=stats,
                                        on_progress=on_progress)
-    n_out = write_wav_blocks(out_wav, blocks, OUTPUT_RATE)
+    n_out = write_wav_blocks(out_wav, blocks, OUTPUT_SAMPLE_RATE)
     wall = time.perf_counter() - started
     duration = stats["n_input_samples"] / separator.sample_rate
     if png:
@@ -248,7 +247,7 @@ def separate_file_task(path: str, out_wav: str, query: str, separator: Separator
         plot_before_after(png, before, after, column_s, separator.sample_rate,
                           title=f"{Path(path).name}: '{query}' (AudioSep)", labels=("input", f"separated: '{query}'"))
     return {"source": path, "wav": out_wav, "png": png, "query": query, "revision": separator.revision,
-            "duration_s": round(duration, 3), "output_samples": n_out, "sample_rate": OUTPUT_RATE,
+            "duration_s": round(duration, 3), "output_samples": n_out, "sample_rate": OUTPUT_SAMPLE_RATE,
             "channels": OUTPUT_CHANNELS, "channels_separated": stats["channels_in"],
             "peak_in": round(stats["peak_in"], 6), "peak_out": round(stats["peak_out"], 6),
             "wall_s": round(wall, 3), "seconds_per_audio_minute": round(60 * wall / max(duration, 1e-9), 2),
@@ -276,7 +275,7 @@ def separated_target_audio(path: str, source_sha256: str, query: str, *, separat
     stats: dict = {}
     blocks = separate_stream_to_output(path, query, loaded, window_s=window_s, overlap_s=overlap_s,
                                        batch_windows=BATCH_WINDOWS, require_sound=False, stats=stats)
-    wav = cache.put(key, blocks, OUTPUT_RATE, extra={"source": str(path), "device": loaded.device})
+    wav = cache.put(key, blocks, OUTPUT_SAMPLE_RATE, extra={"source": str(path), "device": loaded.device})
     return wav, False, key.id
 
 

@@ -10,17 +10,17 @@ import soxr
 from prefect import task
 
 from data_catalog.media import write_wav_blocks
-from data_catalog.media.audio import ENVELOPE_AUDIO_RATE, SYNTH_AUDIO_RATE
 from folai_models.envelope_stream import StreamingRmsEnvelope
+from folai_models.rates import ENVELOPE_SAMPLE_RATE, OUTPUT_SAMPLE_RATE
 from tasks._options import TASK_DEFAULTS
-from tasks.engines import get_synth_engine
+from tasks.engines import create_synth_engine_from_config
 
 
 class RenderedEnvelope:
     """Taps audio blocks on their way to disk and measures their RMS envelope (16 kHz mono)."""
 
-    def __init__(self, sample_rate: int = SYNTH_AUDIO_RATE):
-        self._resampler = soxr.ResampleStream(sample_rate, ENVELOPE_AUDIO_RATE, 1, dtype="float32")
+    def __init__(self, sample_rate: int = OUTPUT_SAMPLE_RATE):
+        self._resampler = soxr.ResampleStream(sample_rate, ENVELOPE_SAMPLE_RATE, 1, dtype="float32")
         self._rms = StreamingRmsEnvelope()
 
     def tap(self, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -55,11 +55,11 @@ def synthesize_task(
     (``tasks.library_tasks.sound_bank_task``); ``engine_options`` go to the
     engine (``foley``: ``room_tone_db``, ``reverb``).
     """
-    n_samples = int(round(duration_s * SYNTH_AUDIO_RATE))
-    blocks, details = get_synth_engine(engine, **(engine_options or {})).render_blocks(
-        envelope, frame_rate, n_samples=n_samples, sample_rate=SYNTH_AUDIO_RATE, prompt=prompt,
+    n_samples = int(round(duration_s * OUTPUT_SAMPLE_RATE))
+    blocks, details = create_synth_engine_from_config(engine, **(engine_options or {})).render_blocks(
+        envelope, frame_rate, n_samples=n_samples, sample_rate=OUTPUT_SAMPLE_RATE, prompt=prompt,
         audio_prompt=audio_prompt, audio_prompt_rate=audio_prompt_rate, seed=seed, video_path=video_path,
     )
     meter = RenderedEnvelope()
-    write_wav_blocks(wav_path, meter.tap(blocks), SYNTH_AUDIO_RATE)
+    write_wav_blocks(wav_path, meter.tap(blocks), OUTPUT_SAMPLE_RATE)
     return {**details, "rendered_envelope": meter.envelope()}

@@ -1,4 +1,7 @@
-"""Training data for Video2RMS: features and targets of a dataset's videos, from the caches."""
+"""Training data for Video2RMS: features and targets of a dataset's videos, from the caches.
+
+(The feature normaliser and the training targets are the model's: :mod:`folai_models.video2rms`.)
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,6 @@ import numpy as np
 
 from data_catalog.dataset_tables import load_video_arrays, read_videos
 from data_catalog.errors import SonorizeInputError
-from folai_models.envelope import smooth_envelope
-from folai_models.quantize import rms_to_classes
-
-FEATURE_STD_FLOOR = 1e-3  # a constant feature column must not blow up when standardised
-RELATIVE_PERCENTILE = 95.0  # per-video scale of the relative copy (the preview estimator's clip-relative cue)
 
 
 @dataclass
@@ -27,44 +25,6 @@ class VideoArrays:
     features: np.ndarray
     envelope: np.ndarray
     feature_revision: str = ""
-
-
-@dataclass(frozen=True)
-class FeatureNormalizer:
-    """Per-column standardisation fitted on the training videos (stored with the checkpoint).
-
-    With ``relative`` a second copy of the features, each column divided by its
-    own 95th percentile over the whole video, is appended: motion cues mean
-    more relative to the clip than in absolute pixels (camera distance and
-    framing vary), which is what the preview estimator's thresholds exploit.
-    """
-
-    mean: np.ndarray
-    std: np.ndarray
-    relative: bool = False
-
-    @classmethod
-    def fit(cls, videos: list[VideoArrays], relative: bool = False) -> "FeatureNormalizer":
-        stacked = np.concatenate([v.features for v in videos])
-        return cls(stacked.mean(axis=0), np.maximum(stacked.std(axis=0), FEATURE_STD_FLOOR), relative)
-
-    def output_dim(self, input_dim: int) -> int:
-        return input_dim * (2 if self.relative else 1)
-
-    def __call__(self, features: np.ndarray) -> np.ndarray:
-        standard = (features - self.mean) / self.std
-        if not self.relative:
-            return standard.astype(np.float32)
-        scale = np.percentile(np.abs(features), RELATIVE_PERCENTILE, axis=0) + FEATURE_STD_FLOOR
-        return np.concatenate([standard, features / scale], axis=1).astype(np.float32)
-
-    def to_dict(self) -> dict:
-        return {"feature_mean": self.mean.tolist(), "feature_std": self.std.tolist(), "relative_features": self.relative}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "FeatureNormalizer":
-        return cls(np.asarray(data["feature_mean"], np.float32), np.asarray(data["feature_std"], np.float32),
-                   bool(data.get("relative_features", False)))
 
 
 def load_dataset_videos(dataset: str, encoder: str) -> list[VideoArrays]:
@@ -85,9 +45,3 @@ def load_dataset_videos(dataset: str, encoder: str) -> list[VideoArrays]:
         raise SonorizeInputError(dataset, "no preprocessed videos with cached features and targets: "
                                           "run the preprocess flow (sonorize preprocess) for this dataset first")
     return videos
-
-
-def target_classes(envelope: np.ndarray, smoothing: str, kernel_size: int) -> np.ndarray:
-    """Training classes: the envelope smoothed as the config says, then mu-law classes."""
-    kwargs = {"kernel_size": kernel_size} if smoothing == "kernel" else {}
-    return rms_to_classes(smooth_envelope(envelope, method=smoothing, **kwargs))

@@ -73,3 +73,21 @@ def add_tiny_sao_to_store(store, staging: Path, seed: int = 0) -> None:
     for name, folder in (("stable-audio-open", staging), ("t5-base", t5_dir)):
         for wf in store.spec(name).files:
             store.add_file(name, folder / wf.filename)
+
+
+def add_tiny_sao_base_to_store(store, staging: Path, seed: int = 0) -> None:
+    """Put a tiny SAO (``stable-audio-open`` only: weights + ``model_config.json``) into ``store``, as a user
+    adds hand-fetched files (``sonorize models pull stable-audio-open --from FILE``)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from folai_models.synth import sao
+
+    config = sao.load_config("tiny_oobleck.json")
+    torch.manual_seed(seed)
+    base = sao.create_base_model(config)
+    staging.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in base.state_dict().items()}, str(staging / "model.safetensors"))
+    (staging / "model_config.json").write_text(json.dumps(config))
+    store.add_file("stable-audio-open", staging / "model.safetensors")
+    store.add_file("stable-audio-open", staging / "model_config.json")

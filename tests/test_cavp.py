@@ -76,7 +76,7 @@ def test_one_normalised_embedding_per_frame():
 
 def test_cavp_from_the_model_store_and_missing_weights(tmp_path):
     from data_catalog.model_store import REGISTRY, ModelStore
-    from tasks.folai_synth import FolAIWeightsMissing, load_cavp
+    from tasks.engines.weights import FolAIWeightsMissing, load_cavp
 
     spec = REGISTRY["cavp"]
     registry = {"cavp": dataclasses.replace(spec, files=tuple(dataclasses.replace(f, size=None, sha256=None)
@@ -95,12 +95,12 @@ def test_cavp_from_the_model_store_and_missing_weights(tmp_path):
 
 def test_cavp_slices_follow_the_synthesis_windows():
     from folai_models.windowed_render import cut_frames
-    from tasks.engines import _cavp_windows
+    from tasks.engines.folai import cavp_windows
 
     rate, seconds = 125.0, 25.0
     envelope = np.full(int(rate * seconds), 0.2, np.float32)
     frames = torch.arange(int(seconds * 4), dtype=torch.float32)[:, None].repeat(1, 512)  # frame index as value
-    window = _cavp_windows(frames, envelope, rate, 10.0)
+    window = cavp_windows(frames, envelope, rate, 10.0)
     cuts = cut_frames(envelope, rate, window_s=10.0)
     first = window(0, cuts[0] + 13)  # the first window runs to its cut plus the crossfade
     assert first.shape[1] == 512 and first[0, 0] == 0 and len(first) == round((cuts[0] + 13) / rate * 4)

@@ -5,16 +5,17 @@ import numpy as np
 import pytest
 
 from folai_models.envelope import (
-    ENVELOPE_SAMPLE_RATE,
     FRAME_LENGTH,
     HOP_LENGTH,
     envelope_frame_rate,
     envelope_frame_times,
     interpolate_envelope,
-    n_envelope_frames,
+    n_envelope_frames_for_samples,
+    n_envelope_frames_for_seconds,
     rms_envelope,
     smooth_envelope,
 )
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
 
 SR = ENVELOPE_SAMPLE_RATE
 
@@ -28,14 +29,22 @@ def test_ten_seconds_gives_1250_frames():
     env = rms_envelope(np.zeros(160000, dtype=np.float32))
     assert env.shape == (1250,)
     assert env.dtype == np.float32
-    assert n_envelope_frames(160000) == 1250
-    assert n_envelope_frames(160000, HOP_LENGTH, FRAME_LENGTH) == 1250
+    assert n_envelope_frames_for_samples(160000) == 1250
+    assert n_envelope_frames_for_samples(160000, HOP_LENGTH, FRAME_LENGTH) == 1250
+    assert n_envelope_frames_for_seconds(10.0) == 1250
+
+
+@pytest.mark.parametrize("seconds", [0.5, 1.001, 7.3, 10.0])
+def test_envelope_frames_for_seconds_match_their_samples(seconds):
+    """A duration covers as many frames as its 16 kHz samples do (from one hop of audio on)."""
+    n_samples = int(round(seconds * ENVELOPE_SAMPLE_RATE))
+    assert n_envelope_frames_for_seconds(seconds) == n_envelope_frames_for_samples(n_samples)
 
 
 @pytest.mark.parametrize("n", [128, 129, 1000, 16000, 16001, 44100])
 def test_n_envelope_frames_matches_rms_envelope(n):
     rng = np.random.default_rng(n)
-    assert rms_envelope(rng.standard_normal(n).astype(np.float32) * 0.1).shape == (n_envelope_frames(n),)
+    assert rms_envelope(rng.standard_normal(n).astype(np.float32) * 0.1).shape == (n_envelope_frames_for_samples(n),)
 
 
 def test_sine_rms_is_amplitude_over_sqrt2():

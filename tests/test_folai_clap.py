@@ -18,7 +18,7 @@ if __import__("importlib").util.find_spec("laion_clap") is None:
     pytest.skip("laion_clap not installed", allow_module_level=True)
 
 from data_catalog.model_store import ModelStore  # noqa: E402
-from tasks.folai_synth import CLAP_WEIGHTS, FolAIWeightsMissing, load_clap  # noqa: E402
+from tasks.engines.weights import CLAP_WEIGHTS, FolAIWeightsMissing, load_clap  # noqa: E402
 from clap_stand_ins import add_hf_stand_ins, clap_state_dict, hash_free  # noqa: E402
 
 

@@ -252,12 +252,12 @@ def test_bad_libraries(tmp_path, caplog):
 
 
 def test_the_engine_renders_a_one_file_prompt_and_reports_its_source():
-    from tasks.engines import get_synth_engine
+    from tasks.engines import create_synth_engine_from_config
 
     rng = np.random.default_rng(0)
     sample = np.concatenate([np.zeros(SR // 4)] + [one_shot(rng, 0.4, 500) for _ in range(3)])
     env = hit_envelope([0.3, 1.1, 2.0], [0.1, 0.2, 0.15])
-    engine = get_synth_engine("foley", reverb=0.0)
+    engine = create_synth_engine_from_config("foley", reverb=0.0)
     blocks, details = engine.render_blocks(env, FR, n_samples=3 * SR, sample_rate=SR, prompt=None,
                                            audio_prompt=sample, audio_prompt_rate=SR, seed=0)
     y = np.concatenate(list(blocks), axis=1)
@@ -284,8 +284,8 @@ def test_level_map_restores_compressed_peaks():
                                               ({"room_tone_db": 6.0}, "at most 0 dBFS"),
                                               ({"room_tone_db": float("nan")}, "at most 0 dBFS")])
 def test_bad_engine_options_are_refused_before_any_video(options, message):
-    from tasks.engines import get_synth_engine
+    from tasks.engines import create_synth_engine_from_config
 
     with pytest.raises(ValueError, match=message):
-        get_synth_engine("foley", **options)
-    get_synth_engine("foley", room_tone_db=-np.inf, reverb=0.0)  # off and dry are fine
+        create_synth_engine_from_config("foley", **options)
+    create_synth_engine_from_config("foley", room_tone_db=-np.inf, reverb=0.0)  # off and dry are fine

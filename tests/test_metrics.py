@@ -13,8 +13,8 @@ from folai_models.metrics import (
     onset_scores,
 )
 from folai_models.quantize import rms_to_classes
+from folai_models.rates import ENVELOPE_FRAME_RATE
 
-FRAME_RATE = 125.0
 
 
 def _bursts(onset_frames=(100, 400, 700, 1000), amp=0.3, n=1250):
@@ -96,7 +96,7 @@ def test_onset_scores_empty_inputs_without_warnings():
 
 def test_envelope_scores_identical():
     env = _bursts()
-    scores = envelope_scores(env, env, FRAME_RATE)
+    scores = envelope_scores(env, env, ENVELOPE_FRAME_RATE)
     assert scores["e_l1"] == 0.0
     assert scores["correlation"] == pytest.approx(1.0)
     assert scores["acc@1"] == scores["acc@5"] == scores["acc@10"] == 1.0
@@ -108,7 +108,7 @@ def test_envelope_scores_identical():
 
 def test_envelope_scores_silence_prediction_is_not_rewarded():
     env = _bursts()
-    scores = envelope_scores(env, np.zeros_like(env), FRAME_RATE)
+    scores = envelope_scores(env, np.zeros_like(env), ENVELOPE_FRAME_RATE)
     assert scores["e_l1"] < 0.02  # small on a sparse clip ...
     # ... but Acc@k only counts frames that are not silent in both: only the
     # quiet tails (classes <= k) of the bursts count as right
@@ -120,11 +120,11 @@ def test_envelope_scores_silence_prediction_is_not_rewarded():
 def test_envelope_scores_shifted_prediction():
     ref = _bursts()
     est = _bursts(onset_frames=(110, 410, 710, 1010))  # 80 ms late
-    scores = envelope_scores(ref, est, FRAME_RATE)
+    scores = envelope_scores(ref, est, ENVELOPE_FRAME_RATE)
     assert scores["onset_f1"] == 1.0
     assert scores["onset_median_error_s"] == pytest.approx(0.08)
     assert 0 < scores["acc@5"] < 1
-    late = envelope_scores(ref, _bursts(onset_frames=(116, 416, 716, 1016)), FRAME_RATE)
+    late = envelope_scores(ref, _bursts(onset_frames=(116, 416, 716, 1016)), ENVELOPE_FRAME_RATE)
     assert late["onset_f1"] == 0.0  # 128 ms is outside +-0.1 s
     with pytest.raises(ValueError):
-        envelope_scores(ref, -ref, FRAME_RATE)
+        envelope_scores(ref, -ref, ENVELOPE_FRAME_RATE)

@@ -15,6 +15,7 @@ from folai_models.optical_flow.flow_images import (
 )
 from folai_models.optical_flow.opencv_flow import OpenCVFlow
 from folai_models.optical_flow.raft import RaftFlow, consecutive_flow
+from folai_models.optical_flow.registry import create_flow_estimator_from_config
 
 SHIFT_TOLERANCE_PX = 0.5
 BORDER_PX = 16  # np.roll wraps around: judge the interior only
@@ -36,7 +37,8 @@ def moving_video(n: int, height: int, width: int, step=(2, 1)) -> np.ndarray:
 @pytest.fixture(scope="module")
 def tiny_raft() -> RaftFlow:
     torch.manual_seed(0)
-    return RaftFlow.from_config(size="small", num_flow_updates=2, device="cpu", batch_size=3)
+    return create_flow_estimator_from_config(
+        {"name": "raft", "options": {"size": "small", "num_flow_updates": 2, "device": "cpu", "batch_size": 3}})
 
 
 @pytest.mark.parametrize("method", ["dis", "farneback"])
@@ -90,7 +92,7 @@ def test_raft_large_state_dict_is_the_checkpoints_layout():
     reference = raft_large(weights=None, progress=False)
     assert sum(p.numel() for p in reference.parameters()) == weights.meta["num_params"]
 
-    estimator = RaftFlow.from_config(size="large", num_flow_updates=1)
+    estimator = create_flow_estimator_from_config({"name": "raft", "options": {"size": "large", "num_flow_updates": 1}})
     checkpoint = {key: torch.randn_like(value.float()).to(value.dtype) for key, value in reference.state_dict().items()}
     estimator.load_state_dict(checkpoint)
     assert estimator.revision().startswith("raft_large-u1-") and "random" not in estimator.revision()
@@ -156,3 +158,30 @@ def test_consecutive_flow_windows_with_raft(tiny_raft):
     np.testing.assert_allclose(np.concatenate([first, rest]), whole, atol=1e-4)
     with pytest.raises(ValueError, match="previous_frame"):
         consecutive_flow(tiny_raft, video[2:], previous_frame=video[1, :10])
+
+
+def test_flow_estimators_build_by_name_from_the_registry():
+    from folai_models.optical_flow.registry import FLOW_ESTIMATORS, available_flow_estimators, flow_estimator_class
+
+    assert available_flow_estimators() == ("opencv", "raft")
+    assert flow_estimator_class("raft") is RaftFlow and FLOW_ESTIMATORS["opencv"] is OpenCVFlow
+    opencv = create_flow_estimator_from_config("opencv")
+    assert type(opencv) is OpenCVFlow and opencv.weights_name is None and not opencv.uses_device
+    farneback = create_flow_estimator_from_config({"name": "opencv", "options": {"method": "farneback"}})
+    assert farneback.revision().endswith("-farneback")
+    assert RaftFlow.uses_device and flow_estimator_class("raft").name == "raft"
+    with pytest.raises(ValueError, match=r"^unknown flow method 'flownet'; available: opencv, raft$"):
+        create_flow_estimator_from_config("flownet")
+
+
+def test_the_video_stage_picks_its_flow_from_the_registry(tmp_path):
+    """RAFT's weights come from the model store under the name the estimator gives (never a download)."""
+    from data_catalog.model_store import ModelStore, ModelStoreError
+    from tasks.feature_tasks import build_flow
+
+    store = ModelStore(tmp_path / "models")
+    assert type(build_flow("opencv", "cpu", store)) is OpenCVFlow
+    with pytest.raises(ModelStoreError, match="raft-large"):
+        build_flow("raft", "cpu", store)
+    with pytest.raises(ValueError, match="unknown flow method 'dis'"):
+        build_flow("dis", "cpu", store)

@@ -133,7 +133,7 @@ def sao_env(tmp_path_factory):
 def test_sao_engine_in_the_sonorize_flow_records_timing(sao_env, prefect_home):
     from data_catalog.examples import make_bouncing_ball_video
     from flows.sonorize_flow import sonorize
-    from tasks.sao_synth import load_sao_text_model
+    from tasks.engines.weights import load_sao_text_model
 
     root, dirs = sao_env
     video = root / "ball.mp4"
@@ -159,8 +159,8 @@ def test_sao_engine_in_the_sonorize_flow_records_timing(sao_env, prefect_home):
 
 def test_sao_engine_longer_than_one_window_at_init_noise_zero(sao_env):
     """48.5 s through the engine: two 47 s windows, exactly the asked length, and each window scored."""
-    from tasks.engines import get_synth_engine
-    from tasks.sao_synth import load_sao_text_model
+    from tasks.engines import create_synth_engine_from_config
+    from tasks.engines.weights import load_sao_text_model
 
     root, dirs = sao_env
     frame_rate = 125.0
@@ -169,7 +169,7 @@ def test_sao_engine_longer_than_one_window_at_init_noise_zero(sao_env):
     n = int(48.5 * RATE)
     load_sao_text_model.cache_clear()
     with settings_environment(dirs):
-        engine = get_synth_engine("sao", init_noise_level=0.0)
+        engine = create_synth_engine_from_config("sao", init_noise_level=0.0)
         blocks, details = engine.render_blocks(envelope, frame_rate, n_samples=n, sample_rate=RATE, prompt="wood",
                                                audio_prompt=None, audio_prompt_rate=None, seed=0)
         total = channels = 0
@@ -184,13 +184,13 @@ def test_missing_weights_stop_the_batch_naming_each_file(tmp_path, monkeypatch):
     from data_catalog.examples import make_bouncing_ball_video
     from data_catalog.settings import get_settings
     from flows.sonorize_flow import sonorize
-    from tasks.engines import get_synth_engine
-    from tasks.sao_synth import SAOWeightsMissing
+    from tasks.engines import create_synth_engine_from_config
+    from tasks.engines.weights import SAOWeightsMissing
 
     monkeypatch.setenv("SONORIZE_MODEL_DIR", str(tmp_path / "empty-store"))
     get_settings.cache_clear()
     with pytest.raises(SAOWeightsMissing) as error:
-        get_synth_engine("sao")
+        create_synth_engine_from_config("sao")
     message = str(error.value)
     assert message.startswith("the sao synth engine needs weights")
     for name, files in (("stable-audio-open", ("model.safetensors", "model_config.json")),
@@ -198,7 +198,7 @@ def test_missing_weights_stop_the_batch_naming_each_file(tmp_path, monkeypatch):
         lines = [line for line in message.splitlines() if f"`sonorize models pull {name}`" in line]
         assert sorted(line.split(":")[0].rsplit("/", 1)[1] for line in lines) == sorted(files), lines
     with pytest.raises(ValueError, match="sampler"):  # a wrong option is named before the weights
-        get_synth_engine("sao", sampler="euler")
+        create_synth_engine_from_config("sao", sampler="euler")
 
     video = tmp_path / "ball.mp4"
     make_bouncing_ball_video(video, duration_s=1.0)

@@ -177,12 +177,12 @@ def test_missing_mediapipe_steps_errors_auto_falls_back(monkeypatch, tmp_path):
     from data_catalog.errors import SonorizeInputError
     from data_catalog.examples import make_bouncing_ball_video
     from data_catalog.media import probe_video
-    from tasks.engines import get_envelope_engine
+    from tasks.engines import create_envelope_engine_from_config
     from tasks.envelope_tasks import predict_envelope_task
 
     _without_mediapipe(monkeypatch)
     with pytest.raises(SonorizeInputError, match="setup.sh steps"):
-        get_envelope_engine("steps")
+        create_envelope_engine_from_config("steps")
     video = tmp_path / "ball.mp4"
     make_bouncing_ball_video(video, duration_s=2.0)
     env, rate, details = predict_envelope_task.fn(probe_video(video), "auto")

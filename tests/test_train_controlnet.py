@@ -9,10 +9,10 @@ renders with ``--synth-engine folai``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from sao_stand_ins import add_tiny_sao_base_to_store
 from settings_env import settings_environment, use_settings
 
 torch = pytest.importorskip("torch")
@@ -27,12 +27,9 @@ TINY_TRAIN = {"steps": 2, "batch_size": 2, "chunk_s": 1.0, "checkpoint_every": 1
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, prefect_home):
     """Two clips with audio, preprocessed once; a model store holding a tiny SAO."""
-    from safetensors.torch import save_file
-
     from data_catalog.examples import make_bouncing_ball_video
     from data_catalog.model_store import ModelStore
     from flows.preprocess_flow import preprocess
-    from folai_models.synth import sao
 
     root = tmp_path_factory.mktemp("controlnet-data")
     for i in range(2):
@@ -42,16 +39,7 @@ def prepared(tmp_path_factory, prefect_home):
     with settings_environment(dirs):
         result = preprocess(dataset="folder", root=str(root / "clips"), encoder="motion")
         assert result["n_failed"] == 0, result
-        config = sao.load_config("tiny_oobleck.json")
-        torch.manual_seed(0)
-        base = sao.create_base_model(config)
-        staging = root / "staging"
-        staging.mkdir()
-        save_file({k: v.contiguous() for k, v in base.state_dict().items()}, str(staging / "model.safetensors"))
-        (staging / "model_config.json").write_text(json.dumps(config))
-        store = ModelStore(root / "models")
-        store.add_file("stable-audio-open", staging / "model.safetensors")
-        store.add_file("stable-audio-open", staging / "model_config.json")
+        add_tiny_sao_base_to_store(ModelStore(root / "models"), root / "staging")
     return root, dirs
 
 
@@ -78,7 +66,7 @@ def test_train_resume_and_folai_engine_in_the_sonorize_flow(env, tmp_path, monke
     from data_catalog.run_records import read_table
     from data_catalog.settings import get_settings
     from flows.sonorize_flow import sonorize
-    from tasks.folai_synth import load_folai_model
+    from tasks.engines.weights import load_folai_model
 
     torch.set_num_threads(1)
     out = tmp_path / "ckpt"
@@ -117,13 +105,13 @@ def test_missing_weights_name_the_commands_and_fallback_is_opt_in(tmp_path, monk
     from data_catalog.examples import make_bouncing_ball_video
     from data_catalog.settings import get_settings
     from flows.sonorize_flow import sonorize
-    from tasks.engines import get_synth_engine
-    from tasks.folai_synth import FolAIWeightsMissing
+    from tasks.engines import create_synth_engine_from_config
+    from tasks.engines.weights import FolAIWeightsMissing
 
     monkeypatch.setenv("SONORIZE_MODEL_DIR", str(tmp_path / "empty-store"))
     get_settings.cache_clear()
     with pytest.raises(FolAIWeightsMissing) as error:
-        get_synth_engine("folai")
+        create_synth_engine_from_config("folai")
     message = str(error.value)
     assert "sonorize models pull stable-audio-open" in message
     assert "folai-controlnet" in message and "sonorize train-controlnet" in message

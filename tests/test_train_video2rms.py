@@ -83,26 +83,40 @@ def test_video2rms_engine_in_the_sonorize_flow(dataset, tmp_path, monkeypatch):
     assert record["metrics"]["vs_original_audio"]["n_frames"] > 0
 
 
+def _load(checkpoint):
+    """(model, config, sidecar) of a Video2RMS checkpoint."""
+    from data_catalog.checkpoints import load_checkpoint_state
+    from folai_models.video2rms import Video2RMS
+
+    state, meta = load_checkpoint_state(checkpoint, model="Video2RMS")
+    model = Video2RMS.from_checkpoint(state, meta)
+    return model, model.config, meta
+
+
 def test_checkpoint_of_other_features_is_refused(dataset, tmp_path):
-    from data_catalog.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-    from tasks.engines import _load_video2rms
+    from data_catalog.checkpoints import CheckpointError, save_checkpoint, sidecar_path
+    from tasks.engines.video2rms import load_video2rms
 
     trained = _train(tmp_path / "ckpt", epochs=1)
-    model, config, meta = load_checkpoint(trained["best_checkpoint"])
+    model, config, meta = _load(trained["best_checkpoint"])
     assert meta["extra"]["feature_revision"].startswith("motion-v")
-    _load_video2rms(trained["best_checkpoint"], "cpu")  # the features it was trained on: loads
+    load_video2rms(trained["best_checkpoint"], "cpu")  # the features it was trained on: loads
     old = save_checkpoint(tmp_path / "old.safetensors", model, config, epoch=1,
                           extra={**meta["extra"], "feature_revision": "motion-v1-224|opencv"})
     with pytest.raises(CheckpointError, match="trained on features 'motion-v1-224"):
-        _load_video2rms(str(old), "cpu")
+        load_video2rms(str(old), "cpu")
     encoder_part = meta["extra"]["feature_revision"].split("|")[0]
     other_flow = save_checkpoint(tmp_path / "flow.safetensors", model, config, epoch=1,
                                  extra={**meta["extra"], "feature_revision": f"{encoder_part}|opencv4.8.0-dis-medium"})
-    _load_video2rms(str(other_flow), "cpu")  # another OpenCV version: nearly the same flow, loads
+    load_video2rms(str(other_flow), "cpu")  # another OpenCV version: nearly the same flow, loads
+    sidecar = json.loads(sidecar_path(old).read_text())
+    sidecar_path(old).write_text(json.dumps({**sidecar, "config": {**sidecar["config"], "conv_channels": 32}}))
+    with pytest.raises(CheckpointError, match=r"old\.safetensors: weights do not load into the configured Video2RMS"):
+        load_video2rms(str(old), "cpu")  # the engine names the file when the weights do not fit
 
 
 def test_tampered_checkpoint_is_refused(dataset, tmp_path):
-    from data_catalog.checkpoints import CheckpointError, load_checkpoint
+    from data_catalog.checkpoints import CheckpointError, load_checkpoint_state
 
     trained = _train(tmp_path)
     weights = Path(trained["best_checkpoint"])
@@ -110,7 +124,7 @@ def test_tampered_checkpoint_is_refused(dataset, tmp_path):
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match=weights.name):
-        load_checkpoint(weights)
+        load_checkpoint_state(weights)
 
 
 def test_unknown_holdout_and_missing_dataset_are_clear(dataset, tmp_path):
@@ -124,13 +138,11 @@ def test_unknown_holdout_and_missing_dataset_are_clear(dataset, tmp_path):
 
 
 def test_mirror_augment_doubles_the_training_data(dataset, tmp_path):
-    from data_catalog.checkpoints import load_checkpoint
-
     plain = _train(tmp_path / "plain", epochs=1)
     mirrored = _train(tmp_path / "plain", epochs=1, mirror_augment=True)  # other data: starts afresh
     assert mirrored["n_train_chunks"] == 2 * plain["n_train_chunks"] > 0
     assert [row["epoch"] for row in mirrored["history"]] == [1]
-    _, _, meta = load_checkpoint(mirrored["best_checkpoint"])
+    _, _, meta = _load(mirrored["best_checkpoint"])
     assert meta["extra"]["mirror_augment"] is True
 
 
@@ -151,35 +163,34 @@ def test_mirror_augment_refuses_learned_features(dataset, tmp_path):
 
 
 def test_presence_decoding_calibrated_and_relative_features(dataset, tmp_path):
-    from data_catalog.checkpoints import load_checkpoint
-    from flows.train_video2rms_flow import PRESENCE_GRID, train_video2rms
+    from flows.train_video2rms_flow import train_video2rms
+    from folai_models.video2rms.calibrate import PRESENCE_GRID
 
     result = train_video2rms(dataset="folder", encoder="motion", out_dir=str(tmp_path),
                              config={**TINY, "decode_method": "presence"}, holdout=["clip2"], device="cpu",
                              relative_features=True)
     assert all(row["presence_threshold"] in PRESENCE_GRID for row in result["history"])
-    model, config, meta = load_checkpoint(result["best_checkpoint"])
+    model, config, meta = _load(result["best_checkpoint"])
     assert config.decode_method == "presence" and config.presence_threshold in PRESENCE_GRID
     assert config.input_dim == 2 * 73 and meta["extra"]["relative_features"] is True
 
 
 def test_onsets_decoding_calibrated_and_round_trips(dataset, tmp_path):
-    from data_catalog.checkpoints import load_checkpoint
     from data_catalog.dataset_tables import load_video_arrays, read_videos
-    from flows.train_video2rms_flow import ONSET_GRID, ONSET_PRESENCE_GRID, train_video2rms
-    from folai_models.video2rms import predict_envelope
-    from tasks.training_data import FeatureNormalizer
+    from flows.train_video2rms_flow import train_video2rms
+    from folai_models.video2rms import FeatureNormalizer, predict_envelope
+    from folai_models.video2rms.calibrate import ONSET_GRID, ONSET_PRESENCE_GRID
 
     result = train_video2rms(dataset="folder", encoder="motion", out_dir=str(tmp_path),
                              config={**TINY, "decode_method": "onsets", "onset_weight": 1.0}, holdout=["clip2"],
                              device="cpu")
     row = result["history"][-1]
     assert row["onset_threshold"] in ONSET_GRID and row["presence_threshold"] in ONSET_PRESENCE_GRID
-    model, config, meta = load_checkpoint(result["best_checkpoint"])
+    model, config, meta = _load(result["best_checkpoint"])
     assert model.onset_head is not None and config.onset_threshold in ONSET_GRID
     video = next(r for r in read_videos(dataset="folder", status="ok").to_pylist() if r["item_id"] == "clip2")
     features = FeatureNormalizer.from_dict(meta["extra"])(load_video_arrays(video)[0])
-    again, _, _ = load_checkpoint(result["best_checkpoint"])
+    again, _, _ = _load(result["best_checkpoint"])
     np.testing.assert_array_equal(predict_envelope(model, features, config),
                                   predict_envelope(again, features, config))
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from data_catalog.checkpoints import (
     CheckpointError,
-    load_checkpoint,
+    load_checkpoint_state,
     load_optimizer_state,
     optimizer_path,
     save_checkpoint,
@@ -28,7 +28,7 @@ from folai_models.video2rms.decode import (
     window_starts,
 )
 from folai_models.video2rms.loss import IGNORE_CLASS, soft_targets, video2rms_loss
-from folai_models.video2rms.model import create_video2rms_from_config
+from folai_models.video2rms.model import Video2RMS, create_video2rms_from_config
 from folai_models.video2rms.train import (
     EvalVideo,
     create_optimizer,
@@ -84,7 +84,7 @@ def test_config_json_round_trip_and_paper_defaults():
 @pytest.mark.parametrize("seconds, n_frames, n_out", [(2.0, 60, 250), (10.0, 300, 1250), (7.3, 219, 913)])
 def test_forward_shapes_folai_any_length(seconds, n_frames, n_out):
     model = tiny_model()
-    assert model.config.n_envelope_frames(n_frames) == n_out  # 7.3 s: 912.5 rounds half up
+    assert model.config.n_envelope_frames_for_video_frames(n_frames) == n_out  # 7.3 s: 912.5 rounds half up
     logits = model(torch.randn(2, n_frames, 8))
     assert logits.shape == (2, n_out, 64)
 
@@ -151,7 +151,7 @@ def test_make_chunks_aligns_frames_and_pads_short_videos():
     config = tiny_config(window_s=2.0)
     n_frames = 150  # 5 s
     features = np.repeat(np.arange(n_frames, dtype=np.float32)[:, None], 8, axis=1)
-    n_env = config.n_envelope_frames(n_frames)
+    n_env = config.n_envelope_frames_for_video_frames(n_frames)
     classes = np.arange(n_env) % 64
     chunks = make_chunks(features, classes, config)
     starts = window_starts(n_frames, config, resolve_hop_frames(config, 2.0))
@@ -172,7 +172,7 @@ def test_loader_batches_chunks_and_evaluate_reports_metrics():
     config = tiny_config(window_s=2.0, batch_size=2)
     rng = np.random.default_rng(0)
     features = rng.normal(size=(150, 8)).astype(np.float32)
-    envelope = np.abs(rng.normal(0.05, 0.05, config.n_envelope_frames(150))).astype(np.float32)
+    envelope = np.abs(rng.normal(0.05, 0.05, config.n_envelope_frames_for_video_frames(150))).astype(np.float32)
     chunks = make_chunks(features, rms_to_classes(envelope), config)
     x, y = next(iter(make_loader(chunks, config)))
     assert x.shape == (2, 60, 8) and y.dtype == torch.int64
@@ -214,7 +214,7 @@ class TimeStub(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n_frames = x.shape[1]
-        n_out = self.config.n_envelope_frames(n_frames)
+        n_out = self.config.n_envelope_frames_for_video_frames(n_frames)
         idx = ((2 * torch.arange(n_out) + 1) * n_frames) // (2 * n_out)  # video frame under each centre
         if self.local:
             cls = 5.0 + 55.0 * idx.float() / n_frames  # away from class 0, whose level is far off
@@ -235,7 +235,7 @@ def test_windowed_prediction_is_aligned_with_a_single_long_window(n_frames):
     features = np.repeat(np.arange(n_frames, dtype=np.float32)[:, None], 8, axis=1)
     stub = TimeStub(config)
     windowed = predict_envelope(stub, features, config)
-    assert windowed.shape == (config.n_envelope_frames(n_frames),)
+    assert windowed.shape == (config.n_envelope_frames_for_video_frames(n_frames),)
     whole = logits_to_envelope(stub(torch.from_numpy(features)[None]), config.decode_method, config=config)[0]
     np.testing.assert_allclose(windowed, whole, atol=1e-5)
 
@@ -280,8 +280,11 @@ def test_checkpoint_round_trip_and_optimizer_state(tmp_path):
                            epoch=3, metrics={"onset_f1": 0.5, "correlation": float("nan")}, extra={"split": "val"})
     assert sidecar_path(path).is_file() and optimizer_path(path).is_file()
     assert not list(path.parent.glob("*.tmp"))
-    loaded, loaded_config, meta = load_checkpoint(path)
+    state, meta = load_checkpoint_state(path, model="Video2RMS")
+    loaded = Video2RMS.from_checkpoint(state, meta)
+    loaded_config = loaded.config
     assert loaded_config == config and meta["epoch"] == 3 and meta["metrics"]["correlation"] is None
+    assert loaded.training is False
     model.eval()
     probe = torch.randn(1, 60, 8)
     with torch.no_grad():
@@ -301,11 +304,11 @@ def test_tampered_or_unexplained_checkpoints_are_refused(tmp_path):
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="sha256") as caught:
-        load_checkpoint(path)
+        load_checkpoint_state(path)
     assert isinstance(caught.value, SonorizeError) and str(path) in str(caught.value)
     sidecar_path(path).unlink()
     with pytest.raises(CheckpointError, match="sidecar is missing") as caught:
-        load_checkpoint(path)
+        load_checkpoint_state(path)
     assert "best.json" in str(caught.value)
 
 
@@ -315,5 +318,33 @@ def test_sidecar_config_that_does_not_fit_the_weights_is_refused(tmp_path):
     meta = json.loads(sidecar_path(path).read_text())
     meta["config"]["conv_channels"] = 32
     sidecar_path(path).write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match="do not load"):
-        load_checkpoint(path)
+    state, meta = load_checkpoint_state(path)
+    with pytest.raises(ValueError, match="do not load into the configured Video2RMS"):
+        Video2RMS.from_checkpoint(state, meta)
+    with pytest.raises(ValueError, match="invalid model config.*unknown Video2RMSConfig keys: typo"):
+        Video2RMS.from_checkpoint(state, {**meta, "config": {**meta["config"], "typo": 1}})
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path):
+    config = tiny_config(window_s=2.0)
+    path = save_checkpoint(tmp_path / "best.safetensors", tiny_model(window_s=2.0), config, epoch=1)
+    with pytest.raises(CheckpointError, match="checkpoint of 'Video2RMS', not of 'ControlNetWeights'"):
+        load_checkpoint_state(path, model="ControlNetWeights")
+
+
+def test_checkpoints_module_imports_no_model():
+    """data_catalog.checkpoints stores and verifies; the models build themselves (``from_checkpoint``)."""
+    import ast
+    import subprocess
+    import sys
+
+    import data_catalog.checkpoints as module
+
+    tree = ast.parse(open(module.__file__, encoding="utf-8").read())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name.split(".")[0] == "folai_models"}, imported  # not even lazily
+    code = ("import sys, data_catalog.checkpoints as c; "
+            "print(sorted(m for m in sys.modules if m.startswith(('folai_models', 'torch', 'safetensors'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

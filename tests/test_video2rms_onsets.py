@@ -52,7 +52,7 @@ def test_forward_with_onsets_shapes(n_frames):
     config = Video2RMSConfig(**TINY)
     model = create_video2rms_from_config(config).eval()
     logits, onsets = model.forward_with_onsets(torch.randn(2, n_frames, 8))
-    n_out = config.n_envelope_frames(n_frames)
+    n_out = config.n_envelope_frames_for_video_frames(n_frames)
     assert logits.shape == (2, n_out, 64) and onsets.shape == (2, n_out)
     torch.testing.assert_close(model(torch.zeros(1, n_frames, 8)),
                                model.forward_with_onsets(torch.zeros(1, n_frames, 8))[0])
@@ -82,7 +82,7 @@ def test_one_step_lowers_the_total_loss_on_a_fixed_batch():
     model = create_video2rms_from_config(config)
     rng = np.random.default_rng(0)
     features = rng.normal(size=(60, 8)).astype(np.float32)
-    env = hits([0.3, 0.9, 1.5], config.n_envelope_frames(60))
+    env = hits([0.3, 0.9, 1.5], config.n_envelope_frames_for_video_frames(60))
     from folai_models.quantize import rms_to_classes
 
     chunks = make_chunks(features, rms_to_classes(env), config, onsets=onset_targets(env, config))
@@ -101,7 +101,7 @@ def test_one_step_lowers_the_total_loss_on_a_fixed_batch():
 
 def test_make_chunks_rejects_bad_onset_targets():
     config = Video2RMSConfig(**TINY, window_s=2.0)
-    classes = np.zeros(config.n_envelope_frames(60), dtype=np.int64)
+    classes = np.zeros(config.n_envelope_frames_for_video_frames(60), dtype=np.int64)
     with pytest.raises(ValueError, match="0/1"):
         make_chunks(np.zeros((60, 8), np.float32), classes, config, onsets=np.full(len(classes), 2))
 
@@ -141,7 +141,7 @@ def test_windowed_onset_probabilities_match_the_whole_model():
     model = create_video2rms_from_config(config).eval()
     features = np.random.default_rng(1).normal(size=(95, 8)).astype(np.float32)
     probs, onset_probs = predict_outputs(model, features, config)
-    assert probs.shape == (config.n_envelope_frames(95), 64) and onset_probs.shape == (len(probs),)
+    assert probs.shape == (config.n_envelope_frames_for_video_frames(95), 64) and onset_probs.shape == (len(probs),)
     assert np.all((onset_probs >= 0) & (onset_probs <= 1))
     env = predict_envelope(model, features, config)
     assert env.shape == (len(probs),) and np.all(np.isfinite(env))
@@ -151,8 +151,8 @@ def test_windowed_onset_probabilities_match_the_whole_model():
 
 def test_auto_engine_follows_the_configured_checkpoint(monkeypatch, tmp_path):
     from data_catalog.settings import get_settings
-    from tasks.engines import SHIPPED_VIDEO2RMS, resolve_envelope_engine
-    from tasks.step_engines import video2rms_available
+    from tasks.engines import resolve_envelope_engine
+    from tasks.engines.video2rms import SHIPPED_VIDEO2RMS, video2rms_available
 
     monkeypatch.delenv("SONORIZE_VIDEO2RMS_CHECKPOINT", raising=False)
     get_settings.cache_clear()

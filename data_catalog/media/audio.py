@@ -13,9 +13,8 @@ from data_catalog.atomic import atomic_path
 from data_catalog.errors import MediaError, OutputError, output_error
 from data_catalog.media._ffmpeg import ffmpeg_path, ffmpeg_stream, last_error_line, read_stderr
 from data_catalog.media.probe import probe_media
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
 
-ENVELOPE_AUDIO_RATE = 16000  # FolAI IV-C / SPEC stage 4: envelopes from 16 kHz mono
-SYNTH_AUDIO_RATE = 44100  # FolAI IV-D: 44.1 kHz stereo output
 WAV_SUBTYPE = "PCM_24"  # 24-bit: what sound designers expect in a session
 AUDIO_BLOCK_SAMPLES = 1 << 18  # ~16 s at 16 kHz per read: bounded memory for any length
 WRITE_PROBE_BYTES = 1 << 16  # more than a full disk's last partial page can take
@@ -24,7 +23,7 @@ WRITE_PROBE_BYTES = 1 << 16  # more than a full disk's last partial page can tak
 def extract_audio(
     path: str | os.PathLike,
     *,
-    sample_rate: int = ENVELOPE_AUDIO_RATE,
+    sample_rate: int = ENVELOPE_SAMPLE_RATE,
     n_channels: int = 1,
     max_duration_s: float | None = None,
     start_s: float = 0.0,
@@ -53,7 +52,7 @@ def extract_audio(
 def iter_audio_blocks(
     path: str | os.PathLike,
     *,
-    sample_rate: int = ENVELOPE_AUDIO_RATE,
+    sample_rate: int = ENVELOPE_SAMPLE_RATE,
     n_channels: int = 1,
     block_samples: int = AUDIO_BLOCK_SAMPLES,
     start_s: float = 0.0,

@@ -14,8 +14,8 @@ import numpy as np
 from data_catalog.errors import MediaError
 from data_catalog.media._ffmpeg import ffmpeg_path, ffmpeg_stream, last_error_line, read_stderr
 from data_catalog.media.probe import VideoInfo
+from folai_models.rates import VIDEO_FRAME_RATE
 
-FRAME_RATE = 30.0  # FolAI IV-C: "we first convert each video to 30 fps"
 WINDOW_FRAMES = 300  # FolAI IV-C: a 10 s window = 300 frames at 30 fps
 ANALYSIS_MAX_SIDE = 256  # motion analysis needs no more; decoding cost scales with it
 MIN_DECODED_FRACTION = 0.9  # fewer frames than this share of the probed duration = truncated
@@ -33,7 +33,7 @@ def analysis_size(width: int, height: int, max_side: int = ANALYSIS_MAX_SIDE) ->
 def iter_frame_windows(
     info: VideoInfo,
     *,
-    frame_rate: float = FRAME_RATE,
+    frame_rate: float = VIDEO_FRAME_RATE,
     window_frames: int = WINDOW_FRAMES,
     size: tuple[int, int] | None = None,
     pixel_format: str = "gray",

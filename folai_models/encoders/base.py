@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from folai_models.registry import look_up, register_in
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
@@ -82,15 +84,7 @@ ENCODERS: dict[str, type[FrameEncoder]] = {}
 
 def register_encoder(name: str) -> Callable[[type[FrameEncoder]], type[FrameEncoder]]:
     """Class decorator: make an encoder available by ``name``."""
-
-    def decorate(cls: type[FrameEncoder]) -> type[FrameEncoder]:
-        if name in ENCODERS:
-            raise ValueError(f"encoder {name!r} is registered twice")
-        cls.name = name
-        ENCODERS[name] = cls
-        return cls
-
-    return decorate
+    return register_in(ENCODERS, "encoder", name)
 
 
 def create_encoder_from_config(config: EncoderConfig | Mapping[str, Any]) -> FrameEncoder:
@@ -102,7 +96,4 @@ def create_encoder_from_config(config: EncoderConfig | Mapping[str, Any]) -> Fra
 
 def encoder_class(name: str) -> type[FrameEncoder]:
     """The encoder class registered as ``name`` (its class attributes, without building it)."""
-    try:
-        return ENCODERS[name]
-    except KeyError:
-        raise ValueError(f"unknown encoder {name!r}; available: {', '.join(sorted(ENCODERS))}") from None
+    return look_up(ENCODERS, "encoder", name)

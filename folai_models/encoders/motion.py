@@ -28,7 +28,7 @@ not depend on how the video is cut into windows; :meth:`MotionEncoder.reset`
 starts a new video. Frames are the whole frame squashed to 224x224 (version 2;
 version 1 took the centre square). :func:`mirror_motion_features` gives the
 features of the left-right mirrored video without re-encoding (training
-augmentation). Ideas from :mod:`folai_models.motion_envelope`.
+augmentation). Ideas from :mod:`folai_models.preview_envelope`.
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ INPUT_SIZE = (224, 224)  # the BN-Inception / TC-CLIP size: flow in px/frame at 
 MOVING_PX = 1.0  # px/frame counted as moving (~6 flow-image levels of 0.157 px: quantisation noise stays below)
 PERCENTILES = (50.0, 90.0, 99.0)  # speed percentiles per frame
 ANALYSIS_STRIDE = 2  # every 2nd pixel each way: 112x112 of 224x224 (4x cheaper; a ~1% object keeps ~125 px)
-MEDIAN_STRIDE = 2  # further subsampling for the camera-motion median (stride 4 overall, as motion_envelope)
+MEDIAN_STRIDE = 2  # further subsampling for the camera-motion median (stride 4 overall, as preview_envelope)
 N_DIRECTIONS = 8  # direction bins of 45 degrees, bin 0 centred on +x
-GRID_ROWS = 4  # cell grid rows (motion_envelope: 4x4 beat 2x2 and 8x8 on dev onset F1)
+GRID_ROWS = 4  # cell grid rows (preview_envelope: 4x4 beat 2x2 and 8x8 on dev onset F1)
 GRID_COLS = 4  # cell grid columns
-WEIGHT_EPS = 1e-3  # px/frame added to a cell's weight so a still cell has velocity ~0 (motion_envelope.WEIGHT_EPS)
+WEIGHT_EPS = 1e-3  # px/frame added to a cell's weight so a still cell has velocity ~0 (preview_envelope.WEIGHT_EPS)
 DIFF_LEVEL = 8  # grey levels of |I_t - I_(t-1)| above which a pixel counts as changed (above compression noise)
-DUPLICATE_DIFF = 0.5  # mean |frame difference| (grey levels) below which a frame is a repeat (motion_envelope)
+DUPLICATE_DIFF = 0.5  # mean |frame difference| (grey levels) below which a frame is a repeat (preview_envelope)
 CHUNK = 32  # frames processed at once (bounds memory for 300-frame windows)
 FEATURE_VERSION = 2  # bump when the feature definition changes: it is part of the cache key (v2: whole frame, no crop)
 

@@ -14,10 +14,11 @@ from functools import lru_cache
 import numpy as np
 import scipy.signal
 
-from folai_models.preview_synth.measure import ANALYSIS_FRAME_LENGTH, ANALYSIS_SAMPLE_RATE, EPS
+from folai_models.preview_synth.measure import ANALYSIS_FRAME_LENGTH, EPS
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
 
-WINDOW_S = ANALYSIS_FRAME_LENGTH / ANALYSIS_SAMPLE_RATE  # 32 ms, the envelope's frame
-LOWPASS_HZ = 0.5 * ANALYSIS_SAMPLE_RATE  # what the 16 kHz envelope measure can see
+WINDOW_S = ANALYSIS_FRAME_LENGTH / ENVELOPE_SAMPLE_RATE  # 32 ms, the envelope's frame
+LOWPASS_HZ = 0.5 * ENVELOPE_SAMPLE_RATE  # what the 16 kHz envelope measure can see
 LOWPASS_ORDER = 6
 
 

@@ -1,4 +1,4 @@
-"""The optical-flow interface: RAFT and OpenCV estimators behind one call."""
+"""The optical-flow interface: RAFT and OpenCV estimators behind one call (built by name: ``registry.py``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,18 @@ import numpy as np
 
 
 class FlowEstimator(ABC):
-    """Dense optical flow between pairs of frames."""
+    """Dense optical flow between pairs of frames.
+
+    Attributes
+    ----------
+    name : registry key (:mod:`folai_models.optical_flow.registry`).
+    weights_name : model-store entry of its pretrained weights, None if it has none.
+    uses_device : it takes a torch ``device`` option (else it runs on the CPU).
+    """
 
     name: str = ""
+    weights_name: str | None = None
+    uses_device: bool = False
 
     @abstractmethod
     def flow(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:

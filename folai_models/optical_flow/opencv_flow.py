@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from folai_models.optical_flow.base import FlowEstimator, check_frame_pairs
+from folai_models.optical_flow.registry import register_flow_estimator
 
 # cv2.DISOpticalFlow presets (OpenCV docs: ULTRAFAST < FAST < MEDIUM in quality and cost).
 DIS_PRESETS = {
@@ -37,6 +38,7 @@ def default_workers() -> int:
     return max(1, min(MAX_WORKERS, cores))
 
 
+@register_flow_estimator("opencv")
 class OpenCVFlow(FlowEstimator):
     """Dense flow on grey frames with OpenCV: no weights, CPU only.
 
@@ -48,8 +50,6 @@ class OpenCVFlow(FlowEstimator):
         cores this process may use (at most MAX_WORKERS). Each pair's flow depends on that
         pair alone, so the result is the same, bit for bit, with any number of workers.
     """
-
-    name = "opencv"
 
     def __init__(self, method: OpenCVMethod = "dis", preset: str | None = None, workers: int | None = None) -> None:
         preset = DIS_PRESET if preset is None else preset

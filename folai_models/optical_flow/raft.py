@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from folai_models.optical_flow.base import FlowEstimator, check_frame_pairs
+from folai_models.optical_flow.registry import register_flow_estimator
 
 # SPEC stage 5; torchvision.models.optical_flow.Raft_Large_Weights.C_T_SKHT_V2 (torchvision's DEFAULT).
 RAFT_LARGE_WEIGHTS = "Raft_Large_Weights.C_T_SKHT_V2"
@@ -75,6 +76,7 @@ def check_state_dict(expected: Mapping[str, torch.Tensor], given: Mapping[str, A
         raise ValueError(f"state dict does not fit {what}: " + "; ".join(problems))
 
 
+@register_flow_estimator("raft")
 class RaftFlow(FlowEstimator):
     """RAFT flow between frame pairs, batched, on CPU or CUDA.
 
@@ -86,7 +88,7 @@ class RaftFlow(FlowEstimator):
     batch_size : pairs per forward pass.
     """
 
-    name = "raft"
+    uses_device = True
 
     def __init__(
         self,
@@ -108,16 +110,10 @@ class RaftFlow(FlowEstimator):
         self.min_size = RAFT_SIZE_MULTIPLE * RAFT_MIN_FEATURE_SIZE_FACTOR * 2 ** (num_levels - 1)
         self._weights_digest: str | None = None  # None: random weights
 
-    @classmethod
-    def from_config(
-        cls,
-        size: RaftSize = "large",
-        num_flow_updates: int = RAFT_NUM_FLOW_UPDATES,
-        device: str | torch.device = "cpu",
-        batch_size: int = RAFT_BATCH_SIZE,
-    ) -> RaftFlow:
-        """Build an estimator with random weights; call :meth:`load_state_dict` before real use."""
-        return cls(size=size, num_flow_updates=num_flow_updates, device=device, batch_size=batch_size)
+    @property
+    def weights_name(self) -> str:
+        """Model-store entry of the checkpoint (``raft-large``: torchvision's C_T_SKHT_V2)."""
+        return f"raft-{self.size}"
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load a checkpoint strictly: every key, no extra key, every shape must match.

@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-I3D_FPS = 25  # video_features: Kinetics' frame rate, what I3D was trained at
 I3D_STACK_FRAMES = 64  # video_features DEFAULT_I3D_STACK_SIZE (2.56 s at 25 fps)
 I3D_STEP_FRAMES = 64  # video_features DEFAULT_I3D_STEP_SIZE (no overlap)
 I3D_RESIZE = 256  # video_features: shorter side resized to 256 ...

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from folai_models.paper_metrics.chunks import windows
+from folai_models.rates import MSCLAP_SAMPLE_RATE
 
-MSCLAP_SAMPLE_RATE = 44100  # msclap config_2023.yml sampling_rate
 MSCLAP_DURATION_S = 7  # config_2023.yml duration: fadtk's window for 'clap-2023'
 MSCLAP_PROJECTION = 1024  # config_2023.yml d_proj
 MSCLAP_REQUIREMENT = "msclap==1.3.4"

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PANNS_SAMPLE_RATE = 32000  # audioset_tagging_cnn: the 32 kHz models (mAP 0.439)
+from folai_models.rates import PANNS_SAMPLE_RATE
+
 PANNS_WINDOW = 1024  # STFT window and FFT size, same source
 PANNS_HOP = 320  # 10 ms at 32 kHz, same source
 PANNS_MEL_BINS = 64  # same source

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-VGGISH_SAMPLE_RATE = 16000  # vggish_params.SAMPLE_RATE
+from folai_models.rates import VGGISH_SAMPLE_RATE
+
 VGGISH_WINDOW_S = 0.025  # vggish_params.STFT_WINDOW_LENGTH_SECONDS
 VGGISH_HOP_S = 0.010  # vggish_params.STFT_HOP_LENGTH_SECONDS
 VGGISH_MEL_BANDS = 64  # vggish_params.NUM_MEL_BINS

@@ -45,12 +45,10 @@ Pure numpy/scipy/soxr/librosa: no file I/O, no Prefect.
 from __future__ import annotations
 
 from folai_models.preview_synth.limiter import PEAK_LIMIT
-from folai_models.preview_synth.measure import FRAME_RATE, SAMPLE_RATE, envelope_rms
+from folai_models.preview_synth.measure import envelope_rms
 from folai_models.preview_synth.render import N_CHANNELS, render_from_envelope
 
 __all__ = [
-    "SAMPLE_RATE",
-    "FRAME_RATE",
     "envelope_rms",
     "render_from_envelope",
 ]

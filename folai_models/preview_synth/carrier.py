@@ -15,10 +15,10 @@ from folai_models import materials as _materials
 from folai_models.events import SILENCE_RMS, envelope_events
 from folai_models.preview_synth.measure import (
     ANALYSIS_FRAME_LENGTH,
-    ANALYSIS_SAMPLE_RATE,
     EPS,
     frames_to_samples,
 )
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
 
 SUSTAIN_MIN_S = 0.15  # an event longer than this is a sustained section (full-level texture)
 PLATEAU_RATIO = 2.0  # envelope max/min over SUSTAIN_MIN_S below this (6 dB) is a plateau
@@ -32,7 +32,7 @@ GRAIN_ATTACK_FRACTION = 0.5  # a grain starts where its event's rise crosses thi
 GRAIN_ATTACK_DELAY_S = 0.010  # ... plus this: a 32 ms RMS window sees a hit ~half a window early
 GRAIN_LOCAL_PEAK_S = 0.05  # a grain is scaled to the envelope's maximum this soon after it
 GRAIN_TAIL_S = 0.1  # a grain may ring this long past its event's end (the gain gates it anyway)
-GRAIN_LEVEL_WINDOW_S = ANALYSIS_FRAME_LENGTH / ANALYSIS_SAMPLE_RATE  # level: RMS of 1st window
+GRAIN_LEVEL_WINDOW_S = ANALYSIS_FRAME_LENGTH / ENVELOPE_SAMPLE_RATE  # level: RMS of 1st window
 INTENSITY_RANGE_DB = 40.0  # grain brightness: 0 at -40 dB (RMS 0.01), 1 at 0 dB (RMS 1)
 PAN_SPREAD = 0.3  # per-event balance pan p in [-0.3, 0.3]: left gain 1 - p, right 1 + p
 STEREO_WIDTH = 0.3  # side texture relative to mid (0: mono copy; 0.3: L/R correlation ~0.8)

@@ -15,11 +15,11 @@ import scipy.sparse
 from folai_models.events import SILENCE_RMS
 from folai_models.preview_synth.measure import (
     ANALYSIS_FRAME_LENGTH,
-    ANALYSIS_SAMPLE_RATE,
     frame_windows,
     reflect_pad,
     resample,
 )
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
 
 MAX_GAIN = 10.0  # upper bound of the per-frame gain (+20 dB over the carrier)
 GAIN_FLOOR = 0.01  # lower bound of a non-silent frame's gain before refinement (-40 dB)
@@ -41,7 +41,7 @@ def _energy_matrix(y16: np.ndarray, n_frames: int, frame_rate: float) -> scipy.s
     and last two frames).
     """
     length = ANALYSIS_FRAME_LENGTH
-    hop = ANALYSIS_SAMPLE_RATE / frame_rate
+    hop = ENVELOPE_SAMPLE_RATE / frame_rate
     centres, w0, pad_left, pad_right = frame_windows(y16.size, n_frames, frame_rate)
     x2 = np.square(reflect_pad(y16, pad_left, pad_right), dtype=np.float64)
     s0 = np.concatenate([[0.0], np.cumsum(x2)])
@@ -104,7 +104,7 @@ def follow_gain(mid: np.ndarray, env: np.ndarray, frame_rate: float, sample_rate
     """
     n = env.size
     silent = env < SILENCE_RMS
-    a = _energy_matrix(resample(mid, sample_rate, ANALYSIS_SAMPLE_RATE), n, frame_rate)
+    a = _energy_matrix(resample(mid, sample_rate, ENVELOPE_SAMPLE_RATE), n, frame_rate)
     a = a @ scipy.sparse.diags((~silent).astype(np.float64))  # silent gains are fixed at 0
     weight = np.where(silent, 0.0, 1.0 / np.maximum(env, SILENCE_RMS) ** 2)
     aw = (scipy.sparse.diags(weight) @ a).tocsr()

@@ -12,12 +12,11 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
-SAMPLE_RATE = 44100  # Stable Audio Open output rate (spec stage 10)
-FRAME_RATE = 125.0  # envelope frames per second: 16 kHz / hop 128 (spec stage 7)
+from folai_models.rates import ENVELOPE_FRAME_RATE, ENVELOPE_SAMPLE_RATE, OUTPUT_SAMPLE_RATE
+
 
 # Measurement: the envelope stage's RMS (spec stage 7).
-ANALYSIS_SAMPLE_RATE = 16000  # envelopes are RMS of 16 kHz mono audio
-ANALYSIS_FRAME_LENGTH = 512  # samples at ANALYSIS_SAMPLE_RATE (32 ms window)
+ANALYSIS_FRAME_LENGTH = 512  # samples at ENVELOPE_SAMPLE_RATE (32 ms window)
 RESAMPLE_QUALITY = "HQ"  # soxr quality, as librosa's default res_type "soxr_hq"
 
 EPS = 1e-12  # guards divisions by zero
@@ -27,7 +26,7 @@ def frame_windows(n_signal: int, n_frames: int, frame_rate: float):
     """Window starts (in a padded signal) and the reflect padding, for frames centred at
     ``(i + 0.5) / frame_rate`` on a 16 kHz signal of ``n_signal`` samples."""
     length = ANALYSIS_FRAME_LENGTH
-    centres = (np.arange(n_frames) + 0.5) * (ANALYSIS_SAMPLE_RATE / frame_rate)
+    centres = (np.arange(n_frames) + 0.5) * (ENVELOPE_SAMPLE_RATE / frame_rate)
     starts = np.round(centres - length / 2).astype(np.int64)
     pad_left = max(0, -int(starts.min()))
     pad_right = max(0, int(starts.max()) + length - n_signal)
@@ -62,8 +61,8 @@ def resample(y: np.ndarray, from_rate: float, to_rate: float) -> np.ndarray:
 
 def envelope_rms(
     audio: np.ndarray,
-    sample_rate: int = SAMPLE_RATE,
-    frame_rate: float = FRAME_RATE,
+    sample_rate: int = OUTPUT_SAMPLE_RATE,
+    frame_rate: float = ENVELOPE_FRAME_RATE,
     n_frames: int | None = None,
 ) -> np.ndarray:
     """RMS envelope of audio as the envelope stage measures it.
@@ -88,7 +87,7 @@ def envelope_rms(
     mono = audio if audio.ndim == 1 else audio.mean(axis=0)
     if n_frames is None:
         n_frames = int(round(mono.size / sample_rate * frame_rate))
-    y16 = resample(mono, int(sample_rate), ANALYSIS_SAMPLE_RATE)
+    y16 = resample(mono, int(sample_rate), ENVELOPE_SAMPLE_RATE)
     return frame_rms_16k(y16, n_frames, float(frame_rate))
 
 

@@ -9,9 +9,10 @@ from folai_models.events import SILENCE_RMS
 from folai_models.preview_synth.carrier import carrier
 from folai_models.preview_synth.gain import follow_gain
 from folai_models.preview_synth.limiter import PEAK_LIMIT, limit
-from folai_models.preview_synth.measure import FRAME_RATE, SAMPLE_RATE, frames_to_samples
+from folai_models.preview_synth.measure import frames_to_samples
 from folai_models.preview_synth.validation import check_inputs, check_prompt
 from folai_models.preview_synth.voices import material_voice, prompt_voice
+from folai_models.rates import ENVELOPE_FRAME_RATE, OUTPUT_SAMPLE_RATE
 
 N_CHANNELS = 2  # stereo output (spec stage 10)
 
@@ -29,9 +30,9 @@ def _render(mid, side, h, frame_rate: float, sample_rate: int, out: np.ndarray) 
 
 def render_from_envelope(
     envelope,
-    frame_rate: float = FRAME_RATE,
+    frame_rate: float = ENVELOPE_FRAME_RATE,
     *,
-    sample_rate: int = SAMPLE_RATE,
+    sample_rate: int = OUTPUT_SAMPLE_RATE,
     material: str | None = None,
     prompt: str | None = None,
     audio_prompt=None,

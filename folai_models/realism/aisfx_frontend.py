@@ -19,7 +19,8 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 44100  # aisfx inference.SAMPLE_RATE
+from folai_models.rates import AISFX_SAMPLE_RATE
+
 FRAME_SIZE = 2048  # aisfx inference.SPEC_BLOCK_LENGTH (Essentia FrameCutter frameSize)
 FRAME_HOP = 1024  # aisfx inference.SPEC_HOP_LENGTH
 N_MELS = 96  # aisfx inference.MEL_BINS
@@ -40,7 +41,7 @@ def _htk_mel_to_hz(mel):
 
 
 @lru_cache(maxsize=4)
-def mel_filterbank(n_mels: int = N_MELS, frame_size: int = FRAME_SIZE, sample_rate: int = SAMPLE_RATE,
+def mel_filterbank(n_mels: int = N_MELS, frame_size: int = FRAME_SIZE, sample_rate: int = AISFX_SAMPLE_RATE,
                    f_min: float = F_MIN, f_max: float = F_MAX) -> np.ndarray:
     """Essentia's ``MelBands`` weights (htkMel warping, 'warping' weighting, unit_sum).
 
@@ -90,7 +91,7 @@ def log_mel_spectrogram(audio: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     audio : np.ndarray, shape (n,)
-        Mono audio at :data:`SAMPLE_RATE`, n >= 1.
+        Mono audio at :data:`AISFX_SAMPLE_RATE`, n >= 1.
 
     Returns
     -------

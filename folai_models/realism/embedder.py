@@ -50,10 +50,10 @@ def prepare_audio(audio, sample_rate: int) -> np.ndarray:
     mono = array.astype(np.float32)
     if not np.all(np.isfinite(mono)):
         raise ValueError("audio contains NaN or infinite samples")
-    if sample_rate != frontend.SAMPLE_RATE:
+    if sample_rate != frontend.AISFX_SAMPLE_RATE:
         import soxr
 
-        mono = soxr.resample(mono, int(sample_rate), frontend.SAMPLE_RATE).astype(np.float32, copy=False)
+        mono = soxr.resample(mono, int(sample_rate), frontend.AISFX_SAMPLE_RATE).astype(np.float32, copy=False)
         if mono.size == 0:  # a few samples at a low rate can resample to nothing
             mono = np.zeros(1, dtype=np.float32)
     return mono

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from folai_models.realism.aisfx_frontend import SAMPLE_RATE
+from folai_models.rates import AISFX_SAMPLE_RATE
 from folai_models.realism.fad import import_fadtk
 
 import_fadtk()  # first, so fadtk's import-time logging and traceback hooks are undone
@@ -32,7 +32,7 @@ class AiSFXLoader(ModelLoader):
 
     def __init__(self, embedder=None):
         dim = embedder.embedding_dim if embedder is not None else AISFX_DIM
-        super().__init__(AISFX_LOADER_NAME, dim, SAMPLE_RATE)
+        super().__init__(AISFX_LOADER_NAME, dim, AISFX_SAMPLE_RATE)
         self.model = embedder
         if embedder is not None:
             self.device = embedder.device
@@ -45,4 +45,4 @@ class AiSFXLoader(ModelLoader):
 
     def _get_embedding(self, audio: np.ndarray) -> torch.Tensor:
         self.load_model()
-        return torch.from_numpy(self.model.embed(np.asarray(audio, dtype=np.float32), SAMPLE_RATE))
+        return torch.from_numpy(self.model.embed(np.asarray(audio, dtype=np.float32), AISFX_SAMPLE_RATE))

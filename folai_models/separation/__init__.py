@@ -5,5 +5,3 @@
 any length; ``inference`` joins the two for a loaded model and a query
 embedding.
 """
-
-SAMPLE_RATE = 32000  # AudioSep config/audiosep_base.yaml: sampling_rate (mono)

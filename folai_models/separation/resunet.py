@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from folai_models.separation import SAMPLE_RATE
+from folai_models.rates import AUDIOSEP_SAMPLE_RATE
 from folai_models.separation.stft import ConvISTFT, ConvSTFT
 
 SPECTROGRAM_EPS = 1e-10  # AudioSep models/base.py wav_to_spectrogram_phase: floor of |X|^2
@@ -46,7 +46,7 @@ class ResUNetConfig:
     momentum : batch-norm momentum (training only; kept for the layout's sake).
     """
 
-    sample_rate: int = SAMPLE_RATE
+    sample_rate: int = AUDIOSEP_SAMPLE_RATE
     n_fft: int = 2048  # AudioSep models/resunet.py: window_size
     hop_length: int = 320  # 10 ms at 32 kHz
     condition_size: int = 512  # LAION-CLAP embedding width

@@ -53,7 +53,7 @@ def detect_steps(impact: np.ndarray, camera: np.ndarray, frame_rate: float,
     Parameters
     ----------
     impact : np.ndarray, shape (T,)
-        The preview estimator's impact cue (:func:`folai_models.motion_envelope.impact_strength`).
+        The preview estimator's impact cue (:func:`folai_models.preview_envelope.impact_strength`).
     camera : np.ndarray, shape (T, 4)
         :meth:`folai_models.steps.gait.CameraMotion.motion`.
     frame_rate : float

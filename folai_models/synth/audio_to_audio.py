@@ -142,7 +142,8 @@ def output_envelope(audio: np.ndarray, sample_rate: int, n_frames: int, frame_ra
     """RMS envelope of ``[channels, n]`` audio as the pipeline measures it (16 kHz mono), on ``n_frames`` frames."""
     import soxr
 
-    from folai_models.envelope import ENVELOPE_SAMPLE_RATE, envelope_frame_rate, rms_envelope
+    from folai_models.envelope import envelope_frame_rate, rms_envelope
+    from folai_models.rates import ENVELOPE_SAMPLE_RATE
 
     mono = soxr.resample(np.asarray(audio, np.float32).mean(axis=0), sample_rate, ENVELOPE_SAMPLE_RATE)
     if mono.size < 2:

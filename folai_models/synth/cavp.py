@@ -18,7 +18,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-CAVP_FPS = 4.0  # FolAI IV-D2 / Diff-Foley: CAVP takes video at 4 fps
 CAVP_FRAME_SIZE = (224, 224)  # Diff-Foley Extract_CAVP_Features: video_shape=(224, 224)
 CAVP_EMBED_DIM = 512  # Diff-Foley CAVP embed_dim
 STAGE_BLOCKS = (3, 4, 6, 3)  # ResNet-50

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-CLAP_SAMPLE_RATE = 48000  # LAION-CLAP's audio branch expects 48 kHz mono
+from folai_models.rates import CLAP_SAMPLE_RATE
+
 CLAP_AUDIO_MODEL = "HTSAT-tiny"  # 630k-audioset-best.pt's audio branch (non-fusion)
 CLAP_TEXT_MODEL = "roberta"  # its text branch
 DROPPED_KEYS = ("text_branch.embeddings.position_ids",)  # a buffer newer transformers no longer keep

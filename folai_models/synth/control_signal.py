@@ -9,9 +9,11 @@ audio to generate and encoded by the same VAE as the audio.
 from __future__ import annotations
 
 import numpy as np
+import soxr
 import torch
 
-from folai_models.envelope import interpolate_envelope, rms_envelope
+from folai_models.envelope import FRAME_LENGTH, HOP_LENGTH, interpolate_envelope, rms_envelope
+from folai_models.rates import ENVELOPE_SAMPLE_RATE
 
 
 def control_audio(envelope: np.ndarray, frame_rate: float, n_samples: int, channels: int = 2) -> np.ndarray:
@@ -40,6 +42,15 @@ def stereo_envelope(audio: np.ndarray, *, frame_length: int, hop_length: int) ->
     """Per-channel RMS envelope ``[channels, n_frames]`` of ``audio`` ``[channels, n]`` (frame, hop in samples)."""
     return np.stack([rms_envelope(channel, frame_length=frame_length, hop_length=hop_length)
                      for channel in np.asarray(audio, dtype=np.float32)])
+
+
+def chunk_envelope(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Per-channel RMS envelope (125 frames/s) of ``[channels, n]`` audio, measured at 16 kHz like stage 7.
+
+    What the ControlNet is trained on (the targets' envelopes) and how its demo clips are scored.
+    """
+    low = soxr.resample(np.ascontiguousarray(audio.T), sample_rate, ENVELOPE_SAMPLE_RATE).T
+    return stereo_envelope(low, frame_length=FRAME_LENGTH, hop_length=HOP_LENGTH)
 
 
 def encode_deterministic(pretransform, audio: torch.Tensor) -> torch.Tensor:

@@ -19,19 +19,19 @@ the two semantic projections (new layers: SAO has no CLAP/CAVP inputs) train.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from folai_models.rates import CAVP_FRAME_RATE
 from folai_models.synth import sao
 from folai_models.synth.controlnet import DEPTH_FACTOR, RESIDUAL_AT, DiTControlNet, controlled_dit_forward
 
 CLAP_DIM = 512  # LAION-CLAP joint audio-text embedding width (HTSAT-tiny / RoBERTa projections)
 CAVP_DIM = 512  # Diff-Foley CAVP video embedding width per frame
-CAVP_FPS = 4.0  # FolAI IV-D2: "CAVP takes as input video at 4 fps"
 CFG_DROPOUT_PROB = 0.1  # stable-audio-tools' default cfg_dropout_prob in its DiT training wrapper
 CFG_SCALE = 2.0  # FolAI V-B: classifier-free guidance scale 2 at inference
 
@@ -57,7 +57,7 @@ class FolAISynthConfig:
     residual_at: str = RESIDUAL_AT
     clap_dim: int = CLAP_DIM
     cavp_dim: int = CAVP_DIM
-    cavp_fps: float = CAVP_FPS
+    cavp_fps: float = CAVP_FRAME_RATE
     cfg_dropout_prob: float = CFG_DROPOUT_PROB
 
     def to_dict(self) -> dict:
@@ -163,6 +163,49 @@ class FolAISynth(nn.Module):
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [*self.controlnet.parameters(), *self.semantic.parameters()]
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(cls, state: dict[str, torch.Tensor], metadata: dict, *,
+                        load_base: Callable[["FolAISynth"], None] | None = None) -> "FolAISynth":
+        """The model a ControlNet checkpoint describes, in eval mode (on the CPU).
+
+        Parameters
+        ----------
+        state : the checkpoint's tensors (:class:`ControlNetWeights`: ``controlnet.*``, ``semantic.*``).
+        metadata : its sidecar: ``config`` (a :meth:`FolAISynthConfig.to_dict`) and ``extra["cavp"]``
+            (whether it was trained on CAVP embeddings: inference supplies the same).
+        load_base : loads the pretrained base weights into the new model (e.g. Stable Audio Open's,
+            :func:`load_base_weights`). It runs before the ControlNet's weights are loaded, since
+            loading the base re-copies the ControlNet's blocks from it. Without it the base keeps
+            random weights (tests).
+
+        Raises
+        ------
+        ValueError
+            The config is invalid or the ControlNet's weights do not fit it (loaded strictly).
+        """
+        try:
+            config = FolAISynthConfig.from_dict(metadata["config"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"invalid model config ({error})") from None
+        model = create_folai_synth_from_config(config)
+        if load_base is not None:
+            load_base(model)
+        model.load_controlnet_state(state)
+        model.conditioned_on_cavp = bool(metadata.get("extra", {}).get("cavp"))
+        return model.eval()
+
+    def load_controlnet_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a ControlNet checkpoint's tensors into the ControlNet and semantic projections, strictly.
+
+        Raises ValueError when they do not fit the configured ControlNet.
+        """
+        try:
+            ControlNetWeights(self).load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            raise ValueError(f"weights do not fit the configured ControlNet ({error})") from None
 
     # -- latents --------------------------------------------------------------------------
 

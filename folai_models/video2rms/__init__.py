@@ -2,8 +2,11 @@
 
 Modules: :mod:`.config` (all constants, JSON), :mod:`.model` (the network),
 :mod:`.loss` (smoothed cross-entropy), :mod:`.decode` (logits -> envelope, any
-video length), :mod:`.train` (chunks, epochs, evaluation). Checkpoint files
-are written by :mod:`data_catalog.checkpoints`.
+video length), :mod:`.normalizer` (feature standardisation), :mod:`.train`
+(chunks, one epoch, evaluation), :mod:`.calibrate` (decoding thresholds and
+level map from the training videos), :mod:`.fit` (the training loop).
+Checkpoint files are stored by :mod:`data_catalog.checkpoints`; the model
+rebuilds itself from one with :meth:`Video2RMS.from_checkpoint`.
 
 Only the config is imported eagerly (no torch); the rest loads on first use.
 """
@@ -17,6 +20,7 @@ from folai_models.video2rms.config import Video2RMSConfig
 __all__ = [
     "Video2RMSConfig",
     "Video2RMS",
+    "FeatureNormalizer",
     "create_video2rms_from_config",
     "video2rms_loss",
     "soft_targets",
@@ -33,6 +37,7 @@ __all__ = [
 
 _LAZY = {
     "Video2RMS": "model",
+    "FeatureNormalizer": "normalizer",
     "create_video2rms_from_config": "model",
     "video2rms_loss": "loss",
     "soft_targets": "loss",

@@ -6,7 +6,7 @@ checkpoint rebuilds exactly the model that wrote it. This module imports no
 torch.
 
 Lengths: a window of ``T`` video frames maps to
-``n_envelope_frames(T) = round_half_up(T * envelope_rate / frame_rate)``
+``n_envelope_frames_for_video_frames(T) = round_half_up(T * envelope_rate / frame_rate)``
 envelope frames (300 -> 1250 for 10 s at 30 fps / 125 fps).
 """
 
@@ -26,6 +26,7 @@ from folai_models.quantize import (
     N_CLASSES,
     RMS_MIN,
 )
+from folai_models.rates import ENVELOPE_FRAME_RATE, VIDEO_FRAME_RATE
 
 __all__ = [
     "UPSAMPLING_VARIANTS",
@@ -42,8 +43,6 @@ HIGHER_IS_BETTER = ("onset_f1", "onset_precision", "onset_recall", "correlation"
 LOWER_IS_BETTER = ("e_l1", "loss", "onset_median_abs_error_s")
 
 TC_CLIP_FEATURE_DIM = 1024  # FolAI IV-B / spec stage 6: TC-CLIP RGB 512 + flow 512
-FRAME_RATE = 30.0  # spec stage 3 / FolAI IV-B: frames resampled to 30 fps (300 per 10 s)
-ENVELOPE_RATE = 125.0  # spec stage 7: 16 kHz / hop 128 = 125 envelope frames per second
 WINDOW_S = 10.0  # FolAI V-A / Video-Foley IV-B: models see 10 s chunks (300 -> 1250 frames)
 CONV_LAYERS = 3  # FolAI IV-C / Video-Foley III-C: three 1-D convolutional blocks
 KERNEL_SIZE = 5  # Video-Foley code (after RegNet): encoder_kernel_size = 5
@@ -124,8 +123,8 @@ class Video2RMSConfig:
     n_classes: int = N_CLASSES
     mu: float = MU
     rms_min: float = RMS_MIN
-    frame_rate: float = FRAME_RATE
-    envelope_rate: float = ENVELOPE_RATE
+    frame_rate: float = VIDEO_FRAME_RATE
+    envelope_rate: float = ENVELOPE_FRAME_RATE
     window_s: float = WINDOW_S
     conv_channels: int | None = None
     kernel_size: int = KERNEL_SIZE
@@ -240,7 +239,7 @@ class Video2RMSConfig:
     @property
     def window_envelope_frames(self) -> int:
         """Envelope frames per model window (1250 for 10 s)."""
-        return self.n_envelope_frames(self.window_frames)
+        return self.n_envelope_frames_for_video_frames(self.window_frames)
 
     @property
     def alignment_frames(self) -> int:
@@ -259,7 +258,7 @@ class Video2RMSConfig:
         """Whether a larger ``best_metric`` is better."""
         return self.best_metric in HIGHER_IS_BETTER
 
-    def n_envelope_frames(self, n_video_frames: int) -> int:
+    def n_envelope_frames_for_video_frames(self, n_video_frames: int) -> int:
         """Envelope frames for ``n_video_frames``: ``round_half_up(T * envelope_rate / frame_rate)``."""
         if int(n_video_frames) != n_video_frames or n_video_frames < 1:
             raise ValueError(f"n_video_frames must be a positive integer, got {n_video_frames!r}")

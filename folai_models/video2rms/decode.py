@@ -49,9 +49,9 @@ from scipy.signal import find_peaks
 
 from folai_models.quantize import MU, RMS_MIN, classes_to_rms, inverse_mu_law, mu_law
 from folai_models.events import ONSET_NMS_WINDOW_S
+from folai_models.rates import ENVELOPE_FRAME_RATE
 from folai_models.video2rms.config import (
     DECODE_METHODS,
-    ENVELOPE_RATE,
     EVENT_DECAY_S,
     EVENT_DIP_RATIO,
     EVENT_DIP_S,
@@ -128,7 +128,7 @@ def _sound_and_level(probs: np.ndarray, compressed: np.ndarray) -> tuple[np.ndar
 def probabilities_to_envelope(
     probabilities, method: str = "expectation", *, mu: float = MU, rms_min: float = RMS_MIN,
     presence_threshold: float = 0.5, onset_probabilities=None, onset_threshold: float = 0.5,
-    envelope_rate: float = ENVELOPE_RATE, event_decay_s: float = EVENT_DECAY_S, event_dip_s: float = EVENT_DIP_S,
+    envelope_rate: float = ENVELOPE_FRAME_RATE, event_decay_s: float = EVENT_DECAY_S, event_dip_s: float = EVENT_DIP_S,
     event_dip_ratio: float = EVENT_DIP_RATIO,
 ) -> np.ndarray:
     """Decode class probabilities ``[..., N, n_classes]`` to RMS values ``[..., N]`` in [0, 1].
@@ -182,7 +182,7 @@ def probabilities_to_envelope(
     return inverse_mu_law(np.clip(expected, 0.0, 1.0), mu=mu).astype(np.float32)
 
 
-def onset_peaks(onset_probabilities, threshold: float, envelope_rate: float = ENVELOPE_RATE,
+def onset_peaks(onset_probabilities, threshold: float, envelope_rate: float = ENVELOPE_FRAME_RATE,
                 min_gap_s: float = ONSET_NMS_WINDOW_S) -> np.ndarray:
     """Frames where the onset probability peaks above ``threshold``, at least ``min_gap_s`` apart."""
     distance = max(1, round_half_up(min_gap_s * envelope_rate))
@@ -190,7 +190,7 @@ def onset_peaks(onset_probabilities, threshold: float, envelope_rate: float = EN
     return peaks.astype(np.int64)
 
 
-def render_onsets(envelope, levels, onset_frames, envelope_rate: float = ENVELOPE_RATE, *,
+def render_onsets(envelope, levels, onset_frames, envelope_rate: float = ENVELOPE_FRAME_RATE, *,
                   decay_s: float = EVENT_DECAY_S, dip_s: float = EVENT_DIP_S, dip_ratio: float = EVENT_DIP_RATIO,
                   min_rms: float = 2.0 * RMS_MIN) -> np.ndarray:
     """Draw a hit at each onset frame over ``envelope`` (1-D RMS).
@@ -328,7 +328,7 @@ def predict_probabilities(
     device: str | torch.device | None = None,
     batch_size: int = PREDICT_BATCH_SIZE,
 ) -> np.ndarray:
-    """Class probabilities ``(n_envelope_frames(T), n_classes)`` of a video of any length.
+    """Class probabilities ``(n_envelope_frames_for_video_frames(T), n_classes)`` of a video of any length.
 
     The first half of :func:`predict_outputs` (same parameters).
     """
@@ -365,14 +365,14 @@ def predict_outputs(
     Returns
     -------
     probabilities : np.ndarray
-        Shape ``(config.n_envelope_frames(T), n_classes)``, float32, rows sum to 1.
+        Shape ``(config.n_envelope_frames_for_video_frames(T), n_classes)``, float32, rows sum to 1.
     onset_probabilities : np.ndarray or None
-        Shape ``(config.n_envelope_frames(T),)``, float32, crossfaded like the
+        Shape ``(config.n_envelope_frames_for_video_frames(T),)``, float32, crossfaded like the
         classes; None when the model has no onset head.
     """
     config = config or model.config
     feats = _check_features(features, config)
-    n_total = config.n_envelope_frames(len(feats))
+    n_total = config.n_envelope_frames_for_video_frames(len(feats))
     window, n_window = config.window_frames, config.window_envelope_frames
     starts = window_starts(len(feats), config, resolve_hop_frames(config, hop_s))
     env_starts = [config.envelope_frame_of(s) for s in starts]
@@ -423,13 +423,13 @@ def predict_envelope(
     :func:`predict_outputs` (windows, crossfade), then
     :func:`probabilities_to_envelope` with ``method`` (default
     ``config.decode_method``) and ``config``'s decoding parameters. The output has exactly
-    ``config.n_envelope_frames(T)`` frames on the grid ``(i + 0.5) / envelope_rate``;
+    ``config.n_envelope_frames_for_video_frames(T)`` frames on the grid ``(i + 0.5) / envelope_rate``;
     resample with :func:`folai_models.envelope.interpolate_envelope` for another grid.
 
     Returns
     -------
     np.ndarray
-        Shape ``(n_envelope_frames(T),)``, float32, in [0, 1].
+        Shape ``(n_envelope_frames_for_video_frames(T),)``, float32, in [0, 1].
     """
     config = config or model.config
     probs, onset_probs = predict_outputs(model, features, config, hop_s=hop_s, device=device, batch_size=batch_size)

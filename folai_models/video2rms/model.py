@@ -74,6 +74,31 @@ class Video2RMS(nn.Module):
         self.head = nn.Linear(2 * config.lstm_width, config.n_classes)
         self.onset_head = nn.Linear(2 * config.lstm_width, 1) if config.has_onset_head else None
 
+    @classmethod
+    def from_checkpoint(cls, state: dict[str, torch.Tensor], metadata: dict) -> "Video2RMS":
+        """The model a checkpoint holds, in eval mode (on the CPU; weights copied from ``state``).
+
+        Parameters
+        ----------
+        state : the checkpoint's ``state_dict``.
+        metadata : its sidecar; ``metadata["config"]`` is a :meth:`Video2RMSConfig.to_dict`.
+
+        Raises
+        ------
+        ValueError
+            The config is invalid or the weights do not fit it (loaded strictly).
+        """
+        try:
+            config = Video2RMSConfig.from_dict(metadata["config"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"invalid model config ({error})") from None
+        model = cls(config)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            raise ValueError(f"weights do not load into the configured Video2RMS ({error})") from None
+        return model.eval()
+
     def upsample_sizes(self, n_frames: int) -> list[int | None]:
         """Length after each conv block: ``[2T, 4T, n_out]`` for ``"folai"``, all None for ``"linear"``."""
         if self.config.upsampling != "folai":
@@ -82,7 +107,7 @@ class Video2RMS(nn.Module):
         for factor in self.config.upsample_factors:
             scale *= factor
             sizes.append(max(1, round_half_up(n_frames * scale)))
-        return [*sizes, self.config.n_envelope_frames(n_frames)]
+        return [*sizes, self.config.n_envelope_frames_for_video_frames(n_frames)]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Logits for every envelope frame.
@@ -95,7 +120,7 @@ class Video2RMS(nn.Module):
         Returns
         -------
         torch.Tensor
-            Shape ``(B, config.n_envelope_frames(T), n_classes)``: unnormalised
+            Shape ``(B, config.n_envelope_frames_for_video_frames(T), n_classes)``: unnormalised
             log-probabilities (apply softmax for probabilities).
         """
         return self.head(self._hidden(features))

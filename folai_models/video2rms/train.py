@@ -1,8 +1,8 @@
 """Pure training utilities for Video2RMS: chunks, a loader, one epoch, evaluation, seeds.
 
-No file I/O and no orchestration: a flow loads features and envelopes, calls
-:func:`make_chunks` per video, trains with :func:`train_epoch`, scores with
-:func:`evaluate` and saves with :mod:`data_catalog.checkpoints`.
+No file I/O: :mod:`.fit` cuts each video with :func:`make_chunks`, trains
+with :func:`train_epoch` and scores with :func:`evaluate`; a flow loads the
+data and keeps the checkpoints.
 
 Alignment: video frame ``f`` (30 fps) starts envelope frame
 ``round(f * 125 / 30)``; chunk starts are multiples of
@@ -96,7 +96,7 @@ def make_chunks(
     envelope_classes : np.ndarray of int, shape (N,)
         Classes of the (smoothed) target envelope at ``config.envelope_rate``
         (:func:`folai_models.quantize.rms_to_classes`); ``N`` should be about
-        ``config.n_envelope_frames(T)``.
+        ``config.n_envelope_frames_for_video_frames(T)``.
     hop_s : float, optional
         Hop between chunks; default ``config.train_hop_s`` or ``window_s``
         (non-overlapping, as the papers' 10 s chunks). Rounded down to a
@@ -124,7 +124,7 @@ def make_chunks(
         raise ValueError(f"envelope_classes must be 1-D integers, got {classes.dtype} {classes.shape}")
     if np.any(classes < 0) or np.any(classes >= config.n_classes):
         raise ValueError(f"envelope_classes must lie in [0, {config.n_classes - 1}]")
-    n_total = config.n_envelope_frames(len(feats))
+    n_total = config.n_envelope_frames_for_video_frames(len(feats))
     if abs(len(classes) - n_total) > max_length_mismatch_s * config.envelope_rate:
         raise ValueError(
             f"envelope has {len(classes)} frames but {len(feats)} video frames need {n_total} "

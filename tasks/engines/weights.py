@@ -1,7 +1,9 @@
-"""The folai synth engine's weights: Stable Audio Open from the model store plus a trained ControlNet.
+"""The neural synth engines' weights, from the model store: what is missing, and the loaders.
 
-Nothing downloads here. What is missing is reported all at once, each with
-the command that fetches or makes it.
+``folai``: Stable Audio Open plus a trained envelope ControlNet (and CLAP, CAVP
+for its conditions); ``sao``: Stable Audio Open 1.0 with its t5-base prompt
+encoder. Nothing downloads here. What is missing is reported all at once, one
+line per file, each with the command that fetches or makes it.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from pathlib import Path
 
 from data_catalog.errors import SonorizeInputError
 from data_catalog.model_store import (CorruptWeightsError, MissingWeightsError, ModelStore, ModelStoreError,
-                                      pull_command)
+                                      offline_hf, pull_command)
 
 SAO_WEIGHT = "stable-audio-open"  # the model store entry of Stable Audio Open 1.0
+T5_WEIGHT = "t5-base"  # the model store entry of SAO's prompt encoder
+SAO_TEXT_WEIGHTS = (SAO_WEIGHT, T5_WEIGHT)
 # LAION-CLAP and the three Hugging Face repositories laion_clap reads at import and construction
 CLAP_WEIGHTS = ("laion-clap", "roberta-base", "bert-base-uncased", "bart-base")
 CAVP_WEIGHT = "cavp"  # Diff-Foley's cavp_epoch66.ckpt
@@ -34,6 +38,10 @@ class SynthWeightsMissing(SonorizeInputError):
 
 class FolAIWeightsMissing(SynthWeightsMissing):
     engine = "folai"
+
+
+class SAOWeightsMissing(SynthWeightsMissing):
+    engine = "sao"
 
 
 def default_controlnet_checkpoint() -> Path:
@@ -96,19 +104,6 @@ def require_folai_weights(checkpoint: str | Path | None = None, store: ModelStor
         raise FolAIWeightsMissing(problems)
 
 
-def load_controlnet_checkpoint(model, checkpoint: str | Path, map_location: str = "cpu") -> dict:
-    """Load a ControlNet checkpoint (verified, strict) into ``model``; returns its sidecar."""
-    from data_catalog.checkpoints import CheckpointError, load_checkpoint_state
-    from folai_models.synth.model import ControlNetWeights
-
-    state, meta = load_checkpoint_state(checkpoint, map_location=map_location, model=CONTROLNET_MODEL)
-    try:
-        ControlNetWeights(model).load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise CheckpointError(checkpoint, f"weights do not fit the configured ControlNet ({error})") from None
-    return meta
-
-
 def load_sao_base(model, store: ModelStore | None = None) -> None:
     """Stable Audio Open's ``model.safetensors`` from the store into ``model``'s frozen base (strict)."""
     from folai_models.synth.model import load_base_weights
@@ -162,7 +157,6 @@ def load_clap(store: ModelStore | None = None, device: str = "cpu"):
 
 
 def _load_clap(store: ModelStore, device: str):
-    from data_catalog.model_store import offline_hf
     from folai_models.synth.clap import create_clap
 
     state = store.load_state_dict("laion-clap")
@@ -201,10 +195,11 @@ def video_cavp_embeddings(video_path: str, encoder, device: str = "cpu"):
 
     from data_catalog.media import probe_video
     from data_catalog.media.frames import iter_frame_windows
-    from folai_models.synth.cavp import CAVP_FPS, CAVP_FRAME_SIZE, embed_frames
+    from folai_models.rates import CAVP_FRAME_RATE
+    from folai_models.synth.cavp import CAVP_FRAME_SIZE, embed_frames
 
     info = probe_video(video_path)
-    frames = list(iter_frame_windows(info, frame_rate=CAVP_FPS, size=CAVP_FRAME_SIZE, pixel_format="rgb24"))
+    frames = list(iter_frame_windows(info, frame_rate=CAVP_FRAME_RATE, size=CAVP_FRAME_SIZE, pixel_format="rgb24"))
     return embed_frames(encoder, np.concatenate(frames), device=device)
 
 
@@ -220,18 +215,63 @@ def store_sao_config(store: ModelStore | None = None) -> dict:
 def load_folai_model(checkpoint: str, device: str):
     """SAO from the store + the trained ControlNet, in eval mode on ``device`` (once per process)."""
     from data_catalog.checkpoints import CheckpointError, load_checkpoint_state
-    from folai_models.synth.model import FolAISynthConfig, create_folai_synth_from_config
+    from folai_models.synth.model import FolAISynth, FolAISynthConfig
     from folai_models.synth.sao import base_model_config
 
     require_folai_weights(checkpoint)
-    _, meta = load_checkpoint_state(checkpoint, model=CONTROLNET_MODEL)
+    state, meta = load_checkpoint_state(checkpoint, model=CONTROLNET_MODEL)
     config = FolAISynthConfig.from_dict(meta["config"])
     published = store_sao_config()
     if base_model_config(config.base)["model"] != base_model_config(published)["model"]:
         raise CheckpointError(checkpoint, "this ControlNet was trained on another base model than the "
                                           "Stable Audio Open in the model store")
-    model = create_folai_synth_from_config(config)
-    load_sao_base(model)
-    load_controlnet_checkpoint(model, checkpoint)
-    model.conditioned_on_cavp = bool(meta.get("extra", {}).get("cavp"))
+    try:
+        model = FolAISynth.from_checkpoint(state, meta, load_base=load_sao_base)
+    except ValueError as error:
+        raise CheckpointError(checkpoint, str(error)) from None
     return model.to(device).eval()
+
+
+def require_sao_text_weights(store: ModelStore | None = None) -> None:
+    """Raise :class:`SAOWeightsMissing` naming every missing file and its ``sonorize models pull`` command."""
+    problems = missing_sao_weights(store or ModelStore(), SAO_TEXT_WEIGHTS)
+    if problems:
+        raise SAOWeightsMissing(problems)
+
+
+def _t5_file(store: ModelStore, filename: str):
+    return [p for p in store.paths(T5_WEIGHT) if p.name == filename][0]
+
+
+def load_t5_tokenizer(store: ModelStore):
+    """t5-base's tokenizer from the store's copy of its repository (``tokenizer.json``), offline."""
+    from transformers import T5TokenizerFast
+
+    with offline_hf(store):
+        return T5TokenizerFast(tokenizer_file=str(_t5_file(store, "tokenizer.json")))
+
+
+@lru_cache(maxsize=1)
+def load_sao_text_model(root: str, device: str):
+    """SAO 1.0 + t5-base from the store at ``root`` (strict), eval mode on ``device`` (bf16 on CUDA); once per process."""
+    import torch
+
+    from data_catalog.model_store import StateDictMismatchError
+    from folai_models.synth.audio_to_audio import create_sao_text_model, load_sao_text_weights
+
+    store = ModelStore(root)
+    require_sao_text_weights(store)
+    t5_config = json.loads(_t5_file(store, "config.json").read_text(encoding="utf-8"))
+    with torch.device("meta"):  # no random initialisation of 1.3 B parameters: the weights replace them
+        model = create_sao_text_model(store_sao_config(store), t5_config, load_t5_tokenizer(store))
+    try:
+        load_sao_text_weights(model, store.load_state_dict(SAO_WEIGHT), store.load_state_dict(T5_WEIGHT),
+                              assign=True)
+    except RuntimeError as error:
+        raise StateDictMismatchError(store.path(SAO_WEIGHT), "Stable Audio Open and t5-base do not load into the "
+                                     f"model built from their configs ({str(error)[:500]})") from None
+    left = [k for k, v in [*model.named_parameters(), *model.named_buffers()] if v.is_meta]
+    if left:
+        raise StateDictMismatchError(store.path(SAO_WEIGHT), f"no weights for {left[:5]}")
+    dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    return model.to(device=device, dtype=dtype).eval()

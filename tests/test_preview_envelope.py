@@ -1,10 +1,10 @@
-"""Weight-free preview envelope from motion (folai_models.motion_envelope), on synthetic frames."""
+"""Weight-free preview envelope from motion (folai_models.preview_envelope), on synthetic frames."""
 
 import numpy as np
 import pytest
 
 from folai_models.events import detect_onsets
-from folai_models.motion_envelope import (
+from folai_models.preview_envelope import (
     FEATURE_NAMES,
     MotionFeatureExtractor,
     envelope_from_motion,

@@ -24,6 +24,8 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
+from folai_models.rates import ENVELOPE_FRAME_RATE
+
 __all__ = [
     "FEATURE_NAMES",
     "GLOBAL_FEATURES",
@@ -155,7 +157,6 @@ class MotionFeatureExtractor:
 
 # --- envelope -----------------------------------------------------------------
 NEIGHBOUR_COLS = (0,)  # column offsets of the cells below that continued motion may enter (dev F1: (0,) 0.547, (-1,0,1) 0.540, none 0.550 but fires on cell crossings)
-ENVELOPE_RATE = 125.0  # folai_models.envelope: 16 kHz, hop 128
 IMPACT_REF_PERCENTILE = 95.0  # the clip's "strong motion" level that thresholds are relative to
 IMPACT_REL_THRESHOLD = 0.25  # an impact's speed drop must reach this share of that level (dev sweep: 0.15-0.35 flat)
 IMPACT_ABS_THRESHOLD = 0.5  # ... and this many px/frame at 256 px (a still scene's flow noise stays far below)
@@ -262,7 +263,7 @@ def envelope_from_motion(
     features,
     *,
     frame_rate: float = 30.0,
-    envelope_rate: float = ENVELOPE_RATE,
+    envelope_rate: float = ENVELOPE_FRAME_RATE,
     n_frames_out: int | None = None,
     impact_offset_s: float = IMPACT_OFFSET_S,
     noise_floor: float = NOISE_FLOOR_RMS,
