@@ -69,6 +69,15 @@ def _wait_runs(server, deployment_id, state: str, timeout_s: float, logs: list[P
                 + "\n".join(f"--- {p.name}:\n{tail(p, 6000)}" for p in logs))
 
 
+def _wait_idle(server, deployment_id, timeout_s: float, quiet_s: float = 2.0) -> None:
+    """Until no run of the deployment is PENDING or RUNNING for ``quiet_s`` (a worker polls every second)."""
+    deadline, quiet_since = time.monotonic() + timeout_s, time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
+        if _runs(server, deployment_id, "PENDING") or _runs(server, deployment_id, "RUNNING"):
+            quiet_since = time.monotonic()
+        time.sleep(0.25)
+
+
 def _wait_final(server, flow_run_id: str, timeout_s: float, logs: list[Path]):
     """The final state of one flow run."""
     deadline = time.monotonic() + timeout_s
@@ -99,10 +108,13 @@ def test_deployed_schedules_create_runs_and_a_scheduled_run_completes_on_a_worke
     try:
         done = _wait_runs(server, watcher.id, "COMPLETED", RUN_TIMEOUT_S, [worker_log, server.log])
     finally:
-        kill_tree(worker)
         for schedule in _deployment(server, "watch-bucket/watcher").schedules:  # stop firing for later tests
             if schedule.active:
                 server.cli("deployment", "schedule", "pause", "watch-bucket/watcher", str(schedule.id))
+        # A poll the worker already started finishes first: killed mid-way it would hold the watcher's one
+        # concurrency slot (concurrency_limit: 1) and the next test's poll would wait on it past its timeout.
+        _wait_idle(server, watcher.id, RUN_TIMEOUT_S)
+        kill_tree(worker)
     assert done[0].auto_scheduled and done[0].parameters["input_url"] == str(incoming)
     print(f"schedule to completed run: {time.monotonic() - t0:.1f} s")
 
