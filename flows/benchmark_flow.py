@@ -21,7 +21,7 @@ import json
 import subprocess
 import tempfile
 import time
-import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,12 +36,15 @@ from data_catalog.datasets import get_dataset_adapter
 from data_catalog.errors import SonorizeError, SonorizeInputError
 from data_catalog.examples import make_bouncing_ball_video
 from data_catalog.hashing import fingerprint
-from data_catalog.run_records import append_rows, read_table
+from data_catalog.run_records import read_table
 from data_catalog.settings import get_settings
+from flows import run_ids
 from flows.benchmark_compare import DEFAULT_THRESHOLDS, compare, deltas_markdown, plot_history, previous_run
-from flows.video_pipeline import VideoOptions, sonorize_video
+from flows.video_options import VideoOptions
+from flows.video_pipeline import sonorize_video
 from folai_models.events import detect_onsets
 from folai_models.metrics import onset_scores
+from tasks.catalog_tasks import append_catalog_rows_task
 from tasks.metric_suite import is_value, score_sets
 
 BENCHMARKS_TABLE = "benchmarks"
@@ -137,11 +140,11 @@ def benchmark(
     n_clips, clip_seconds, clip_size : the synthetic smoke clips (used only without ``datasets``).
     """
     logger = get_run_logger()
-    run_id, now, commit = str(uuid.uuid4()), datetime.now(timezone.utc), code_commit()
+    (run_id, run_id_source), now, commit = run_ids.run_id(), datetime.now(timezone.utc), code_commit()
     engines = pinned_engines(engines)
     limits = {**DEFAULT_THRESHOLDS, **{k: tuple(v) for k, v in (thresholds or {}).items()}}
     catalog = get_settings().catalog_dir
-    summary = {"run_id": run_id, "commit": commit, "configs": [], "regressions": []}
+    summary = {"run_id": run_id, "run_id_source": run_id_source, "commit": commit, "configs": [], "regressions": []}
     item_rows, metric_rows = [], []
     with tempfile.TemporaryDirectory(prefix="sonorize-benchmark-") as tmp:
         if datasets:
@@ -167,10 +170,10 @@ def benchmark(
                                            "realtime_factor": result["realtime_factor"]})
     stamp = f"{now:%Y%m%dT%H%M%SZ}-{run_id}"
     if item_rows:
-        append_rows(catalog, BENCHMARKS_TABLE, item_rows, stamp, schema=BENCHMARKS_SCHEMA)
+        append_catalog_rows_task(catalog, BENCHMARKS_TABLE, item_rows, stamp, schema=BENCHMARKS_SCHEMA)
     history = read_table(catalog, METRICS_TABLE) if (Path(catalog) / METRICS_TABLE).is_dir() else None
     if metric_rows:
-        append_rows(catalog, METRICS_TABLE, metric_rows, stamp, schema=METRICS_SCHEMA)
+        append_catalog_rows_task(catalog, METRICS_TABLE, metric_rows, stamp, schema=METRICS_SCHEMA)
     _publish_table(summary)
     full_history = read_table(catalog, METRICS_TABLE)
     for config in summary["configs"]:
@@ -196,7 +199,7 @@ def _run_config(config, data, kind, items, out_root, run_id, now, logger) -> dic
     generated, reference, rows, total_s, total_wall = [], [], [], 0.0, 0.0
     for stem, video, impacts, prompt in items:
         options = VideoOptions(**config, force=True, prompt=prompt)
-        options.fingerprint = fingerprint({**options.public(), "benchmark": True})
+        options = replace(options, fingerprint=fingerprint({**options.public(), "benchmark": True}))
         started = time.perf_counter()
         try:
             record = sonorize_video(video, out_root / fingerprint(config) / data.replace(":", "-") / stem, stem, options)

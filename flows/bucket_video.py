@@ -12,17 +12,18 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from data_catalog.atomic import json_text
 from data_catalog.bucket_keys import BadKeyError, output_folder, validate_key
 from data_catalog.claims import Claim, ClaimBook
-from data_catalog.errors import OutputError, SonorizeError
+from data_catalog.errors import OutputError
 from data_catalog.locations import Location, ObjectInfo
-from data_catalog.quarantine import quarantine_object
-from flows.video_pipeline import VideoOptions, sonorize_video
+from flows.per_item import run_item
+from flows.video_options import VideoContext, VideoOptions
+from flows.video_pipeline import sonorize_video
+from tasks.bucket_tasks import download_object_task, quarantine_object_task, upload_bytes_task, upload_files_task
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class BucketTargets:
 
 
 def process_object(source_url: str, info: ObjectInfo, targets: BucketTargets, options: VideoOptions,
-                   claim: Claim | None = None, run_id: str | None = None) -> dict:
+                   claim: Claim | None = None, run_id: str | None = None, context: VideoContext | None = None) -> dict:
     """Sonorize one object; return its per-video record (status ok, failed or skipped)."""
     started = time.perf_counter()
     source, output = Location(source_url), Location(targets.output_url)
@@ -70,17 +71,14 @@ def process_object(source_url: str, info: ObjectInfo, targets: BucketTargets, op
         if (current.etag, current.size) != (info.etag, info.size):
             return finish({"status": "skipped", "reason": "object overwritten; its new version is claimed anew"},
                           "superseded")
-        source.get_file(info.key, local_video)
+        download_object_task(source.url, info.key, local_video)
         local_out = Path(tmp) / "out"
-        try:
-            record = sonorize_video(str(local_video), local_out, natural_stem, options)
-        except SonorizeError as exc:
-            reason = str(exc).replace(str(local_video), url)
-            return _fail(finish, source, quarantine, info, claim, reason, "processing", run_id)
-        except Exception as exc:  # a bug must not stop the batch: quarantine with the reason
-            traceback.print_exc()
-            return _fail(finish, source, quarantine, info, claim,
-                         f"{url}: internal error {type(exc).__name__}: {exc}", "processing", run_id)
+        record = run_item(str(local_video), lambda video: sonorize_video(video, local_out, natural_stem, options,
+                                                                         context=context),
+                          lambda video, reason: {"status": "failed", "error": reason.replace(video, url)},
+                          label=url)
+        if record["status"] == "failed":  # a bad video, or a bug: quarantined with the reason either way
+            return _fail(finish, source, quarantine, info, claim, record["error"], "processing", run_id)
         if not still_ours():  # presumed dead and taken over while working: let the new holder finish
             return {**base, "status": "skipped", "reason": "claim taken over during processing",
                     "wall_s": round(time.perf_counter() - started, 3)}
@@ -90,11 +88,11 @@ def process_object(source_url: str, info: ObjectInfo, targets: BucketTargets, op
             return _fail(finish, source, quarantine, info, claim, str(exc), "output", run_id)
         keys = {name: f"{folder}/{stem}{Path(local).name[len(natural_stem):]}"
                 for name, local in record["outputs"].items()}
-        output.put_files({keys[name]: local for name, local in record["outputs"].items()})
+        upload_files_task(output.url, {keys[name]: str(local) for name, local in record["outputs"].items()})
         outputs = {name: output.url_of(key) for name, key in keys.items()}
         record.update(video_path=url, output_dir=output.url_of(folder), outputs=outputs)
         record_key = f"{folder}/{stem}.record.json"
-        output.put_bytes(record_key, json_text(record).encode("utf-8"))  # last
+        upload_bytes_task(output.url, record_key, json_text(record).encode("utf-8"))  # last
     return finish(record, "ok", {"record_url": output.url_of(record_key)})
 
 
@@ -133,8 +131,8 @@ def _fail(finish, source: Location, quarantine: Location | None, info: ObjectInf
     if quarantine is not None:
         from data_catalog.claims import object_id
 
-        report = quarantine_object(source, quarantine, info, object_id(info), reason, key_is_safe=key_is_safe,
-                                   run_id=run_id, stage=stage)
+        report = quarantine_object_task(source.url, quarantine.url, info, object_id(info), reason,
+                                        key_is_safe=key_is_safe, run_id=run_id, stage=stage)
         detail["quarantine_report"] = quarantine.url_of(report)
     return finish({"status": "failed", "error": reason, **detail}, "quarantined" if quarantine else "failed", detail)
 

@@ -3,8 +3,9 @@
 ``run`` goes through the Prefect flow when ``PREFECT_API_URL`` names a server
 (or with ``--prefect``: Prefect's temporary server, seconds to start); without
 one it runs the same batch as plain functions. The single-file commands
-(``envelope``, ``synth``, ``envelope-from-audio``, ``labels``) call the same
-task functions directly, so they answer in seconds.
+(``envelope``, ``synth``, ``envelope-from-audio``, ``labels``) call the
+per-video steps the flow uses (:mod:`flows.api`) as plain functions: no
+Prefect import, no server, so they answer in seconds.
 """
 
 from __future__ import annotations
@@ -185,10 +186,10 @@ def _reason(video: dict) -> str:
 
 def _write_envelope(folder: Path, stem: str, env, rate: float, *, title: str, metadata: dict) -> None:
     """Envelope CSV + sidecar, plot and labels into ``folder``; print their paths."""
-    from tasks.output_tasks import output_paths, write_envelope_outputs_task
+    from flows import api
 
-    paths = output_paths(folder, stem)
-    events = write_envelope_outputs_task.fn(paths, env, rate, title=title, metadata=metadata)
+    paths = api.output_paths(folder, stem)
+    events = api.write_envelope_files(paths, env, rate, title=title, metadata=metadata)
     for key in ("envelope_csv", "envelope_json", "envelope_png", "labels"):
         typer.echo(paths[key])
     console.print(f"{len(events)} events over {len(env) / rate:.2f} s")
@@ -204,18 +205,15 @@ def envelope(
     if envelope_engine == "video2rms":
         _require_torch("--envelope-engine video2rms")
     from data_catalog.errors import SonorizeError
-    from tasks.envelope_tasks import event_kind, predict_envelope_task
-    from tasks.media_tasks import hash_video_task, probe_video_task
+    from flows import api
 
     try:
-        info = probe_video_task.fn(str(video))
-        sha = hash_video_task.fn(str(video))
-        env, rate, details = predict_envelope_task.fn(info, envelope_engine, sha)
+        info, sha = api.identify_video(str(video))
+        env, rate, details = api.predict_envelope(info, sha, envelope_engine)
         if details.get("reason"):
             console.print(f"envelope engine {details.get('chosen', envelope_engine)}: {details['reason']}")
         _write_envelope(out or video.parent, safe_name(video.stem), env, rate, title=f"{video.name} ({envelope_engine} envelope)",
-                        metadata={"source": str(video), "video_sha256": sha, "engine": envelope_engine,
-                                  **event_kind(details)})
+                        metadata=api.envelope_metadata(str(video), sha, envelope_engine, details))
     except (SonorizeError, ValueError, OSError) as exc:
         _fail(str(exc))
 
@@ -240,25 +238,19 @@ def synth(
     """Re-synthesize VIDEO's sound from an envelope file, without the video stages."""
     from data_catalog.envelope_file import read_envelope
     from data_catalog.errors import SonorizeError
-    from flows.video_pipeline import VideoOptions
-    from tasks.media_tasks import hash_video_task, probe_video_task
-    from tasks.output_tasks import mux_video_task, output_paths
-    from tasks.synth_tasks import synthesize_task
+    from flows import api
+    from flows.video_options import VideoContext, VideoOptions
 
     options = VideoOptions(synth_engine=synth_engine, prompt=prompt, room_tone_db=room_tone_db, reverb=reverb,
                            audio_prompt=str(audio_prompt) if audio_prompt else None, init_noise_level=init_noise_level,
-                           steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
+                           steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates, seed=seed)
     try:
-        info = probe_video_task.fn(str(video))
-        env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s,
-                                 video_sha256=hash_video_task.fn(str(video)), video_name=str(video))
-        prompt_audio, prompt_rate = options.audio_prompt_audio(in_flow=False)
-        paths = output_paths(out or envelope_csv.parent, safe_name(video.stem))
-        details = synthesize_task.fn(env_file.envelope, env_file.frame_rate, info.duration_s, synth_engine,
-                                     paths["wav"], prompt=prompt, audio_prompt=prompt_audio,
-                                     audio_prompt_rate=prompt_rate, seed=seed, video_path=str(video),
-                                     engine_options=options.engine_options())
-        mux_video_task.fn(paths, str(video))
+        info, sha = api.identify_video(str(video))
+        env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s, video_sha256=sha,
+                                 video_name=str(video))
+        paths = api.output_paths(out or envelope_csv.parent, safe_name(video.stem))
+        details = api.render_sound(paths, env_file.envelope, env_file.frame_rate, info, options, VideoContext())
+        api.mux_video(paths, str(video))
     except (SonorizeError, ValueError, OSError) as exc:
         _fail(str(exc))
     typer.echo(paths["wav"])
@@ -275,10 +267,10 @@ def envelope_from_audio(
     """Make an envelope file (CSV + sidecar, plot, labels) from an audio recording."""
     from data_catalog.errors import SonorizeError
     from data_catalog.hashing import sha256_file
-    from tasks.envelope_tasks import envelope_from_audio_task
+    from flows import api
 
     try:
-        env, rate = envelope_from_audio_task.fn(str(audio), smoothing)
+        env, rate = api.envelope_from_audio(str(audio), smoothing)
         _write_envelope(out or audio.parent, safe_name(audio.stem), env, rate, title=f"{audio.name} (from audio, {smoothing} smoothing)",
                         metadata={"source": str(audio), "source_sha256": sha256_file(audio), "engine": "audio",
                                   "smoothing": smoothing})
@@ -292,20 +284,15 @@ def labels(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Label file (default NAME.labels.txt beside it)."),
 ) -> None:
     """Export an envelope's events as an Audacity label track (File > Import > Labels)."""
-    from data_catalog.envelope_file import read_envelope
     from data_catalog.errors import SonorizeError
-    from data_catalog.labels import write_audacity_labels
-    from folai_models.events import envelope_events
+    from flows import api
 
     try:
-        env_file = read_envelope(envelope_csv)
-        events = envelope_events(env_file.envelope, env_file.frame_rate)
-        stem = envelope_csv.name.removesuffix(".csv").removesuffix(".envelope")
-        target = write_audacity_labels(out or envelope_csv.with_name(f"{stem}.labels.txt"), events)
+        target, n_labels = api.write_labels(envelope_csv, out)
     except (SonorizeError, ValueError, OSError) as exc:
         _fail(str(exc))
     typer.echo(target)
-    console.print(f"{len(events)} labels")
+    console.print(f"{n_labels} labels")
 
 
 @app.command()

@@ -17,20 +17,19 @@ per-video jobs of a few files do not need.
 
 from __future__ import annotations
 
+import logging
 import threading
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefect import task
-
 from data_catalog.claims import Claim, ClaimBook
-from data_catalog.errors import SonorizeError
 from data_catalog.locations import ObjectInfo
 from flows.bucket_video import BucketTargets, process_object
+from flows.per_item import for_each_item, run_item
 from flows.run_logging import quiet_input_error_tracebacks
-from flows.video_pipeline import VideoOptions, sonorize_video
-from tasks._options import TASK_DEFAULTS
+from flows.video_options import VideoContext, VideoOptions
+from flows.video_pipeline import sonorize_video
+from tasks._options import pipeline_task
 
 FAN_OUTS = frozenset({"none", "dask"})
 
@@ -49,42 +48,46 @@ class VideoItem:
 
     @property
     def name(self) -> str:
-        return Path(self.local_path).name if self.local_path else Path(self.info.key).name
+        return Path(self.label).name
+
+    @property
+    def label(self) -> str:
+        """The video's path or URL (names it in its record and in errors)."""
+        return self.local_path or f"{self.source_url}/{self.info.key}"
 
 
 def process_item(item: VideoItem, out_root: Path | None, targets: BucketTargets, options: VideoOptions,
-                 run_id: str, out_error: str | None = None, stage=lambda s: None) -> dict:
+                 context: VideoContext, run_id: str, out_error: str | None = None, stage=lambda s: None) -> dict:
     """Process one item; never raises for a bad video (the record says ``failed`` and why)."""
-    label = item.local_path or f"{item.source_url}/{item.info.key}"
     quiet_input_error_tracebacks()  # also in Dask worker processes
     if out_error:
-        return {"video_path": label, "status": "failed", "error": out_error}
-    try:
+        return _failed(item, out_error)
+
+    def work(item: VideoItem) -> dict:
         if item.local_path is not None:
             return sonorize_video(item.local_path, out_root / (item.folder or item.stem), item.stem, options,
-                                  stage=stage, notes=[item.note] if item.note else [])
-        return process_object(item.source_url, item.info, targets, options, claim=item.claim, run_id=run_id)
-    except SonorizeError as exc:
-        return {"video_path": label, "status": "failed", "error": str(exc)}
-    except Exception as exc:  # an unexpected bug must not stop the batch either
-        traceback.print_exc()
-        return {"video_path": label, "status": "failed",
-                "error": f"{label}: internal error {type(exc).__name__}: {exc}"}
+                                  stage=stage, notes=[item.note] if item.note else [], context=context)
+        return process_object(item.source_url, item.info, targets, options, claim=item.claim, run_id=run_id,
+                              context=context)
+
+    return run_item(item, work, _failed, label=item.label)
 
 
-@task(name="sonorize-one-video", **TASK_DEFAULTS)
+def _failed(item: VideoItem, reason: str) -> dict:
+    return {"video_path": item.label, "status": "failed", "error": reason}
+
+
+@pipeline_task(name="sonorize-one-video", tags=("video",))
 def process_item_task(item: VideoItem, out_root: Path | None, targets: BucketTargets, options: VideoOptions,
-                      run_id: str) -> dict:
+                      context: VideoContext, run_id: str) -> dict:
     """:func:`process_item` as a Prefect task, for the Dask fan-out."""
-    return process_item(item, out_root, targets, options, run_id)
+    return process_item(item, out_root, targets, options, context, run_id)
 
 
 def run_items(items: list[VideoItem], out_root: Path | None, targets: BucketTargets, options: VideoOptions,
-              run_id: str, *, out_error: str | None, progress, fan_out: str, dask_address: str | None,
+              context: VideoContext, run_id: str, *, out_error: str | None, progress, fan_out: str, dask_address: str | None,
               dask_workers: int) -> list[dict]:
     """Every item's record, in input order."""
-    import time
-
     if fan_out == "dask" and items and not out_error:
         from prefect_dask import DaskTaskRunner
 
@@ -92,20 +95,15 @@ def run_items(items: list[VideoItem], out_root: Path | None, targets: BucketTarg
                   DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1,
                                                  "processes": True, "dashboard_address": None}))
         with runner:
-            futures = [runner.submit(process_item_task, parameters={
-                "item": item, "out_root": out_root, "targets": targets, "options": options, "run_id": run_id})
+            futures = [runner.submit(process_item_task.task, parameters={
+                "item": item, "out_root": out_root, "targets": targets, "options": options, "context": context,
+                "run_id": run_id})
                 for item in items]
             return [future.result() for future in futures]
 
-    records = []
-    for item in items:
-        started = time.perf_counter()
-        record = process_item(item, out_root, targets, options, run_id, out_error,
-                              stage=lambda s, n=item.name: progress.stage(n, s))
-        record.setdefault("wall_s", round(time.perf_counter() - started, 3))
-        progress.done(item.name, record["status"])
-        records.append(record)
-    return records
+    return for_each_item(items, lambda item, note: process_item(item, out_root, targets, options, context, run_id,
+                                                                out_error, stage=note),
+                         _failed, label=lambda item: item.label, progress=progress, overwrite_wall_s=False)
 
 
 class Heartbeat:
@@ -122,7 +120,7 @@ class Heartbeat:
             try:
                 self.book.heartbeat(holder, self.flow_run_id)
             except Exception as exc:  # a missed beat only risks a takeover; never stop the batch
-                print(f"heartbeat for {holder} failed: {exc}")
+                logging.getLogger("sonorize").warning("heartbeat for %s failed: %s", holder, exc)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

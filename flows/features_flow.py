@@ -7,15 +7,11 @@ frame rate and the window, so a second run on the same video reads it back.
 
 from __future__ import annotations
 
-import time
-import traceback
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 
-from data_catalog.errors import SonorizeError
 from data_catalog.feature_cache import FeatureCache
 from flows.inputs import collect_videos
+from flows.per_item import failed_record, for_each_item
 from flows.progress import BatchProgress
 from tasks.feature_tasks import build_video_stage, frame_features
 from tasks.media_tasks import hash_video_task, probe_video_task
@@ -45,27 +41,18 @@ def features(
     stage = build_video_stage(encoder, flow_method, device)
     cache = FeatureCache()
     videos = collect_videos(paths)
-    results = []
+
+    def one_video(video: str, note) -> dict:
+        note("probe")
+        info = probe_video_task(video)
+        sha = hash_video_task(video)
+        note(f"{encoder} features")
+        array, details = frame_features(info, sha, stage, dataset=dataset, split=split, cache=cache)
+        return {"video_path": video, "video_sha256": sha, "status": "cached" if details["cached"] else "ok",
+                **details}
+
     with BatchProgress(len(videos), enabled=show_progress) as progress:
-        for video in videos:
-            start = time.perf_counter()
-            name = Path(video).name
-            try:
-                progress.stage(name, "probe")
-                info = probe_video_task(video)
-                sha = hash_video_task(video)
-                progress.stage(name, f"{encoder} features")
-                array, details = frame_features(info, sha, stage, dataset=dataset, split=split, cache=cache)
-                result = {"video_path": video, "video_sha256": sha, "status": "cached" if details["cached"] else "ok",
-                          **details}
-            except SonorizeError as exc:
-                result = {"video_path": video, "status": "failed", "error": str(exc)}
-            except Exception as exc:  # one bad video must not stop the batch
-                logger.error("unexpected error on %s:\n%s", video, traceback.format_exc())
-                result = {"video_path": video, "status": "failed",
-                          "error": f"{video}: internal error {type(exc).__name__}: {exc}"}
-            result["wall_s"] = round(time.perf_counter() - start, 3)
-            progress.done(name, result["status"])
-            results.append(result)
+        results = for_each_item(videos, one_video, failed_record("video_path"), label=str, progress=progress,
+                                logger=logger)
     return {"encoder": encoder, "flow": stage.flow_method, "revision": stage.revision, "cache_dir": str(cache.root),
             "n_videos": len(results), "n_failed": sum(r["status"] == "failed" for r in results), "videos": results}

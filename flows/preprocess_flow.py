@@ -29,25 +29,26 @@ reads). Missing AudioSep weights stop the run before any item.
 from __future__ import annotations
 
 import time
-import traceback
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from data_catalog.dataset_tables import run_stamp, write_chunks, write_split_record, write_videos
+from data_catalog.dataset_tables import run_stamp, write_split_record
 from data_catalog.datasets import DatasetAdapter, DatasetItem, get_dataset_adapter
 from data_catalog.datasets.base import AUDIO_TOLERANCE_S
-from data_catalog.errors import SonorizeError, SonorizeInputError
 from data_catalog.feature_cache import FeatureCache
 from data_catalog.targets import TargetCache, TargetSpec
+from flows import run_ids
 from flows.deployment_settings import PREPROCESS_VARIABLES, setting
+from flows.per_item import for_each_item
 from flows.progress import BatchProgress
 from folai_models.envelope import n_envelope_frames_for_seconds
+from tasks.catalog_tasks import write_dataset_tables_task
+from tasks.envelope_tasks import envelope_target_task
 from tasks.feature_tasks import VideoStage, build_video_stage, feature_key, frame_features
-from tasks.media_tasks import hash_video_task, probe_video_task, reference_envelope
+from tasks.media_tasks import hash_video_task, probe_video_task
 
 
 @flow(name="preprocess", log_prints=True)
@@ -97,7 +98,7 @@ def preprocess(
     logger = get_run_logger()
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
-    run_id = _run_id()
+    run_id, run_id_source = run_ids.run_id()
     dataset = setting(dataset, "dataset", PREPROCESS_VARIABLES, flow="preprocess", example="greatest-hits")
     root = setting(root, "root", PREPROCESS_VARIABLES, flow="preprocess", example="/data/GreatestHits/vis-data")
     _require_absolute_in_deployments([root, *([split_file] if split_file else [])])
@@ -119,34 +120,25 @@ def preprocess(
 
     context = {"root": str(root), "run_id": run_id, "created_at": started, "split_method": record["method"],
                "split_record": str(split_path), "separation": separation}
-    results, video_rows, chunk_rows = [], [], []
     with BatchProgress(len(selected), enabled=show_progress) as progress:
-        for item in selected:
-            item_started = time.perf_counter()
-            name = Path(item.video_path).name
-            try:
-                result, row, chunks = _preprocess_item(item, adapter, stage, features, targets, context,
-                                                       lambda s, n=name: progress.stage(n, s))
-            except SonorizeError as exc:
-                result, row, chunks = _failure(item, stage, context, str(exc))
-            except Exception as exc:  # one unexpected bug must not stop the other items
-                logger.error("unexpected error on %s:\n%s", item.video_path, traceback.format_exc())
-                result, row, chunks = _failure(
-                    item, stage, context, f"{item.video_path}: internal error {type(exc).__name__}: {exc}")
-            result["wall_s"] = round(time.perf_counter() - item_started, 3)
-            if result["status"] == "failed":
-                logger.warning("failed: %s", result["error"])
-            elif result.get("note"):
-                logger.warning("%s: %s", item.item_id, result["note"])
-            progress.done(name, result["status"])
-            results.append(result)
-            video_rows.append(row)
-            chunk_rows += chunks
+        outcomes = for_each_item(
+            selected, lambda item, note: _preprocess_item(item, adapter, stage, features, targets, context, note),
+            lambda item, reason: _failure(item, stage, context, reason), label=lambda item: item.video_path,
+            progress=progress, summary=lambda outcome: outcome[0], logger=logger)
+    results, video_rows, chunk_rows = [], [], []
+    for (result, row, chunks), item in zip(outcomes, selected):
+        if result["status"] == "failed":
+            logger.warning("failed: %s", result["error"])
+        elif result.get("note"):
+            logger.warning("%s: %s", item.item_id, result["note"])
+        results.append(result)
+        video_rows.append(row)
+        chunk_rows += chunks
 
     stamp = run_stamp(started, run_id)
-    videos_file = write_videos(video_rows, run_stamp=stamp)
-    chunks_file = write_chunks(chunk_rows, run_stamp=stamp)
+    videos_file, chunks_file = write_dataset_tables_task(video_rows, chunk_rows, stamp)
     summary = _summary(adapter, items, results, stage, features, targets, record, split_path, root, run_id)
+    summary["run_id_source"] = run_id_source
     summary["separation"] = None if separation is None else {k: separation[k] for k in ("query", "revision")}
     summary.update(catalog={"videos": str(videos_file) if videos_file else None,
                             "chunks": str(chunks_file) if chunks_file else None,
@@ -175,16 +167,8 @@ def _preprocess_item(item: DatasetItem, adapter: DatasetAdapter, stage: VideoSta
 
     stage_note("envelope target")
     n_target = n_envelope_frames_for_seconds(info.duration_s)
-    target = targets.get(sha)
-    target_cached = target is not None and len(target.envelope) == n_target
-    if target_cached:
-        covered = target.covered_s
-    else:
-        try:
-            envelope, covered = reference_envelope(str(audio_path), n_target)
-        except ValueError as exc:  # e.g. an audio track too short for one RMS frame
-            raise SonorizeInputError(item.video_path, f"audio unusable as a target ({exc})") from None
-        targets.put(sha, envelope, covered, source_duration_s=info.duration_s)
+    covered, target_cached = envelope_target_task(str(audio_path), sha, n_target, info.duration_s, targets,
+                                                  label=item.video_path)
 
     stage_note(f"{stage.encoder.name} features")
     array, details = frame_features(info, sha, stage, dataset=adapter.name, split=item.split, cache=features)
@@ -343,12 +327,6 @@ def _require_absolute_in_deployments(paths: list[str]) -> None:
     relative = [p for p in paths if not Path(p).expanduser().is_absolute()]
     if relative:
         raise ValueError(f"deployment runs need absolute paths (a worker runs in a temporary folder): {relative}")
-
-
-def _run_id() -> str:
-    from prefect.runtime import flow_run
-
-    return str(flow_run.id or uuid.uuid4())
 
 
 __all__ = ["preprocess", "summary_markdown"]

@@ -9,14 +9,12 @@ reason and the others finish.
 
 from __future__ import annotations
 
-import time
-import traceback
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from data_catalog.errors import SonorizeError
 from flows.inputs import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, collect_videos, output_stems
+from flows.per_item import failed_record, for_each_item
 from flows.progress import BatchProgress
 from folai_models.separation.inference import DEFAULT_QUERY
 from tasks.separation import load_separator, separate_file_task
@@ -65,31 +63,22 @@ def separate(
     separator = load_separator(device=device)
     files = collect_videos(paths, extensions=AUDIO_EXTENSIONS | VIDEO_EXTENSIONS)
     stems = output_stems(files)
-    results = []
+
+    def one_file(source: str, note) -> dict:
+        folder = Path(out_dir) if out_dir else Path(source).expanduser().parent
+        wav = folder / f"{stems[source]}{OUTPUT_SUFFIX}.wav"
+        note("separating")
+        details = separate_file_task(
+            source, str(wav), query, separator, png=str(wav.with_suffix(".png")), window_s=window_s,
+            overlap_s=overlap_s, batch_windows=batch_windows,
+            on_progress=lambda f: note(f"separating {100 * f:.0f} %"))
+        return {"path": source, "status": "ok", **details}
+
     with BatchProgress(len(files), enabled=show_progress) as progress:
-        for source in files:
-            started = time.perf_counter()
-            name = Path(source).name
-            folder = Path(out_dir) if out_dir else Path(source).expanduser().parent
-            wav = folder / f"{stems[source]}{OUTPUT_SUFFIX}.wav"
-            try:
-                progress.stage(name, "separating")
-                details = separate_file_task(
-                    source, str(wav), query, separator, png=str(wav.with_suffix(".png")), window_s=window_s,
-                    overlap_s=overlap_s, batch_windows=batch_windows,
-                    on_progress=lambda f, n=name: progress.stage(n, f"separating {100 * f:.0f} %"))
-                result = {"path": source, "status": "ok", **details}
-            except SonorizeError as exc:
-                result = {"path": source, "status": "failed", "error": str(exc)}
-            except Exception as exc:  # one bad file must not stop the batch
-                logger.error("unexpected error on %s:\n%s", source, traceback.format_exc())
-                result = {"path": source, "status": "failed", "error": f"{source}: internal error "
-                                                                        f"{type(exc).__name__}: {exc}"}
-            result["wall_s"] = round(time.perf_counter() - started, 3)
-            if result["status"] == "failed":
-                logger.warning("failed: %s", result["error"])
-            progress.done(name, result["status"])
-            results.append(result)
+        results = for_each_item(files, one_file, failed_record("path"), label=str, progress=progress, logger=logger)
+    for result in results:
+        if result["status"] == "failed":
+            logger.warning("failed: %s", result["error"])
     return {"query": query, "revision": separator.revision, "device": separator.device, "n_files": len(results),
             "n_failed": sum(r["status"] == "failed" for r in results), "files": results}
 

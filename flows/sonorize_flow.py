@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -26,28 +26,24 @@ from data_catalog.claims import Claim, ClaimBook
 from data_catalog.errors import OutputError
 from data_catalog.hashing import fingerprint
 from data_catalog.locations import Location, is_url
-from data_catalog.run_records import VIDEO_RUNS_TABLE, append_rows, video_run_row
+from data_catalog.run_records import VIDEO_RUNS_TABLE, video_run_row
 from data_catalog.settings import get_settings
+from flows import run_ids
 from flows.bucket_video import BucketTargets
 from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, run_items
 from data_catalog.output_folders import assign_output_folders
 from flows.inputs import collect_inputs
 from flows.progress import BatchProgress
 from flows.run_logging import VideosFailed, quiet_input_error_tracebacks
-from flows.video_pipeline import VideoOptions
+from flows.video_options import VideoContext, VideoOptions
+from tasks._options import sonorize_version
+from tasks.catalog_tasks import append_catalog_rows_task
 from tasks.library_tasks import library_fingerprint
 from tasks.engines import (create_envelope_engine_from_config, create_synth_engine_from_config, resolve_envelope_engine,
                            resolve_synth_engine)
 
 RECORD_PREFIX = "sonorize-run"
 FAILED_NAMES_SHOWN = 5  # failed videos named in the Failed state's message
-
-
-def sonorize_version() -> str:
-    try:
-        return version("sonorize")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _check_output_dir(out_dir: Path) -> None:
@@ -150,7 +146,7 @@ def sonorize_batch(
     quiet_input_error_tracebacks()
     settings = get_settings()
     started = datetime.now(timezone.utc)
-    run_id = _run_id()
+    run_id, run_id_source = run_ids.run_id()
     if fan_out not in FAN_OUTS:
         raise ValueError(f"fan_out must be one of {sorted(FAN_OUTS)}, not {fan_out!r}")
     out_text = str(out_dir) if out_dir else str(settings.output_dir)
@@ -166,13 +162,16 @@ def sonorize_batch(
                            steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
     engines = {"envelope": create_envelope_engine_from_config(envelope_engine).describe(),
                "synth": create_synth_engine_from_config(synth_engine, **options.engine_options()).describe()}
+    context = VideoContext()
     if encoder:  # built once per batch; missing weights stop here, before any video
         from tasks.feature_tasks import build_video_stage  # PyTorch: only when asked for
 
-        options.video_stage = build_video_stage(encoder, flow_method, device)
+        context = VideoContext(video_stage=build_video_stage(encoder, flow_method, device))
+        options = replace(options, flow=context.video_stage.flow_method)
     if audio_prompt:
-        options.audio_prompt_sha256 = library_fingerprint(audio_prompt) if Path(audio_prompt).exists() else None
-    options.fingerprint = fingerprint({**options.public(), "version": sonorize_version()})
+        options = replace(options, audio_prompt_sha256=library_fingerprint(audio_prompt)
+                          if Path(audio_prompt).exists() else None)
+    options = replace(options, fingerprint=fingerprint({**options.public(), "version": sonorize_version()}))
     targets = BucketTargets(output_url=out_text, quarantine_url=quarantine_dir, state_url=state_dir)
     claim_list = [Claim.from_dict(c) for c in claims or []]
     if claim_list and not state_dir:
@@ -192,7 +191,7 @@ def sonorize_batch(
     heartbeat = Heartbeat(ClaimBook(Location(state_dir)) if claim_list else None,
                           sorted({c.holder for c in claim_list}), run_id, heartbeat_s)
     with heartbeat, BatchProgress(len(items), enabled=show_progress and fan_out == "none") as progress:
-        records = run_items(items, out_root, targets, options, run_id, out_error=out_error, progress=progress,
+        records = run_items(items, out_root, targets, options, context, run_id, out_error=out_error, progress=progress,
                             fan_out=fan_out, dask_address=dask_address, dask_workers=dask_workers)
     for record in records:
         if record["status"] == "failed":  # one line per bad video: file and reason
@@ -202,6 +201,7 @@ def sonorize_batch(
 
     run = {
         "run_id": run_id,
+        "run_id_source": run_id_source,
         "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(),
         "sonorize_version": sonorize_version(),
@@ -320,12 +320,6 @@ def _require_absolute_in_deployments(paths: list[str]) -> None:
         )
 
 
-def _run_id() -> str:
-    from prefect.runtime import flow_run
-
-    return str(flow_run.id or uuid.uuid4())
-
-
 def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, logger, write_record: bool,
              artifacts: bool = True) -> None:
     """Run record JSON, catalog rows, Prefect artifacts; a failure here is logged, not fatal."""
@@ -343,7 +337,8 @@ def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, log
             logger.error("could not write the run record into %s: %s", out_text, exc)
     try:
         rows = [video_run_row({**run, "started_at": started}, v) for v in run["videos"]]
-        run["catalog_path"] = str(append_rows(catalog_dir, VIDEO_RUNS_TABLE, rows, f"{stamp}-{run['run_id']}"))
+        run["catalog_path"] = str(append_catalog_rows_task(catalog_dir, VIDEO_RUNS_TABLE, rows,
+                                                           f"{stamp}-{run['run_id']}"))
     except OSError as exc:
         logger.error("could not append to the catalog at %s: %s", catalog_dir, exc)
     if not artifacts:

@@ -20,7 +20,6 @@ data, resumes and keeps what the training reports.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +32,7 @@ from data_catalog.checkpoints import load_checkpoint_state, load_optimizer_state
 from data_catalog.media import write_wav
 from data_catalog.run_records import append_rows
 from data_catalog.settings import get_settings
+from flows import run_ids
 from tasks.controlnet_data import SynthChunk, load_synth_chunks
 from tasks.feature_tasks import resolve_device
 
@@ -159,7 +159,7 @@ def train_controlnet(
         else:
             logger.warning("%s was trained with other settings: starting afresh", last_path)
 
-    run_id = str(uuid.uuid4())
+    run_id, _ = run_ids.run_id()  # the Prefect flow run's id (a fresh uuid in a plain run)
     samples = []
     reference = val[0]
 

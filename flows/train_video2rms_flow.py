@@ -16,7 +16,6 @@ keeps what each epoch reports.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +27,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from data_catalog.checkpoints import CheckpointError, load_checkpoint_state, load_optimizer_state, save_checkpoint
 from data_catalog.run_records import append_rows
 from data_catalog.settings import get_settings
+from flows import run_ids
 from folai_models.video2rms import Video2RMSConfig
 from folai_models.video2rms.normalizer import FeatureNormalizer
 from tasks.feature_tasks import resolve_device
@@ -141,7 +141,7 @@ def train_video2rms(
         else:
             logger.warning("%s was trained with other settings or data: starting afresh", last_path)
 
-    run_id = str(uuid.uuid4())
+    run_id, _ = run_ids.run_id()  # the Prefect flow run's id (a fresh uuid in a plain run)
     history = []
 
     def keep(epoch: Epoch) -> None:

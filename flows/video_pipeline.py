@@ -7,7 +7,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -16,83 +15,14 @@ from data_catalog.atomic import remove_stale_temporaries, write_json_atomic
 from data_catalog.errors import OutputError, is_write_error, output_error
 from folai_models.events import detect_onsets
 from folai_models.metrics import envelope_scores
-from tasks._options import run_task
-from tasks.envelope_tasks import event_kind, predict_envelope_task
-from tasks.library_tasks import sound_bank_task
-from tasks.media_tasks import hash_video_task, load_audio_prompt_task, probe_video_task, reference_envelope_task
-from tasks.output_tasks import mux_video_task, output_paths, write_envelope_outputs_task
-from tasks.synth_tasks import synthesize_task
+from flows import api
+from flows.video_options import VideoContext, VideoOptions
+from flows.api import output_paths
+from tasks.media_tasks import reference_envelope_task
 
 GPU_ENVELOPE_ENGINES = frozenset({"video2rms"})  # engines whose task counts against the `gpu` limit
-LIBRARY_ENGINES = frozenset({"foley", "sao"})  # engines rendering with the foley sampler (a sound library)
 MIN_SCORED_COVERAGE = 0.5  # score against original audio only when it covers half the video
 AUDIO_SHORTFALL_WARN_S = 0.25  # audio a little shorter than the picture is normal (codec priming)
-
-
-@dataclass
-class VideoOptions:
-    """The per-video choices of a batch (recorded in every run record)."""
-
-    envelope_engine: str = "auto"
-    synth_engine: str = "foley"
-    prompt: str | None = None
-    audio_prompt: str | None = None
-    seed: int = 0
-    force: bool = False
-    audio_prompt_sha256: str | None = None
-    encoder: str | None = None
-    room_tone_db: float | None = None
-    reverb: float | None = None
-    init_noise_level: float | None = None  # sao engine settings (None: the engine's defaults)
-    steps: int | None = None
-    cfg_scale: float | None = None
-    sampler: str | None = None
-    candidates: int | None = None
-    fingerprint: str = ""
-    video_stage: object | None = field(default=None, repr=False)  # tasks.feature_tasks.VideoStage
-    _audio_prompt_cache: tuple | None = field(default=None, repr=False)
-
-    def public(self) -> dict:
-        data = {f.name: getattr(self, f.name) for f in fields(self)  # asdict would deep-copy the models
-                if f.name not in ("force", "fingerprint", "video_stage", "_audio_prompt_cache")}
-        if self.video_stage is not None:
-            data["flow"] = self.video_stage.flow_method
-        return data
-
-    def audio_prompt_audio(self, in_flow: bool = True) -> tuple[object | None, int | None]:
-        """The audio prompt, prepared once per batch: a sound bank for ``foley`` (a file or a
-        folder: the user's library), the decoded sample for the other engines.
-
-        The steps are Prefect tasks inside a flow run, plain functions outside one;
-        ``in_flow=False`` forces plain functions.
-        """
-        if not self.audio_prompt:
-            return None, None
-        if self._audio_prompt_cache is None:
-            def bank_task(path):
-                return run_task(sound_bank_task, path) if in_flow else sound_bank_task.fn(path)
-
-            def load_task(path):
-                return run_task(load_audio_prompt_task, path) if in_flow else load_audio_prompt_task.fn(path)
-
-            if self.synth_engine in LIBRARY_ENGINES:
-                self._audio_prompt_cache = (bank_task(self.audio_prompt), None)
-            elif Path(self.audio_prompt).is_dir():
-                raise ValueError(f"{self.audio_prompt}: a folder of sounds needs --synth-engine foley or sao "
-                                 f"(the {self.synth_engine!r} engine takes one audio file)")
-            else:
-                self._audio_prompt_cache = load_task(self.audio_prompt)
-        return self._audio_prompt_cache
-
-    def engine_options(self) -> dict:
-        """Options of the synth engine (``foley``; ``sao``: its own and those of the foley render it starts from)."""
-        if self.synth_engine not in LIBRARY_ENGINES:
-            return {}
-        options = {"room_tone_db": self.room_tone_db, "reverb": self.reverb}
-        if self.synth_engine == "sao":
-            options.update(init_noise_level=self.init_noise_level, steps=self.steps, cfg_scale=self.cfg_scale,
-                           sampler=self.sampler, candidates=self.candidates)
-        return options
 
 
 class _Timer:
@@ -100,9 +30,9 @@ class _Timer:
         self.timings: dict[str, float] = {}
 
     def __call__(self, name: str, fn: Callable, *args, **kwargs):
-        """Run ``fn`` (a Prefect task: a task run inside a flow run, a plain call outside one), timed."""
+        """Run ``fn`` (a pipeline task: a task run inside a flow run, a plain call outside one), timed."""
         start = time.perf_counter()
-        result = run_task(fn, *args, **kwargs) if hasattr(fn, "fn") else fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
         self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
         return result
 
@@ -131,8 +61,11 @@ def _cached_record(paths: dict[str, Path], sha: str, options: VideoOptions) -> d
 
 
 def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
-                   stage: Callable[[str], None] = lambda s: None, notes: list[str] | None = None) -> dict:
+                   stage: Callable[[str], None] = lambda s: None, notes: list[str] | None = None,
+                   context: VideoContext | None = None) -> dict:
     """Run every stage for one video and write its outputs; return its record.
+
+    ``context`` holds what the batch loaded for ``options`` (default: nothing loaded yet).
 
     Raises SonorizeInputError (bad input) or OutputError (cannot write: full, read-only, ...).
     Each output file is written atomically and verified, and an attempt that cannot write
@@ -141,7 +74,7 @@ def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     remove_stale_temporaries(out_dir)  # a killed run's half-written files
     before = _output_states(out_dir, stem)
     try:
-        return _sonorize_video(video, out_dir, stem, options, stage, list(notes or []))
+        return _sonorize_video(video, out_dir, stem, options, context or VideoContext(), stage, list(notes or []))
     except OutputError:
         _remove_written(out_dir, stem, before)
         raise
@@ -175,28 +108,27 @@ def _remove_written(out_dir: Path, stem: str, before: dict[str, tuple | None]) -
                 path.unlink()
 
 
-def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
+def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions, context: VideoContext,
                     stage: Callable[[str], None], warnings: list[str]) -> dict:
     timer = _Timer()
     started = time.perf_counter()
     stage("probe")
-    info = timer("probe", probe_video_task, video)
-    sha = timer("hash", hash_video_task, video)
+    info, sha = api.identify_video(video, run=timer)
     paths = output_paths(out_dir, stem)
     if not options.force and (cached := _cached_record(paths, sha, options)):
         cached.update(status="cached", wall_s=round(time.perf_counter() - started, 3))
         return cached
 
     features = None
-    if options.video_stage is not None:
+    if context.video_stage is not None:
         from tasks.feature_tasks import frame_features  # PyTorch: only with --encoder
 
         stage(f"{options.encoder} features")
-        _, features = timer("features", frame_features, info, sha, options.video_stage)
+        _, features = timer("features", frame_features, info, sha, context.video_stage)
 
     stage("envelope")
     with gpu_tag(options.envelope_engine in GPU_ENVELOPE_ENGINES):  # the learned model runs on the GPU
-        envelope, rate, envelope_details = timer("envelope", predict_envelope_task, info, options.envelope_engine, sha)
+        envelope, rate, envelope_details = api.predict_envelope(info, sha, options.envelope_engine, run=timer)
     reference = None
     if info.has_audio:
         stage("reference audio")
@@ -208,21 +140,15 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
             warnings.append(f"original audio unreadable, not scored: {exc}")
 
     stage("envelope files")  # first: its sidecar names the source, should the run be killed
-    metadata = {"source": video, "source_path": os.path.abspath(video), "video_sha256": sha,
-                "engine": options.envelope_engine, **event_kind(envelope_details)}
-    timer("envelope_files", write_envelope_outputs_task, paths, envelope, rate,
-          title=f"{Path(video).name} ({options.envelope_engine} envelope)", metadata=metadata,
-          reference=reference)
+    metadata = api.envelope_metadata(video, sha, options.envelope_engine, envelope_details, source_path=True)
+    api.write_envelope_files(paths, envelope, rate, title=f"{Path(video).name} ({options.envelope_engine} envelope)",
+                             metadata=metadata, reference=reference, run=timer)
     stage("synthesis")
-    prompt_audio, prompt_rate = options.audio_prompt_audio()
-    synth_details = timer("synthesis", synthesize_task, envelope, rate, info.duration_s, options.synth_engine,
-                          paths["wav"], prompt=options.prompt, audio_prompt=prompt_audio,
-                          audio_prompt_rate=prompt_rate, seed=options.seed, video_path=str(info.path),
-                          engine_options=options.engine_options())
+    synth_details = api.render_sound(paths, envelope, rate, info, options, context, run=timer)
     rendered = synth_details.pop("rendered_envelope")
 
     stage("writing outputs")
-    mux = timer("mux", mux_video_task, paths, video)
+    mux = api.mux_video(paths, video, run=timer)
 
     metrics = {"n_onsets": int(len(detect_onsets(envelope, rate)))}
     follow = envelope_scores(envelope, _match_length(rendered, len(envelope)), rate)

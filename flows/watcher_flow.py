@@ -29,10 +29,12 @@ from data_catalog.bucket_keys import BadKeyError, is_pending_or_hidden, validate
 from data_catalog.claims import Claim, ClaimBook, new_holder, object_id
 from data_catalog.errors import LocationError
 from data_catalog.locations import Location, ObjectInfo
-from data_catalog.quarantine import quarantine_object
 from flows.deployment_settings import WATCHER_VARIABLES, setting
 from flows.inputs import VIDEO_EXTENSIONS
+from flows.per_item import run_logger
+from flows.run_ids import flow_run_id
 from flows.run_logging import quiet_input_error_tracebacks
+from tasks.bucket_tasks import quarantine_object_task
 
 BATCH_DEPLOYMENT = "sonorize/batch"
 WAITING_STATES = frozenset({"SCHEDULED", "PENDING", "PAUSED"})  # queued for a worker: alive, not late
@@ -92,7 +94,7 @@ def watch_bucket(
         raise ValueError(f"{inside} lie inside the input prefix {input_url}: use sibling prefixes")
     source, state = _reachable(input_url), _reachable(state_url, must_exist=False)
     book = ClaimBook(state)
-    watcher_run = _flow_run_id()
+    watcher_run = flow_run_id()
     snapshot = book.snapshot()
     now = datetime.now(timezone.utc)
     counts = {"seen": 0, "done": 0, "pending_upload": 0, "not_video": 0, "settling": 0, "in_progress": 0,
@@ -245,7 +247,7 @@ def _mark_crashed(flow_run_id: str, message: str) -> None:
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(flow_run_id, Crashed(message=message), force=True)
     except Exception as exc:
-        print(f"could not mark flow run {flow_run_id} crashed: {exc}")
+        run_logger().warning("could not mark flow run %s crashed: %s", flow_run_id, exc)
 
 
 def _quarantine(book: ClaimBook, source: Location, quarantine: Location, info: ObjectInfo, attempt: int,
@@ -254,13 +256,7 @@ def _quarantine(book: ClaimBook, source: Location, quarantine: Location, info: O
     claim = book.claim(info, source.url, f"watcher-{run_id or new_holder()}", attempt)
     if claim is None:
         return
-    report = quarantine_object(source, quarantine, info, claim.object_id, reason, key_is_safe=stage != "key",
-                               run_id=run_id, stage=stage)
+    report = quarantine_object_task(source.url, quarantine.url, info, claim.object_id, reason,
+                                    key_is_safe=stage != "key", run_id=run_id, stage=stage)
     book.mark_done(claim, "quarantined", {"error": reason, "quarantine_report": quarantine.url_of(report)})
     logger.warning("quarantined %r: %s", info.key, reason)
-
-
-def _flow_run_id() -> str | None:
-    from prefect.runtime import flow_run
-
-    return str(flow_run.id) if flow_run.id else None

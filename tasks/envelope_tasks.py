@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
-import numpy as np
-from prefect import task
+import os
 
+import numpy as np
 from data_catalog.media import VideoInfo
 from folai_models import envelope as env_math
-from tasks._options import TASK_DEFAULTS
+from tasks._options import cache_key, file_identity, keyed_by_file, pipeline_task, sonorize_version
 from tasks.engines import create_envelope_engine_from_config
 from tasks.media_tasks import audio_envelope
 
 
-@task(name="predict-envelope", tags=["envelope"], **TASK_DEFAULTS)
-def predict_envelope_task(info: VideoInfo, engine: str, video_sha256: str | None = None
-                          ) -> tuple[np.ndarray, float, dict]:
+def _predict_key(context, parameters: dict) -> str | None:
+    """Content cache key of an envelope: the video's sha256, the engine and everything that configures it.
+
+    No key (no caching) without a content hash. The engine's own description
+    (checkpoint paths, settings) is keyed with the identity of every file it
+    names, and the configured Video2RMS checkpoint (``auto`` may use it) with the
+    package version, so a retrained checkpoint or new code never reuses an envelope.
+    """
+    sha = parameters.get("video_sha256")
+    if not sha:
+        return None
+    from data_catalog.settings import get_settings
+
+    description = create_envelope_engine_from_config(parameters["engine"]).describe()
+    files = sorted(file_identity(v) for v in description.values() if isinstance(v, str) and os.path.isfile(v))
+    checkpoint = get_settings().video2rms_checkpoint
+    return cache_key(context.task.name, video_sha256=sha, engine=description, files=files,
+                     video2rms_checkpoint=file_identity(checkpoint) if checkpoint else None,
+                     version=sonorize_version())
+
+
+@pipeline_task(name="predict-envelope", tags=("envelope",), cache_key_fn=_predict_key)
+def predict_envelope_task(info: VideoInfo, engine: str, video_sha256: str | None = None,
+                          features: np.ndarray | None = None) -> tuple[np.ndarray, float, dict]:
     """Predict the video's envelope with the named engine, exactly covering its duration.
+
+    ``features``: the frame features an engine that ``needs_features`` reads (the flow runs the
+    cached ``frame-features`` task first); None lets the engine compute them itself.
 
     Returns ``(envelope, frame_rate, details)``: ``details`` is what the engine decided for this
     video (``auto``: the engine it chose and why; ``steps``: where the steps came from).
     """
     model = create_envelope_engine_from_config(engine)
-    envelope, rate = model.predict(info, video_sha256=video_sha256)
+    envelope, rate = model.predict(info, video_sha256=video_sha256, features=features)
     n = env_math.n_envelope_frames_for_seconds(info.duration_s)
     envelope = np.clip(np.asarray(envelope, dtype=np.float32), 0.0, 1.0)
     if len(envelope) != n:
@@ -45,7 +69,33 @@ def envelope_from_audio(path: str, smoothing: str = "none") -> tuple[np.ndarray,
     return np.clip(env, 0.0, 1.0).astype(np.float32), env_math.envelope_frame_rate()
 
 
-@task(name="envelope-from-audio", **TASK_DEFAULTS)
+@pipeline_task(name="envelope-from-audio", tags=("envelope",),
+               cache_key_fn=keyed_by_file("path", "smoothing"))
 def envelope_from_audio_task(path: str, smoothing: str = "none") -> tuple[np.ndarray, float]:
     """Task wrapper of :func:`envelope_from_audio`."""
     return envelope_from_audio(path, smoothing)
+
+
+@pipeline_task(name="envelope-target", tags=("envelope", "dataset"))  # content cache: the TargetCache
+def envelope_target_task(audio_path: str, video_sha256: str, n_frames: int, duration_s: float, targets,
+                         label: str | None = None) -> tuple[float, bool]:
+    """A training target: the RMS envelope of ``audio_path`` (the video's own audio, or its separated
+    sound), read from ``targets`` (a ``data_catalog.targets.TargetCache``) when it holds one of
+    ``n_frames`` frames for this content, else measured and stored there.
+
+    Returns ``(covered_s, cached)``: the seconds of audio the target covers, and whether it was read.
+    Raises SonorizeInputError naming ``label`` (default ``audio_path``) when the audio cannot make one.
+    """
+    from data_catalog.errors import SonorizeInputError
+    from tasks.media_tasks import reference_envelope
+
+    target = targets.get(video_sha256)
+    if target is not None and len(target.envelope) == n_frames:
+        return target.covered_s, True
+    try:
+        envelope, covered = reference_envelope(str(audio_path), n_frames)
+    except ValueError as exc:  # e.g. an audio track too short for one RMS frame
+        raise SonorizeInputError(label or audio_path, f"audio unusable as a target ({exc})") from None
+    targets.put(video_sha256, envelope, covered, source_duration_s=duration_s)
+    return covered, False
+

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from prefect import task
 
 from data_catalog.feature_cache import FeatureCache, FeatureKey
 from data_catalog.media import VideoInfo, iter_frame_windows
@@ -17,7 +16,7 @@ from folai_models.features import CHUNK_FRAMES, extract_features
 from folai_models.optical_flow.base import FlowEstimator
 from folai_models.optical_flow.registry import create_flow_estimator_from_config, flow_estimator_class
 from folai_models.rates import VIDEO_FRAME_RATE
-from tasks._options import TASK_DEFAULTS, run_task
+from tasks._options import pipeline_task
 
 DEFAULT_FLOW = {"motion": "opencv"}  # weight-free encoders get weight-free flow; the others RAFT (papers)
 ENCODER_INPUT_SIZE = (224, 224)  # FolAI / Video-Foley: 224 x 224 frames for TC-CLIP and BN-Inception
@@ -93,7 +92,7 @@ def frame_features(info: VideoInfo, video_sha256: str, stage: VideoStage, *, dat
     start = time.perf_counter()
     features = cache.get(key, dataset, split)
     if features is None:
-        return run_task(frame_features_task, info, video_sha256, stage, dataset=dataset, split=split, cache=cache)
+        return frame_features_task(info, video_sha256, stage, dataset=dataset, split=split, cache=cache)
     return features, _details(stage, features, True, start, cache.path_for(key, dataset, split))
 
 
@@ -103,7 +102,7 @@ def _details(stage: VideoStage, features: np.ndarray, cached: bool, start: float
             "cache_file": str(cache_file)}
 
 
-@task(name="frame-features", tags=["gpu", "features"], **TASK_DEFAULTS)
+@pipeline_task(name="frame-features", tags=("gpu", "features"))  # content cache: the FeatureCache below
 def frame_features_task(info: VideoInfo, video_sha256: str, stage: VideoStage, *, dataset: str = "default",
                         split: str = "all", cache: FeatureCache | None = None) -> tuple[np.ndarray, dict]:
     """Features [T, D] of a video at 30 fps, from the cache when its key matches.

@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from prefect import task
-
 from data_catalog.errors import SonorizeError, SonorizeInputError, WeightsError
 from data_catalog.hashing import sha256_file
 from data_catalog.media import extract_audio
@@ -16,7 +14,7 @@ from data_catalog.media.file_types import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 from data_catalog.sound_banks import read_bank_rows, write_bank_rows
 from folai_models.foley import BANK_VERSION, SoundBank, analyse_recording, merge_banks
 from folai_models.rates import OUTPUT_SAMPLE_RATE
-from tasks._options import TASK_DEFAULTS
+from tasks._options import pipeline_task
 
 LIBRARY_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS  # a video's own sound is a recording too
 LIBRARY_FILE_MAX_S = 300.0  # only the first 5 minutes of a long field recording are cut
@@ -112,7 +110,7 @@ def _file_bank(path: Path, root: Path, sample_rate: int, embedder_factory) -> So
     return bank
 
 
-@task(name="sound-bank", tags=["synth"], **TASK_DEFAULTS)
+@pipeline_task(name="sound-bank", tags=("synth",))
 def sound_bank_task(path: str, sample_rate: int = OUTPUT_SAMPLE_RATE) -> SoundBank:
     """Cut a sound library (an audio file or a folder of them) into a sampler bank.
 

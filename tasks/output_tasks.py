@@ -5,20 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from prefect import task
-
 from data_catalog.envelope_file import write_envelope
-from data_catalog.envelope_plot import plot_envelope
 from data_catalog.labels import write_audacity_labels
 from data_catalog.media import mux_audio
 from data_catalog.output_folders import output_paths  # noqa: F401 (the tasks' callers name files with it)
 from folai_models import envelope as env_math
 from folai_models.events import envelope_events
 from folai_models.rates import ENVELOPE_SAMPLE_RATE
-from tasks._options import TASK_DEFAULTS
+from tasks._options import pipeline_task
 
 
-@task(name="write-envelope-outputs", **TASK_DEFAULTS)
+@pipeline_task(name="write-envelope-outputs", tags=("outputs",))
 def write_envelope_outputs_task(
     paths: dict[str, Path],
     envelope: np.ndarray,
@@ -29,6 +26,8 @@ def write_envelope_outputs_task(
     reference: np.ndarray | None = None,
 ) -> list:
     """Envelope CSV + sidecar, its PNG plot and the Audacity label track; returns the events."""
+    from data_catalog.envelope_plot import plot_envelope  # matplotlib: only where a plot is drawn
+
     write_envelope(
         paths["envelope_csv"], envelope, frame_rate, sample_rate=ENVELOPE_SAMPLE_RATE,
         hop_length=env_math.HOP_LENGTH, frame_length=env_math.FRAME_LENGTH, metadata=metadata,
@@ -40,7 +39,7 @@ def write_envelope_outputs_task(
     return events
 
 
-@task(name="mux-video", **TASK_DEFAULTS)
+@pipeline_task(name="mux-video", tags=("outputs",))
 def mux_video_task(paths: dict[str, Path], video_path: str) -> dict:
     """The video with the new WAV as its sound (picture copied when MP4 can hold it)."""
     return mux_audio(video_path, paths["wav"], paths["video"])

@@ -12,13 +12,12 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
-from prefect import task
 
 from data_catalog.errors import MediaError
 from data_catalog.media import extract_audio
 from data_catalog.model_store import ModelStore, ModelStoreError, pull_command
 from folai_models.rates import CLAP_SAMPLE_RATE, I3D_FRAME_RATE, MSCLAP_SAMPLE_RATE, PANNS_SAMPLE_RATE, VGGISH_SAMPLE_RATE
-from tasks._options import TASK_DEFAULTS
+from tasks._options import keyed_by_file, pipeline_task
 
 CLAP_WEIGHTS = ("laion-clap", "roberta-base", "bert-base-uncased", "bart-base")  # laion_clap builds all three
 METRIC_MODELS = {  # metric -> the embedding networks it needs
@@ -167,7 +166,8 @@ def file_features(path: str, embedders: dict[str, Callable]) -> dict[str, np.nda
     return out
 
 
-@task(name="paper-metric-features", tags=["eval"], **TASK_DEFAULTS)
+@pipeline_task(name="paper-metric-features", tags=("eval",),
+               cache_key_fn=keyed_by_file("path", "models", "device"))
 def file_features_task(path: str, models: tuple[str, ...], device: str = "cpu") -> dict[str, np.ndarray]:
     """:func:`file_features` with the store's networks for ``models``."""
     return file_features(path, {m: load_embedder(m, device=device) for m in models})

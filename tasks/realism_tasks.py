@@ -5,11 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from prefect import task
-
 from data_catalog.media import extract_audio
 from folai_models.rates import AISFX_SAMPLE_RATE
-from tasks._options import TASK_DEFAULTS
+from tasks._options import keyed_by_file, pipeline_task
 
 
 
@@ -21,7 +19,7 @@ def load_embedder(device: str = "cpu"):
     return AiSFXEmbedder.load(device=device)
 
 
-@task(name="aisfx-embedding", tags=["eval"], **TASK_DEFAULTS)
+@pipeline_task(name="aisfx-embedding", tags=("eval",), cache_key_fn=keyed_by_file("path", "device"))
 def embed_file_task(path: str, device: str = "cpu") -> np.ndarray:
     """``(n_blocks, 512)`` aiSFX embedding of any audio or video file's sound (MediaError names a bad file)."""
     audio = extract_audio(path, sample_rate=AISFX_SAMPLE_RATE, n_channels=1)[0]

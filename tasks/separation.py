@@ -23,7 +23,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from prefect import task
 
 from data_catalog.errors import SonorizeInputError, WeightsError
 from data_catalog.media.audio import iter_audio_blocks, write_wav_blocks
@@ -31,7 +30,7 @@ from data_catalog.media.probe import probe_media
 from data_catalog.model_store import ModelStore, ModelStoreError, pull_command
 from data_catalog.separation_cache import SeparationCache, SeparationKey
 from folai_models.rates import AUDIOSEP_SAMPLE_RATE, OUTPUT_SAMPLE_RATE
-from tasks._options import TASK_DEFAULTS
+from tasks._options import pipeline_task
 from tasks.feature_tasks import resolve_device
 
 SEPARATION_WEIGHT = "audiosep"  # audiosep_base_4M_steps.ckpt: separator + its query encoder
@@ -219,7 +218,7 @@ def separate_stream_to_output(path: str, query: str, separator: Separator, *, wi
     stats["spectrograms"] = (before.finish(), after.finish())
 
 
-@task(name="separate-audio", tags=["gpu", "separation"], **TASK_DEFAULTS)
+@pipeline_task(name="separate-audio", tags=("gpu", "separation"))
 def separate_file_task(path: str, out_wav: str, query: str, separator: Separator, *, png: str | None = None,
                        window_s: float | None = None, overlap_s: float | None = None, batch_windows: int | None = None,
                        on_progress: Callable[[float], None] | None = None) -> dict:

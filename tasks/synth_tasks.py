@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import soxr
-from prefect import task
 
 from data_catalog.media import write_wav_blocks
 from folai_models.envelope_stream import StreamingRmsEnvelope
 from folai_models.rates import ENVELOPE_SAMPLE_RATE, OUTPUT_SAMPLE_RATE
-from tasks._options import TASK_DEFAULTS
+from tasks._options import pipeline_task
 from tasks.engines import create_synth_engine_from_config
 
 
@@ -33,7 +32,7 @@ class RenderedEnvelope:
         return self._rms.finish()
 
 
-@task(name="synthesize", tags=["synth"], **TASK_DEFAULTS)
+@pipeline_task(name="synthesize", tags=("synth",))
 def synthesize_task(
     envelope: np.ndarray,
     frame_rate: float,

@@ -251,7 +251,7 @@ def test_bucket_keys_with_one_stem_never_share_an_output_folder(tmp_path):
 
     from data_catalog.locations import Location
     from flows.bucket_video import BucketTargets, process_object
-    from flows.video_pipeline import VideoOptions
+    from flows.video_options import VideoOptions
 
     source, out = tmp_path / "in", tmp_path / "out"
     (source / "x").mkdir(parents=True)

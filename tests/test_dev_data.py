@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.video_pipeline import VideoOptions, sonorize_video
+from flows.video_options import VideoOptions
+from flows.video_pipeline import sonorize_video
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.needs_ffmpeg]
 

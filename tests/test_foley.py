@@ -289,3 +289,46 @@ def test_bad_engine_options_are_refused_before_any_video(options, message):
     with pytest.raises(ValueError, match=message):
         create_synth_engine_from_config("foley", **options)
     create_synth_engine_from_config("foley", room_tone_db=-np.inf, reverb=0.0)  # off and dry are fine
+
+
+def test_the_sampler_bed_is_the_recording_between_its_hits_at_its_own_level():
+    """Soft touches between the hits belong to the bed (a recording is not silent between hits);
+    the hits do not, and the bed's level re the hits is the recording's own."""
+    rng = np.random.default_rng(3)
+    y = 0.001 * rng.standard_normal(int(6.5 * SR))
+    for k, t in enumerate(np.arange(0.3, 5.7, 0.6)):
+        shot = one_shot(rng, 0.5, 400 + 30 * k)
+        y[int(t * SR) : int(t * SR) + shot.size] += shot
+        soft = one_shot(rng, 0.02, 2000, length_s=0.05)  # a touch 28 dB under the hits
+        s0 = int((t + 0.45) * SR)
+        y[s0 : s0 + soft.size] += soft
+    bank = foley.analyse_recording(y.astype(np.float32), SR, "take")
+    assert len(bank) >= 8 and bank.room_tone
+    bed = np.concatenate(bank.room_tone)
+    assert np.sqrt(np.mean(np.square(bed))) == pytest.approx(1.0, rel=1e-3)  # one scale for all regions
+    recorded = bed * foley.loud_event_level(y.astype(np.float32), SR) * 10 ** (bank.room_tone_db[0] / 20)
+    assert 0.0015 < np.sqrt(np.mean(np.square(recorded))) < 0.01  # at the recording's level: over its floor ...
+    assert 0.012 < np.abs(recorded).max() < 0.1  # ... with the soft touches (peak 0.02), without the hits (0.5)
+
+
+def test_a_room_tone_file_in_a_library_is_all_bed():
+    rng = np.random.default_rng(4)
+    air = (0.002 * rng.standard_normal(int(2 * SR))).astype(np.float32)
+    bank = foley.analyse_recording(air, SR, "air")
+    assert len(bank) == 0 and len(bank.room_tone) == 1 and bank.room_tone[0].size > 1.9 * SR
+
+
+def test_splice_stream_plays_regions_whole_and_is_seamless_block_by_block():
+    from folai_models.foley.streams import SPLICE_FADE_S, SpliceStream
+
+    regions = [np.full(int(0.5 * SR), 0.1 * (k + 1), np.float32) for k in range(4)]
+    whole = SpliceStream(regions, SR, np.random.default_rng(5)).read(3 * SR)
+    stream = SpliceStream(regions, SR, np.random.default_rng(5))
+    blocks = np.concatenate([stream.read(n) for n in (1000, 44100, 7, 50000, 3 * SR - 95107)])
+    np.testing.assert_array_equal(blocks, whole)
+    values = np.round(whole / 0.1).astype(int)
+    plain = np.isin(values, [1, 2, 3, 4]) & np.isclose(whole, values * 0.1)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], plain.astype(int), [0]])))
+    lengths = (edges[1::2] - edges[::2])[:-1]  # plain stretches (the last is cut by the read)
+    assert plain.mean() > 0.9  # outside the crossfades, one region plays as recorded ...
+    assert lengths.min() >= int(0.25 * SR) - 2 * int(SPLICE_FADE_S * SR)  # ... for at least half its length

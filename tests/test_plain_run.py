@@ -30,6 +30,7 @@ def test_batch_runs_without_any_prefect_api(tmp_path, isolated_settings):
                        prefect=False)
     records = {Path(v["video_path"]).name: v for v in run["videos"]}
     assert run["n_ok"] == 1 and run["n_failed"] == 1
+    assert run["run_id_source"] == "local"  # no Prefect run to join to: a fresh uuid, said so
     assert records["ball.mp4"]["status"] == "ok"
     assert all(Path(p).is_file() for p in records["ball.mp4"]["outputs"].values())
     assert "voice.mp4" in records["voice.mp4"]["error"]  # one line naming the file

@@ -87,6 +87,19 @@ def test_preview_envelope_finds_the_ball_impacts(batch):
     assert record["metrics"]["synth_follows_envelope"]["correlation"] > 0.8
 
 
+def test_run_ids_are_the_prefect_flow_run_ids(batch, prefect_home):
+    """Catalog rows and records join to the Prefect run that made them."""
+    from prefect.client.orchestration import get_client
+
+    run_id = batch["result"]["run_id"]
+    assert batch["result"]["run_id_source"] == "prefect"
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(run_id)  # a made-up id would not be found
+        assert client.read_flow(flow_run.flow_id).name == "sonorize"
+    table = ds.dataset(batch["result"]["catalog_path"], format="parquet").to_table().to_pydict()
+    assert set(table["run_id"]) == {str(flow_run.id)}
+
+
 def test_run_record_catalog_and_resume(batch, prefect_home):
     from data_catalog.settings import get_settings
     from flows.sonorize_flow import sonorize

@@ -12,7 +12,7 @@ Pure numpy / scipy / soxr / librosa: no file I/O, no Prefect.
 """
 
 from folai_models.foley.bank import BANK_VERSION, SoundBank, analyse_recording, merge_banks
-from folai_models.foley.render import plan, render_foley
+from folai_models.foley.render import loud_event_level, plan, render_foley
 from folai_models.foley.sources import (
     FoleySource,
     ProceduralSource,
@@ -23,6 +23,7 @@ from folai_models.foley.sources import (
 
 __all__ = [
     "BANK_VERSION",
+    "loud_event_level",
     "FoleySource",
     "ProceduralSource",
     "SamplerSource",

@@ -21,7 +21,7 @@ import numpy as np
 from folai_models.foley.levels import window_level
 from folai_models.preview_synth.measure import EPS
 
-BANK_VERSION = 3  # bump when the analysis changes: cached banks are recomputed
+BANK_VERSION = 4  # bump when the analysis changes: cached banks are recomputed
 ANALYSIS_HOP = 256  # frame hop (samples at the bank rate) of the floor / activity analysis
 ANALYSIS_FRAME = 1024  # frame length of that analysis (23 ms at 44.1 kHz)
 FLOOR_PERCENTILE = 10.0  # the noise floor is this percentile of the frame RMS
@@ -37,9 +37,9 @@ FADE_OUT_S = 0.02
 SUSTAIN_DB = 12.0  # sustained material stays this far above the floor ...
 SUSTAIN_MIN_S = 0.3  # ... for at least this long ...
 SUSTAIN_SKIP_ATTACK_S = 0.05  # ... and starts this long after its onset (no attack in a texture)
-ROOM_TONE_DB = 6.0  # room tone: within this of the floor ...
-ROOM_TONE_MIN_S = 0.25  # ... for at least this long
-ROOM_TONE_TRIM_S = 0.05  # trimmed at both ends (no decaying tails in the bed)
+BED_BELOW_LOUD_DB = 12.0  # the bed: what stays this far below the loud frames (room, handling, soft touches) ...
+BED_MIN_S = 0.1  # ... for at least this long (a quietest-stretch bed alone sounded 8-10 dB too clean: docs/REALISM.md)
+BED_TRIM_S = 0.02  # trimmed at both ends (no attack or decay of a cut hit in the bed)
 BRIGHTNESS_S = 0.05  # brightness: spectral centroid of the first 50 ms of a one-shot
 LOUD_PERCENTILE = 90.0  # the room tone is set relative to the loud events (predicted envelopes miss soft ones)
 MIN_PEAK = 1e-4  # a file whose peak is below this is silent
@@ -173,8 +173,6 @@ def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundB
         bank.level_db = 20 * np.log10(np.asarray(levels))
         bank.brightness_hz = np.array([_centroid(s, sample_rate) for s in shots])
         bank.names = [name] * len(shots)
-        # The recording's own floor below its loud hits: the bed goes this far below the clip's loud events.
-        bank.room_tone_db = np.array([20 * np.log10(floor / float(np.percentile(levels, LOUD_PERCENTILE)))])
     else:
         bank.skipped.append(f"{name}: no sound stands {ONE_SHOT_MIN_DB:.0f} dB above its noise floor")
 
@@ -186,12 +184,36 @@ def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundB
         seg = y[frame_time(ka) : frame_time(kb) + ANALYSIS_FRAME]
         if seg.size >= int(SUSTAIN_MIN_S * sample_rate) // 2:
             bank.sustained.append(_unit_rms(seg))
-    trim = int(ROOM_TONE_TRIM_S * sample_rate)
-    for ka, kb in _runs(rms <= floor * 10 ** (ROOM_TONE_DB / 20), int(ROOM_TONE_MIN_S * sample_rate / ANALYSIS_HOP)):
-        seg = y[frame_time(ka) + trim : frame_time(kb) + ANALYSIS_FRAME - trim]
-        if seg.size > 2 * trim and np.max(np.abs(seg)) > 0:
-            bank.room_tone.append(_unit_rms(seg))
+    if shots:
+        _add_bed(bank, y, rms)
+    else:  # nothing stands out: a room-tone recording (a library's "air" file) is all bed
+        trim = int(BED_TRIM_S * sample_rate)
+        bank.room_tone = [_unit_rms(y[trim : y.size - trim])] if y.size > 4 * trim else []
     return bank
+
+
+def _add_bed(bank: SoundBank, y: np.ndarray, rms: np.ndarray) -> None:
+    """The recording between its loud hits, as room tone, with its level re those hits.
+
+    The regions share one scale (their pooled RMS is 1), so the bed keeps the
+    recording's own swell of soft touches over its floor; ``room_tone_db``
+    is that RMS re the loud events measured as the renderer measures an
+    envelope's events, so the bed sits under rendered events as it sat
+    under the recorded ones.
+    """
+    from folai_models.foley.render import loud_event_level  # the renderer imports this module
+
+    sr, trim = bank.sample_rate, int(BED_TRIM_S * bank.sample_rate)
+    quiet = rms < float(np.percentile(rms, LOUD_PERCENTILE)) * 10 ** (-BED_BELOW_LOUD_DB / 20)
+    regions = [y[ka * ANALYSIS_HOP + trim : kb * ANALYSIS_HOP + ANALYSIS_FRAME - trim]
+               for ka, kb in _runs(quiet, int(BED_MIN_S * sr / ANALYSIS_HOP))]
+    regions = [r for r in regions if r.size > 2 * trim and np.max(np.abs(r)) > 0]
+    loud = loud_event_level(y, sr)
+    if not regions or loud <= EPS:
+        return
+    pooled = float(np.sqrt(np.mean(np.square(np.concatenate(regions), dtype=np.float64))))
+    bank.room_tone = [(r / pooled).astype(np.float32) for r in regions]
+    bank.room_tone_db = np.array([20 * np.log10(pooled / loud)])
 
 
 def merge_banks(banks: list[SoundBank]) -> SoundBank:

@@ -32,7 +32,7 @@ from folai_models.foley.levels import WINDOW_S, db_to_gain, frame_levels
 from folai_models.foley.sources import FoleySource
 from folai_models.foley.streams import StreamingConvolver, room_impulse_response, soft_clip
 from folai_models.preview_synth.carrier import GRAIN_LOCAL_PEAK_S, PLATEAU_RATIO, SUSTAIN_MIN_S, contact_time
-from folai_models.preview_synth.measure import frames_to_samples
+from folai_models.rates import ENVELOPE_FRAME_RATE
 
 BLOCK_S = 5.0  # rendering block; memory ~ (block + longest tail) x channels
 GAIN_SPREAD_DB = 1.0  # per-event random gain (normal, dB): no two hits alike
@@ -87,6 +87,22 @@ def plan(envelope: np.ndarray, frame_rate: float, sample_rate: int) -> tuple[lis
     return [Note(s, lv, float(q), float(i)) for (s, lv, _), q, i in zip(notes, ranks, intensity)], sustained
 
 
+def _loud(notes: list[Note]) -> float:
+    return float(np.percentile([n.level for n in notes], LOUD_PERCENTILE))
+
+
+def loud_event_level(y: np.ndarray, sample_rate: int) -> float:
+    """The loud events' level of a recording, as :func:`render_foley` measures an envelope's (0 if none).
+
+    The recording's envelope is taken on the envelope's scale
+    (:func:`~folai_models.foley.levels.frame_levels`) and planned like a
+    target envelope, so a bed set relative to it lands where it was.
+    """
+    env = frame_levels(y, sample_rate, ENVELOPE_FRAME_RATE, int(y.size / sample_rate * ENVELOPE_FRAME_RATE))
+    notes, _ = plan(env, ENVELOPE_FRAME_RATE, sample_rate)
+    return _loud(notes) if notes else 0.0
+
+
 def _pan_gains(p: float) -> tuple[float, float]:
     angle = (p + 1.0) * np.pi / 4  # constant power: centre = (0.707, 0.707)
     return float(np.cos(angle) * np.sqrt(2)), float(np.sin(angle) * np.sqrt(2))
@@ -129,7 +145,7 @@ def render_foley(envelope, frame_rate: float, sample_rate: int, n_samples: int, 
     notes, sustained = plan(env, frame_rate, sample_rate)
     if room_tone_db is None:
         if notes:
-            loud = float(np.percentile([n.level for n in notes], LOUD_PERCENTILE))
+            loud = _loud(notes)
             room_tone_db = float(np.clip(20 * np.log10(loud) + source.natural_room_tone_db, *ROOM_TONE_RANGE_DB))
         else:
             room_tone_db = ROOM_TONE_DEFAULT_DB

@@ -19,13 +19,12 @@ from folai_models.foley.bank import SoundBank, analyse_recording
 from folai_models.foley.levels import window_level
 from folai_models.foley import strike as _strike
 from folai_models.foley.select import OneShotSelector
-from folai_models.foley.streams import GranularStream, NoiseBedStream
+from folai_models.foley.streams import SPLICE_FADE_S, GranularStream, NoiseBedStream, SpliceStream
 from folai_models.materials.modal import ModalSpec
 from folai_models.preview_synth.measure import EPS, resample
 
 PITCH_SPREAD_SEMITONES = 0.35  # per-hit pitch variation of a one-shot (uniform +-)
 TEXTURE_GRAIN_S = 0.08  # granular texture from sustained material
-ROOM_TONE_GRAIN_S = 0.3  # granular room tone: long grains keep its low end smooth
 PROCEDURAL_TEXTURE_CHUNK_S = 2.0  # procedural textures are made in chunks ...
 PROCEDURAL_TEXTURE_FADE_S = 0.05  # ... joined with equal-power crossfades
 OBJECT_DETUNE = 0.015  # procedural: one object per rendering, each strike within +-1.5 % of its pitch
@@ -121,8 +120,8 @@ class SamplerSource(FoleySource):
         return GranularStream(sources, TEXTURE_GRAIN_S, self.sample_rate, rng)
 
     def room_tone_stream(self, rng):
-        if self.bank.room_tone:
-            return GranularStream(self.bank.room_tone, ROOM_TONE_GRAIN_S, self.sample_rate, rng)
+        if any(r.size > 4 * SPLICE_FADE_S * self.sample_rate for r in self.bank.room_tone):
+            return SpliceStream(self.bank.room_tone, self.sample_rate, rng)
         return NoiseBedStream(self.sample_rate, rng, ROOM_TONE_INDOOR)
 
 

@@ -22,6 +22,48 @@ SOFT_CLIP_KNEE = 0.8  # samples above this are rounded off ...
 SOFT_CLIP_CEILING = 0.99  # ... so no sample exceeds this
 
 
+SPLICE_FADE_S = 0.01  # crossfade between spliced regions: no click, too short to blur a soft touch
+
+
+class SpliceStream:
+    """Regions of a recording played whole, one after another, in random order.
+
+    Each region starts at a random point of its first half and plays to its
+    end; equal-power crossfades join them. Unlike grains, a soft touch in a
+    region sounds once and whole, as it was recorded.
+
+    Parameters
+    ----------
+    sources : list of np.ndarray
+        Mono regions on one scale (their pooled RMS sets the stream's).
+    sample_rate : int
+    rng : np.random.Generator
+    """
+
+    def __init__(self, sources: list[np.ndarray], sample_rate: int, rng: np.random.Generator):
+        self._fade = max(1, int(SPLICE_FADE_S * sample_rate))
+        self._sources = [np.asarray(s, np.float32) for s in sources if s.size > 4 * self._fade]
+        if not self._sources:
+            raise ValueError(f"a splice stream needs a region longer than {4 * SPLICE_FADE_S:.2f} s")
+        ramp = np.sin(np.linspace(0.0, np.pi / 2, self._fade, dtype=np.float32))
+        self._in, self._out = ramp, ramp[::-1].copy()  # sin/cos: equal power over uncorrelated regions
+        self._rng = rng
+        self._buffer = self._region()
+
+    def _region(self) -> np.ndarray:
+        x = self._sources[int(self._rng.integers(len(self._sources)))]
+        start = int(self._rng.integers(0, max(1, (x.size - 2 * self._fade) // 2)))
+        return x[start:]
+
+    def read(self, n: int) -> np.ndarray:
+        while self._buffer.size < n + self._fade:
+            nxt = self._region().copy()
+            nxt[: self._fade] = nxt[: self._fade] * self._in + self._buffer[-self._fade :] * self._out
+            self._buffer = np.concatenate([self._buffer[: -self._fade], nxt])
+        out, self._buffer = self._buffer[:n], self._buffer[n:]
+        return out
+
+
 class GranularStream:
     """Endless overlap-add of Hann-windowed grains read at random from source clips.
 

@@ -12,7 +12,6 @@ the cue, the period free within a walking-to-running range.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 
 import cv2
 import librosa
