@@ -3,8 +3,10 @@
 Makes a 10 s test clip (tests/media_factory.py), then times each command as a
 subprocess (a fresh interpreter: imports included, as a user sees it), median
 of ``--repeats`` runs, and prints the figures. ``synth`` re-renders from the
-envelope ``envelope`` wrote (the edit -> listen loop). Target: <= 2 s each on
-2 cores. Besides wall time it prints the commands' CPU time (user + system),
+envelope ``envelope`` wrote. Then the edit -> listen loop as a sound designer
+runs it: ``sonorize synth --watch`` is started once, the envelope is saved
+``--repeats`` times (an edit each time), and the time from each save to the
+new WAV on disk is measured. Target: <= 2 s on 2 cores. Besides wall time it prints the commands' CPU time (user + system),
 which a busy shared machine inflates far less. ``--compare-repo`` also times
 another checkout (e.g. the main branch, with its own ``.venv``), runs
 interleaved, for a before/after under the same load.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -46,6 +49,35 @@ def timed(command: list[str], repo: Path) -> tuple[float, float]:
 def python_of(repo: Path) -> str:
     venv = repo / ".venv" / "bin" / "python"
     return str(venv) if repo != REPO and venv.exists() else sys.executable
+
+
+def watch_loop(synth: list[str], out: Path, saves: int) -> list[float]:
+    """Seconds from each save of the envelope to the new WAV, with ``synth --watch`` running."""
+    csv_path, wav = out / "clip.envelope.csv", out / "clip.foley.wav"
+    original = csv_path.read_text().splitlines()
+    proc = subprocess.Popen([*synth, "--watch"], stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        while "watching" not in (line := proc.stderr.readline()):
+            if not line and proc.poll() is not None:
+                raise SystemExit(f"synth --watch exited ({proc.returncode})")
+        results = []
+        for k in range(saves):
+            scale = 0.5 + 0.25 * k  # a different edit each time: the whole envelope louder or softer
+            lines = [original[0]] + [f"{t},{float(v) * scale:.6f}" for t, v in (x.split(",") for x in original[1:])]
+            before = wav.stat().st_mtime_ns
+            start = time.perf_counter()
+            csv_path.write_text("\n".join(lines) + "\n")
+            while "rendered" not in (line := proc.stderr.readline()):  # an error line (a save read half
+                if not line and proc.poll() is not None:  # written) is followed by the render of the whole one
+                    raise SystemExit(f"synth --watch exited ({proc.returncode})")
+            assert wav.stat().st_mtime_ns != before
+            results.append(time.perf_counter() - start)
+        return results
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        csv_path.write_text("\n".join(original) + "\n")
 
 
 def main() -> None:
@@ -82,6 +114,9 @@ def main() -> None:
             walls, cpus = [w for w, _ in runs], [c for _, c in runs]
             print(f"{label:<8} sonorize {name:<9} wall {statistics.median(walls):5.2f} s  "
                   f"cpu {statistics.median(cpus):5.2f} s  (wall runs: {', '.join(f'{w:.2f}' for w in walls)})")
+        saves = watch_loop(commands(REPO)["synth"], work / REPO.name, args.repeats)
+        print(f"{'this':<8} edit -> listen (synth --watch): save to new WAV {statistics.median(saves):5.2f} s  "
+              f"(runs: {', '.join(f'{w:.2f}' for w in saves)})")
 
 
 if __name__ == "__main__":

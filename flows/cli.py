@@ -234,6 +234,8 @@ def synth(
     cfg_scale: Optional[float] = typer.Option(None, help=CFG_HELP),
     sampler: Optional[str] = typer.Option(None, help=SAMPLER_HELP),
     candidates: Optional[int] = typer.Option(None, help=CANDIDATES_HELP),
+    watch: bool = typer.Option(False, "--watch", help="Keep running and render again each time the envelope "
+                               "file is saved (the edit -> listen loop; Ctrl-C stops)."),
 ) -> None:
     """Re-synthesize VIDEO's sound from an envelope file, without the video stages."""
     from data_catalog.envelope_file import read_envelope
@@ -244,18 +246,69 @@ def synth(
     options = VideoOptions(synth_engine=synth_engine, prompt=prompt, room_tone_db=room_tone_db, reverb=reverb,
                            audio_prompt=str(audio_prompt) if audio_prompt else None, init_noise_level=init_noise_level,
                            steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates, seed=seed)
-    try:
-        info, sha = api.identify_video(str(video))
+    context = VideoContext()  # the audio prompt is prepared once, also across --watch renders
+
+    def render(info, sha) -> tuple[dict, dict]:
         env_file = read_envelope(envelope_csv, expected_duration_s=info.duration_s, video_sha256=sha,
                                  video_name=str(video))
         paths = api.output_paths(out or envelope_csv.parent, safe_name(video.stem))
-        details = api.render_sound(paths, env_file.envelope, env_file.frame_rate, info, options, VideoContext())
+        details = api.render_sound(paths, env_file.envelope, env_file.frame_rate, info, options, context)
         api.mux_video(paths, str(video))
+        return paths, details
+
+    try:
+        info, sha = api.identify_video(str(video))
+        paths, details = render(info, sha)
     except (SonorizeError, ValueError, OSError) as exc:
         _fail(str(exc))
     typer.echo(paths["wav"])
     typer.echo(paths["video"])
     console.print(f"rendered with {details.get('source', synth_engine)}")
+    if watch:
+        _watch(envelope_csv, lambda: render(info, sha))
+
+
+WATCH_POLL_S = 0.05  # how often --watch looks at the envelope file
+WATCH_SETTLE_S = 0.05  # a save is complete when the file has not changed for this long
+
+
+def _stamp(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None  # mid-save (an editor replacing the file): look again
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _watch(envelope_csv: Path, render) -> None:
+    """Render again each time ``envelope_csv`` is saved, until Ctrl-C. A save that does not read
+    (half written, a typo in a value) prints its one-line error and the loop waits for the next."""
+    import time
+
+    from data_catalog.errors import SonorizeError
+
+    console.print(f"watching {envelope_csv}: save it to hear the change (Ctrl-C stops)")
+    seen = _stamp(envelope_csv)
+    try:
+        while True:
+            time.sleep(WATCH_POLL_S)
+            now = _stamp(envelope_csv)
+            if now is None or now == seen or now[1] == 0:  # unchanged, or truncated for a save in progress
+                continue
+            time.sleep(WATCH_SETTLE_S)
+            if _stamp(envelope_csv) != now:
+                continue  # still being written
+            seen = now
+            start = time.perf_counter()
+            try:
+                paths, _ = render()
+            except SonorizeError as exc:
+                console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+                continue
+            console.print(f"rendered {paths['wav'].name} in {time.perf_counter() - start:.2f} s", highlight=False,
+                          soft_wrap=True)
+    except KeyboardInterrupt:
+        console.print("stopped watching")
 
 
 @app.command("envelope-from-audio")

@@ -113,3 +113,48 @@ def test_demo_writes_every_output(tmp_path, prefect_home):
         assert (outputs / f"bouncing-ball{suffix}").is_file(), sorted(p.name for p in outputs.iterdir())
     audio, rate = sf.read(outputs / "bouncing-ball.foley.wav")
     assert rate == 44100 and audio.shape[1] == 2 and np.abs(audio).max() > 0
+
+
+def test_synth_watch_renders_each_save_and_survives_a_bad_one(clip, tmp_path):
+    """The edit -> listen loop: `sonorize synth --watch` renders again on each save of the envelope;
+    a broken save prints its error and the loop goes on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert runner.invoke(app, ["envelope", str(clip), "--out", str(tmp_path)]).exit_code == 0
+    csv_path = tmp_path / "ball.envelope.csv"
+    wav = tmp_path / "ball.foley.wav"
+    lines = csv_path.read_text().splitlines()
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "synth", str(clip), "--envelope", str(csv_path),
+                             "--out", str(tmp_path), "--watch"], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def wait_for(word: str, timeout: float = 60.0) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            line = proc.stderr.readline()
+            if word in line:
+                return line
+            assert line or proc.poll() is None, f"the watcher exited ({proc.returncode})"
+        raise AssertionError(f"no {word!r} within {timeout} s")
+
+    try:
+        wait_for("watching")
+        first = wav.read_bytes()
+        loud = [lines[0]] + [f"{t},{0.3 if 1.0 <= float(t) < 1.06 else 0.0}" for t, _ in
+                             (line.split(",") for line in lines[1:])]
+        csv_path.write_text("\n".join(loud) + "\n")
+        assert "rendered ball.foley.wav in" in wait_for("rendered")
+        audio, rate = sf.read(wav)
+        assert wav.read_bytes() != first and np.abs(audio[: int(0.9 * rate)]).max() < 0.05
+        assert np.abs(audio[int(1.0 * rate) : int(1.2 * rate)]).max() > 0.1  # the one hit the edit left
+        csv_path.write_text("time_s,rms\n0.004,oops\n")
+        assert "ball.envelope.csv" in wait_for("error")  # one line naming the file
+        csv_path.write_text("\n".join(lines) + "\n")  # and back: the loop still renders
+        wait_for("rendered")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
