@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from data_catalog.atomic import atomic_path, write_json_atomic
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import CheckpointError
 from data_catalog.hashing import sha256_file
 
 __all__ = [
@@ -46,10 +46,6 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "sonorize-video2rms-checkpoint"  # "format" key of the JSON sidecar
 CHECKPOINT_VERSION = 1  # bump when the file layout changes
-
-
-class CheckpointError(SonorizeInputError):
-    """A checkpoint that cannot be used: missing sidecar, hash mismatch, wrong weights."""
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:

@@ -9,21 +9,41 @@ import os
 class SonorizeError(Exception):
     """The root of every error a user can act on (the CLI and flows show these as one line).
 
-    Anything else is a programming error and keeps its traceback.
+    ``str(error)`` is ``"<path>: <reason>"`` (or the reason alone when no file is at
+    fault) so that a batch summary shows which file failed and why. Anything that is
+    not a SonorizeError is a programming error and keeps its traceback.
+
+    The family: :class:`SonorizeInputError` (the input is at fault), :class:`OutputError`
+    (the destination), :class:`WeightsError` (pretrained weights: the model store) and
+    :class:`CheckpointError` (a checkpoint this project trained).
     """
 
-
-class SonorizeInputError(SonorizeError):
-    """Bad user input (a video, audio or envelope file) that cannot be used.
-
-    ``str(error)`` is ``"<path>: <reason>"`` so that a batch summary shows
-    which file failed and why.
-    """
-
-    def __init__(self, path: str | os.PathLike | None, reason: str):
+    def __init__(self, path: str | os.PathLike | None, reason: str | None = None):
+        if reason is None:  # ``Error("reason")``: no file at fault (registries raise ``error(message)``)
+            path, reason = None, str(path)
         self.path = str(path) if path is not None else None
         self.reason = reason
         super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
+class SonorizeInputError(SonorizeError):
+    """Bad user input (a video, audio or envelope file, a setting) that cannot be used."""
+
+
+class OutputError(SonorizeError, OSError):
+    """An output location that cannot be written (also an OSError, for callers that catch those)."""
+
+    def __init__(self, path: str | os.PathLike | None, reason: str | None = None, errno_code: int | None = None):
+        super().__init__(path, reason)
+        self.errno = errno_code
+
+
+class WeightsError(SonorizeError):
+    """Pretrained weights that are missing, corrupt, unsafe or do not fit (the model store's errors)."""
+
+
+class CheckpointError(SonorizeError):
+    """A checkpoint that cannot be used: missing sidecar, hash mismatch, wrong weights."""
 
 
 class MediaError(SonorizeInputError):
@@ -32,14 +52,6 @@ class MediaError(SonorizeInputError):
 
 class EnvelopeFileError(SonorizeInputError):
     """A malformed envelope CSV or sidecar."""
-
-
-class OutputError(SonorizeInputError, OSError):
-    """An output location that cannot be written (also an OSError, for callers that catch those)."""
-
-    def __init__(self, path: str | os.PathLike | None, reason: str, errno_code: int | None = None):
-        super().__init__(path, reason)
-        self.errno = errno_code
 
 
 # Errors of writing (the destination is at fault, not the input), and how to say them.

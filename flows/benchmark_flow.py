@@ -33,7 +33,7 @@ from prefect.states import Completed, Failed
 
 from data_catalog.atomic import json_text
 from data_catalog.datasets import get_dataset_adapter
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError, SonorizeInputError
 from data_catalog.examples import make_bouncing_ball_video
 from data_catalog.hashing import fingerprint
 from data_catalog.run_records import read_table
@@ -203,7 +203,7 @@ def _run_config(config, data, kind, items, out_root, run_id, now, logger) -> dic
         started = time.perf_counter()
         try:
             record = sonorize_video(video, out_root / fingerprint(config) / data.replace(":", "-") / stem, stem, options)
-        except SonorizeInputError as exc:  # a bad file is reported, the suite goes on
+        except SonorizeError as exc:  # a bad file is reported, the suite goes on
             logger.warning("%s: skipped (%s)", video, exc)
             continue
         wall = time.perf_counter() - started

@@ -117,7 +117,7 @@ def run(
 ) -> None:
     """Sonorize videos: WAV, muxed MP4, envelope (CSV + plot), labels and a run record per video."""
     _quiet_prefect(verbose)
-    from data_catalog.errors import SonorizeInputError
+    from data_catalog.errors import SonorizeError
     from data_catalog.media import require_ffmpeg
     from flows.sonorize_flow import sonorize
 
@@ -144,7 +144,7 @@ def run(
                           encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty(),
                           synth_fallback_preview=synth_fallback_preview, init_noise_level=init_noise_level,
                           steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
-    except (ValueError, SonorizeInputError) as exc:
+    except (ValueError, SonorizeError) as exc:
         _fail(str(exc))
     print_summary(result)
     if result["n_videos"] == 0:
@@ -361,14 +361,14 @@ def features(
     """Compute and cache frame features only (cache under SONORIZE_CACHE_DIR/features)."""
     _quiet_prefect(verbose)
     _require_torch("sonorize features")
-    from data_catalog.errors import SonorizeInputError
+    from data_catalog.errors import SonorizeError
     from flows.features_flow import features as features_flow
 
     try:
         _prefect_api()
         result = features_flow(paths=list(paths), encoder=encoder, flow_method=flow, device=device,
                                dataset=dataset, split=split, show_progress=sys.stderr.isatty())
-    except (SonorizeInputError, ValueError) as exc:
+    except (SonorizeError, ValueError) as exc:
         _fail(str(exc))
     table = Table(title=f"features: {result['encoder']} + {result['flow']} flow -> {result['cache_dir']}",
                   title_justify="left")
@@ -402,7 +402,7 @@ def preprocess(
     """Build a dataset's catalog tables, envelope targets and feature cache (idempotent, resumable)."""
     _quiet_prefect(verbose)
     _require_torch("sonorize preprocess")
-    from data_catalog.errors import SonorizeInputError
+    from data_catalog.errors import SonorizeError
     from flows.preprocess_flow import preprocess as preprocess_flow
 
     try:
@@ -412,7 +412,7 @@ def preprocess(
         result = preprocess_flow(dataset=dataset, root=str(root), encoder=encoder, flow_method=flow,
                                  device=device, limit=limit, show_progress=sys.stderr.isatty(),
                                  separate=False if no_separate else separate_query)
-    except (SonorizeInputError, ValueError) as exc:
+    except (SonorizeError, ValueError) as exc:
         _fail(str(exc))
     Console().print({k: v for k, v in result.items() if not isinstance(v, (list, dict))})
     if result.get("n_failed"):
@@ -430,7 +430,7 @@ def evaluate(
     """How real does GENERATED sound? FAD-SFX against REFERENCE (least real files first), then every other metric."""
     _quiet_prefect(verbose)
     _require_torch("sonorize evaluate")
-    from data_catalog.errors import SonorizeInputError
+    from data_catalog.errors import SonorizeError
     from data_catalog.media import require_ffmpeg
     from flows.evaluate_flow import evaluate as evaluate_flow
 
@@ -441,7 +441,7 @@ def evaluate(
         require_ffmpeg()
         result = evaluate_flow(generated=[str(generated)], reference=[str(reference)],
                                csv_path=str(csv_out) if csv_out else None, show_progress=sys.stderr.isatty())
-    except (SonorizeInputError, ValueError, RuntimeError) as exc:
+    except (SonorizeError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
     table = Table(title=f"FAD-SFX {result['fad_sfx']:.2f} ({result['n_generated']} generated vs "
                         f"{result['n_reference']} reference files; lower is more real)", title_justify="left")
@@ -478,7 +478,7 @@ def separate(
     """Keep only the sound QUERY describes (AudioSep): NAME.separated.wav (44.1 kHz stereo) + spectrogram PNG."""
     _quiet_prefect(verbose)
     _require_torch("sonorize separate")
-    from data_catalog.errors import SonorizeInputError
+    from data_catalog.errors import SonorizeError
     from data_catalog.media import require_ffmpeg
     from flows.separate_flow import separate as separate_flow
 
@@ -486,7 +486,7 @@ def separate(
         require_ffmpeg()
         result = separate_flow(paths=list(paths), query=query, out_dir=str(out) if out else None, device=device,
                                batch_windows=batch_windows, show_progress=sys.stderr.isatty())
-    except (SonorizeInputError, ValueError, RuntimeError) as exc:
+    except (SonorizeError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
     table = Table(title=f"separate '{result['query']}': {result['n_files'] - result['n_failed']} ok, "
                         f"{result['n_failed']} failed ({result['device']})", title_justify="left")
@@ -525,7 +525,7 @@ def train_video2rms(
     _require_torch("sonorize train-video2rms")
     import json
 
-    from data_catalog.errors import SonorizeInputError
+    from data_catalog.errors import SonorizeError
     from flows.train_video2rms_flow import train_video2rms as train_flow
 
     overrides = json.loads(config.read_text()) if config else {}
@@ -536,7 +536,7 @@ def train_video2rms(
         result = train_flow(dataset=dataset, encoder=encoder, out_dir=str(out) if out else None, config=overrides,
                             holdout=list(holdout) if holdout else None, device=device, eval_every=eval_every,
                             relative_features=relative_features, mirror_augment=mirror_augment)
-    except (SonorizeInputError, ValueError) as exc:
+    except (SonorizeError, ValueError) as exc:
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best": result["best"]})
 
@@ -563,7 +563,7 @@ def train_controlnet(
     _require_torch("sonorize train-controlnet")
     import json
 
-    from data_catalog.errors import SonorizeInputError
+    from data_catalog.errors import SonorizeError
     from flows.train_controlnet_flow import train_controlnet as train_flow
 
     overrides = json.loads(config.read_text()) if config else {}
@@ -576,7 +576,7 @@ def train_controlnet(
         _prefect_api()
         result = train_flow(dataset=dataset, out_dir=str(out) if out else None, config=overrides, base=base,
                             device=device, clap=clap, cavp=cavp)
-    except (SonorizeInputError, ValueError, ImportError) as exc:
+    except (SonorizeError, ValueError, ImportError) as exc:
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best_val_loss": result["best_val_loss"]})
 

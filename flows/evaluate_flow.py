@@ -20,7 +20,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from data_catalog.atomic import atomic_path
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError, SonorizeInputError
 from flows.inputs import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, collect_videos
 from flows.progress import BatchProgress
 from tasks.metric_suite import is_value, metric_table, score_sets
@@ -37,7 +37,7 @@ def _embed_all(files: list[str], label: str, progress: BatchProgress, logger) ->
         try:
             embeddings[path] = embed_file_task(path)
             progress.done(name, "ok")
-        except SonorizeInputError as exc:
+        except SonorizeError as exc:
             failed.append({"path": path, "error": str(exc)})
             logger.warning("skipped: %s", exc)
             progress.done(name, "failed")

@@ -3,7 +3,7 @@
 Prefect logs every exception that leaves a task or a flow at ERROR with its
 traceback, and a deployment's flow-run process logs a failed flow run's
 exception once more ("Engine execution exited with unexpected exception").
-For a bad video (a :class:`~data_catalog.errors.SonorizeInputError`) that is
+For a bad video (a :class:`~data_catalog.errors.SonorizeError`) that is
 ~20 lines naming temporary files, although the flow logs the video's own line
 (file and reason) and records it; for a batch whose videos failed
 (:class:`VideosFailed`) the Failed state already says "N of M videos failed".
@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError
 
 TASK_RUN_LOGGER = "prefect.task_runs"
 FLOW_RUN_LOGGER = "prefect.flow_runs"
@@ -35,7 +35,7 @@ class VideosFailed(Exception):
 
 
 def _input_error_names() -> set[str]:
-    names, todo = set(), [SonorizeInputError]
+    names, todo = set(), [SonorizeError]
     while todo:
         cls = todo.pop()
         names.add(cls.__name__)
@@ -44,7 +44,7 @@ def _input_error_names() -> set[str]:
 
 
 def _expected(record: logging.LogRecord) -> bool:
-    return bool(record.exc_info) and isinstance(record.exc_info[1], (SonorizeInputError, VideosFailed))
+    return bool(record.exc_info) and isinstance(record.exc_info[1], (SonorizeError, VideosFailed))
 
 
 class TaskInputErrors(logging.Filter):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_catalog.dataset_tables import read_chunks, read_videos
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError, SonorizeInputError
 from data_catalog.media.audio import extract_audio
 from folai_models.rates import CAVP_FRAME_RATE, OUTPUT_SAMPLE_RATE
 from folai_models.synth.control_signal import chunk_envelope
@@ -67,7 +67,7 @@ def load_synth_chunks(dataset: str, split: str, chunk_s: float, *, sample_rate: 
         try:
             audio = extract_audio(audio_paths[row["item_id"]], sample_rate=sample_rate, n_channels=SYNTH_CHANNELS,
                                   start_s=float(row["start_s"]), max_duration_s=chunk_s)
-        except SonorizeInputError as error:
+        except SonorizeError as error:
             if log:
                 log(f"skipping {row['item_id']} chunk {row['chunk_index']}: {error}")
             continue

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError, SonorizeInputError, WeightsError
 from data_catalog.hashing import sha256_file
 from data_catalog.media import extract_audio
 from data_catalog.media.file_types import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
@@ -82,7 +82,7 @@ def _embedder():
         return AiSFXEmbedder.load(device="cpu")
     except ImportError as exc:  # the base install (no PyTorch): embeddings are optional
         log.info("sound library: no aiSFX embeddings (%s); one-shots are chosen by level and names only", exc)
-    except SonorizeInputError as exc:  # the aisfx wheel missing, or its checkpoint refused
+    except WeightsError as exc:  # the aisfx wheel missing, or its checkpoint refused
         log.warning("sound library: no aiSFX embeddings (%s); one-shots are chosen by level and names only", exc)
     return None
 
@@ -131,7 +131,7 @@ def sound_bank_task(path: str, sample_rate: int = OUTPUT_SAMPLE_RATE) -> SoundBa
     for f in files:
         try:
             bank = _file_bank(f, root, sample_rate, embedder_factory)
-        except SonorizeInputError as exc:
+        except SonorizeError as exc:
             problems.append(f"{f}: {exc.reason}")
             continue
         if len(bank) == 0:

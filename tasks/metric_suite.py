@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeError, SonorizeInputError
 from data_catalog.model_store import ModelStore
 from tasks import paper_metric_tasks as pm
 
@@ -106,7 +106,7 @@ def score_sets(generated: list[str], reference: list[str], *, store: ModelStore 
         for path in [*generated, *reference]:
             try:
                 features[path] = file_features_task(path, models, device)
-            except SonorizeInputError as error:
+            except SonorizeError as error:
                 if logger:
                     logger.warning("left out of the papers' metrics: %s", error)
     gen_features = {p: features[p] for p in generated if p in features}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import SonorizeInputError, WeightsError
 from data_catalog.media.audio import iter_audio_blocks, write_wav_blocks
 from data_catalog.media.probe import probe_media
 from data_catalog.model_store import ModelStore, ModelStoreError, pull_command
@@ -42,7 +42,7 @@ SILENT_PEAK = 10 ** (-90 / 20)  # below -90 dBFS everywhere: nothing to separate
 SETTINGS_VERSION = 1  # bump when the separation changes without a parameter changing
 
 
-class SeparationWeightsMissing(SonorizeInputError):
+class SeparationWeightsMissing(WeightsError):
     """Separation cannot run: names every missing piece and the command that fetches it."""
 
     def __init__(self, problems: list[str]):

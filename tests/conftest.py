@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -44,6 +45,30 @@ def isolated_settings(tmp_path_factory, monkeypatch):
 def prefect_home() -> Path:
     """The session's Prefect home (set above, before Prefect is imported)."""
     return Path(os.environ["PREFECT_HOME"])
+
+
+@pytest.fixture(scope="session")
+def shared_prefect_server(tmp_path_factory):
+    """One `prefect server start` on loopback for the session's deployment and operations tests.
+
+    Both pools made by docker/work-pools.sh (no GPU_SLOTS) and prefect.yaml's `batch`, `watcher` and
+    `nightly` deployments. Starting, pooling and deploying costs ~35 s on 2 cores, so it is done once;
+    tests count only the flow runs they started and undo server-wide settings they change.
+    """
+    from live_servers import PREFECT, PrefectServer, kill_tree
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    server = PrefectServer(home)
+    try:
+        server.wait_healthy()
+        pools = subprocess.run(["bash", str(REPO_ROOT / "docker" / "work-pools.sh")], cwd=REPO_ROOT,
+                               env={**server.env, "PREFECT": PREFECT}, capture_output=True, text=True, timeout=180)
+        assert pools.returncode == 0, pools.stdout + pools.stderr
+        out = server.cli("--no-prompt", "deploy", "--name", "nightly", "--name", "watcher", "--name", "batch")
+        assert "sonorize/batch" in out and "benchmark/nightly" in out, out[-3000:]
+        yield server
+    finally:
+        kill_tree(server.proc)
 
 
 @pytest.fixture

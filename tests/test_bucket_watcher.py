@@ -121,7 +121,8 @@ def _outputs(fs, prefix: str) -> dict[str, list[str]]:
 def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overwrites(stack, tmp_path):
     server, moto, _ = stack
     fs, prefix, t0 = _s3(moto), "drop", time.monotonic()
-    files = _make_videos(tmp_path / "media", n_good=9, n_corrupt=3)
+    # 5 good (two under sub-prefixes) and one of each corrupt kind: every case, few videos to decode.
+    files = _make_videos(tmp_path / "media", n_good=5, n_corrupt=3)
     for key, local in files.items():
         fs.put_file(str(local), f"{BUCKET}/{prefix}/incoming/{key}")
     fs.put_file(str(files["clip01.mp4"]), f"{BUCKET}/{prefix}/incoming/../escape.mp4")  # a traversal key
@@ -134,7 +135,7 @@ def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overw
         server.wait_flow_runs_final("watch-bucket", 1, RUN_TIMEOUT_S, [worker_log])
         batches = server.wait_flow_runs_final("sonorize", 1, RUN_TIMEOUT_S, [worker_log])
         assert len(batches) == 1 and batches[0].state.is_failed(), batches  # 3 corrupt videos: an alerting state
-        assert batches[0].state.message.startswith("3 of 12 videos failed: "), batches[0].state.message
+        assert batches[0].state.message.startswith("3 of 8 videos failed: "), batches[0].state.message
         first_done = time.monotonic() - t0
 
         outputs = _outputs(fs, prefix)
@@ -158,7 +159,7 @@ def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overw
         bad_key_report = fs.cat_file(f"{BUCKET}/{prefix}/quarantine/{bad_keys[0]}").decode()
         assert "'../escape.mp4'" in bad_key_report and "traversal" in bad_key_report
         assert not [p for p in _safe_find(fs, f"{BUCKET}/{prefix}") if "escape" in p and "/incoming/" not in p]
-        assert len(_safe_find(fs, f"{BUCKET}/{prefix}/sonorize-state/done")) == 13
+        assert len(_safe_find(fs, f"{BUCKET}/{prefix}/sonorize-state/done")) == 9
 
         # A second poll finds nothing new: no batch run, no new claim. A fresh upload is left to settle.
         claims_before = _safe_find(fs, f"{BUCKET}/{prefix}/sonorize-state/claims")
@@ -187,16 +188,17 @@ def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overw
         dask_run = [r for r in batch_records if r["fan_out"] == "dask"]
         assert len(batch_records) == 2 and len(dask_run) == 1, [(r["fan_out"], r["n_videos"]) for r in batch_records]
         assert (dask_run[0]["n_videos"], dask_run[0]["n_ok"]) == (2, 2), dask_run[0]["videos"]
-        assert len(_safe_find(fs, f"{BUCKET}/{prefix}/sonorize-state/done")) == 15
+        assert len(_safe_find(fs, f"{BUCKET}/{prefix}/sonorize-state/done")) == 11
     finally:
         kill_tree(worker)
-    print(f"12 objects through watcher + batch: {first_done:.1f} s; whole test {time.monotonic() - t0:.1f} s")
+    print(f"8 objects through watcher + batch: {first_done:.1f} s; whole test {time.monotonic() - t0:.1f} s")
 
 
 def test_killed_worker_mid_batch_every_video_once_no_partial_outputs(stack, tmp_path):
     server, moto, _ = stack
     fs, prefix, t0 = _s3(moto), "crash", time.monotonic()
-    files = _make_videos(tmp_path / "media", n_good=8, n_corrupt=0, seconds=2.0)
+    # Enough 1 s videos that the kill lands mid-batch (2 done, at least 3 not) without waiting on long ones.
+    files = _make_videos(tmp_path / "media", n_good=6, n_corrupt=0)
     for key, local in files.items():
         fs.put_file(str(local), f"{BUCKET}/{prefix}/incoming/{key}")
     done_prefix = f"{BUCKET}/{prefix}/sonorize-state/done"

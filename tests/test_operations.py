@@ -3,8 +3,9 @@ fire, settings through Prefect Variables and deploy-time parameters, a batch wit
 ends Failed and notifies through an automation, no `gpu` limit without GPUs, GPU deployments that
 refuse to deploy without their image.
 
-One `prefect server start` on loopback is shared by this module's tests; every wait is bounded
-and every process started here (server, workers, their flow-run processes) is killed at the end.
+The session's `prefect server start` on loopback (tests/conftest.py) is shared with the deployment
+test; every wait is bounded and every process started here (workers, their flow-run processes) is
+killed at the end.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from live_servers import PREFECT, REPO_ROOT, PrefectServer, kill_tree, tail
+from live_servers import PREFECT, REPO_ROOT, kill_tree, tail
 from media_factory import pattern_clip
 
 pytestmark = [
@@ -35,22 +36,10 @@ SCHEDULED_TIMEOUT_S = 60  # the server's recent-deployments scheduler runs every
 RUN_TIMEOUT_S = 150
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A Prefect server with both pools (docker/work-pools.sh, no GPU_SLOTS) and three deployments."""
-    home = tmp_path_factory.mktemp("ops-server")
-    server = PrefectServer(home)
-    try:
-        server.wait_healthy()
-        pools = subprocess.run(["bash", str(REPO_ROOT / "docker" / "work-pools.sh")], cwd=REPO_ROOT,
-                               env={**server.env, "PREFECT": PREFECT}, capture_output=True, text=True, timeout=180)
-        assert pools.returncode == 0, pools.stdout + pools.stderr
-        # The deployments used here (test_bucket_watcher deploys --all).
-        out = server.cli("--no-prompt", "deploy", "--name", "nightly", "--name", "watcher", "--name", "batch")
-        assert "benchmark/nightly" in out, out[-3000:]
-        yield server
-    finally:
-        kill_tree(server.proc)
+@pytest.fixture
+def server(shared_prefect_server):
+    """The session's Prefect server: both pools (docker/work-pools.sh, no GPU_SLOTS), `nightly`, `watcher`, `batch`."""
+    return shared_prefect_server
 
 
 def _deployment(server, name: str):
@@ -78,6 +67,15 @@ def _wait_runs(server, deployment_id, state: str, timeout_s: float, logs: list[P
         time.sleep(0.5)
     pytest.fail(f"no {state} run of deployment {deployment_id} within {timeout_s} s\n"
                 + "\n".join(f"--- {p.name}:\n{tail(p, 6000)}" for p in logs))
+
+
+def _wait_idle(server, deployment_id, timeout_s: float, quiet_s: float = 2.0) -> None:
+    """Until no run of the deployment is PENDING or RUNNING for ``quiet_s`` (a worker polls every second)."""
+    deadline, quiet_since = time.monotonic() + timeout_s, time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
+        if _runs(server, deployment_id, "PENDING") or _runs(server, deployment_id, "RUNNING"):
+            quiet_since = time.monotonic()
+        time.sleep(0.25)
 
 
 def _wait_final(server, flow_run_id: str, timeout_s: float, logs: list[Path]):
@@ -110,10 +108,13 @@ def test_deployed_schedules_create_runs_and_a_scheduled_run_completes_on_a_worke
     try:
         done = _wait_runs(server, watcher.id, "COMPLETED", RUN_TIMEOUT_S, [worker_log, server.log])
     finally:
-        kill_tree(worker)
         for schedule in _deployment(server, "watch-bucket/watcher").schedules:  # stop firing for later tests
             if schedule.active:
                 server.cli("deployment", "schedule", "pause", "watch-bucket/watcher", str(schedule.id))
+        # A poll the worker already started finishes first: killed mid-way it would hold the watcher's one
+        # concurrency slot (concurrency_limit: 1) and the next test's poll would wait on it past its timeout.
+        _wait_idle(server, watcher.id, RUN_TIMEOUT_S)
+        kill_tree(worker)
     assert done[0].auto_scheduled and done[0].parameters["input_url"] == str(incoming)
     print(f"schedule to completed run: {time.monotonic() - t0:.1f} s")
 
@@ -160,6 +161,7 @@ def test_variables_point_the_watcher_and_a_batch_with_a_bad_video_fails_and_noti
                            cwd=REPO_ROOT, env=server.env, capture_output=True, text=True, timeout=120)
     assert alert.returncode == 0, alert.stdout + alert.stderr
 
+    batches_before = len(server.flow_runs("sonorize"))  # the server is shared: count only this test's runs
     worker_log = tmp_path / "worker.log"
     worker = server.start_worker(POOL, tmp_path, worker_log, env={"SONORIZE_CATALOG_DIR": str(tmp_path / "catalog")})
     try:
@@ -172,10 +174,15 @@ def test_variables_point_the_watcher_and_a_batch_with_a_bad_video_fails_and_noti
         server.cli("variable", "set", "sonorize_input_url", str(incoming), "--overwrite")
         server.cli("variable", "set", "sonorize_output_url", str(outputs), "--overwrite")
         server.cli("deployment", "run", "watch-bucket/watcher", "-p", "min_age_s=0")
-        batch = server.wait_flow_runs_final("sonorize", 1, RUN_TIMEOUT_S, [worker_log])[0]
+        batches = server.wait_flow_runs_final("sonorize", batches_before + 1, RUN_TIMEOUT_S, [worker_log])
+        batch = max(batches, key=lambda run: run.created)
         text = webhook.wait_for("1 of 2 videos failed: broken.mp4", RUN_TIMEOUT_S)
     finally:
         kill_tree(worker)
+        with server.client() as client:  # the shared server's later users set their own buckets
+            for name in ("sonorize_input_url", "sonorize_output_url"):
+                if client.read_variable_by_name(name) is not None:
+                    client.delete_variable_by_name(name)
     # Failed (what alerts see), saying how many; the good video's outputs are kept.
     assert batch.state.is_failed() and batch.state.message == "1 of 2 videos failed: broken.mp4", batch.state
     assert "sonorize/" in text and "Failed" in text, text

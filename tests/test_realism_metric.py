@@ -15,7 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from data_catalog.errors import SonorizeInputError  # noqa: E402
+from data_catalog.errors import WeightsError  # noqa: E402
 from data_catalog.model_store.errors import StateDictMismatchError, UnsafeWeightsError  # noqa: E402
 from data_catalog.model_store.packaged_weights import (AISFX_INSTALL, PackagedWeightsMissing,  # noqa: E402
                                                        aisfx_checkpoint_path, load_aisfx_checkpoint)
@@ -212,16 +212,16 @@ def test_allow_list_refuses_a_pickle_with_another_global(tmp_path):
 def test_not_a_checkpoint_pair_is_a_clear_error(tmp_path):
     path = tmp_path / "checkpoint.pth"
     torch.save(random_state(4, TINY_HEADS), path)
-    with pytest.raises(SonorizeInputError, match="state_dict, ds_dict"):
+    with pytest.raises(WeightsError, match="state_dict, ds_dict"):
         load_aisfx_checkpoint(path)
-    with pytest.raises(SonorizeInputError, match="force-reinstall aisfx==0.1.2"):
+    with pytest.raises(WeightsError, match="force-reinstall aisfx==0.1.2"):
         load_aisfx_checkpoint(path)
     whole = path.read_bytes()
     path.write_bytes(b"not a torch file")
-    with pytest.raises(SonorizeInputError, match="not a torch checkpoint"):
+    with pytest.raises(WeightsError, match="not a torch checkpoint"):
         load_aisfx_checkpoint(path)
     path.write_bytes(whole[:len(whole) // 2] + whole[-2000:])  # damaged inside, zip directory intact
-    with pytest.raises(SonorizeInputError, match="cannot read|not a torch checkpoint"):
+    with pytest.raises(WeightsError, match="cannot read|not a torch checkpoint"):
         load_aisfx_checkpoint(path)
 
 
@@ -231,7 +231,7 @@ def test_missing_aisfx_says_how_to_install_it(monkeypatch):
                         lambda name, *a: None if name == "aisfx" else real_find_spec(name, *a))
     with pytest.raises(PackagedWeightsMissing) as err:
         AiSFXEmbedder.load()
-    assert isinstance(err.value, SonorizeInputError)
+    assert isinstance(err.value, WeightsError)
     assert "pip install --no-deps aisfx==0.1.2" in str(err.value)
 
 

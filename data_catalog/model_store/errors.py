@@ -1,14 +1,14 @@
 """Errors of the model store: each names the file, the reason and what to run next.
 
-All subclass :class:`data_catalog.errors.SonorizeInputError`, so ``str(error)``
-is ``"<path>: <reason>"`` and the command line reports them like any bad input.
+All subclass :class:`data_catalog.errors.WeightsError` (a :class:`~data_catalog.errors.SonorizeError`),
+so ``str(error)`` is ``"<path>: <reason>"`` and the command line reports them as one line.
 """
 
 from __future__ import annotations
 
 import os
 
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import WeightsError
 
 
 def pull_command(name: str) -> str:
@@ -16,7 +16,7 @@ def pull_command(name: str) -> str:
     return f"sonorize models pull {name}"
 
 
-class ModelStoreError(SonorizeInputError):
+class ModelStoreError(WeightsError):
     """Base class of every model-store error."""
 
 

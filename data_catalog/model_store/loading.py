@@ -139,11 +139,12 @@ def load_state_dict(path: str | os.PathLike, *, name: str | None = None, key: st
 
 
 def _load_safetensors(path: Path, name: str | None) -> dict:
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         return load_file(str(path), device="cpu")
-    except Exception as exc:  # SafetensorError is not exported under a stable name
+    except (SafetensorError, OSError) as exc:  # truncated, empty or not safetensors at all
         raise CorruptWeightsError(path, f"cannot read it as safetensors ({exc})", name) from exc
 
 
@@ -180,8 +181,8 @@ def _unsafe_globals(path: Path, message: str) -> list[str]:
     found: list[str] = []
     try:
         found = list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-    except Exception:  # legacy (non-zip) files cannot be scanned; the error names one global
-        pass
+    except (ValueError, RuntimeError):  # legacy (non-zip) files cannot be scanned; the error names one global
+        found = []
     for match in _GLOBAL_RE.findall(message):
         # torch prints builtins without their module ("set"); put it back
         full = match if "." in match else f"builtins.{match}"

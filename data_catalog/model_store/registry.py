@@ -166,19 +166,8 @@ _ENTRIES: tuple[WeightSpec, ...] = (
         notes="Published only in a Google Drive folder (naver-ai/tc-clip README): download it "
               "there, then `sonorize models pull tc-clip --from FILE`. The checkpoint is "
               "{'model', 'optimizer', 'lr_scheduler', 'config', ...}; keys carry 'module.'. "
-              "Chosen over the fully-supervised one: trained with the text side for "
-              "generalization beyond K400's classes, which suits Foley videos.",
-    ),
-    WeightSpec(
-        name="tc-clip-fully-supervised",
-        description="TC-CLIP ViT-B/16, fully-supervised Kinetics-400 (85.2 top-1)",
-        stage="6 frame features (alternative)",
-        licence="CC-BY-NC-4.0 (NAVER)",
-        file_format="torch",
-        files=(WeightFile("fully_supervised_k400_tc_clip.pth"),),
-        manual_url="https://drive.google.com/drive/folders/1yBrynFBqvdSnOXuY8arKWSOT5-pxdj8M",
-        inert_globals=TRAINING_METADATA_GLOBALS,
-        notes="Google Drive only: `sonorize models pull tc-clip-fully-supervised --from FILE`.",
+              "Chosen over the fully-supervised release (not in the store: nothing loads it): trained with "
+              "the text side for generalization beyond K400's classes, which suits Foley videos.",
     ),
     WeightSpec(
         name="bn-inception",
@@ -258,19 +247,6 @@ _ENTRIES: tuple[WeightSpec, ...] = (
               WeightFile("checkpoint/music_speech_audioset_epoch_15_esc_89.98.pt", size=2_352_471_003,
                          sha256="51c68f12f9d7ea25fdaaccf741ec7f81e93ee594455410f3bca4f47f88d8e006"),
               repo_type="space"),
-    ),
-    WeightSpec(
-        name="panns-cnn14",
-        description="PANNs Cnn14 32 kHz (AudioSet tagging, mAP 0.431)",
-        stage="14 metrics (FAD-P, fadtk 'panns-cnn14-32k')",
-        licence="MIT (qiuqiangkong/audioset_tagging_cnn)",
-        file_format="torch",
-        inert_globals=TRAINING_METADATA_GLOBALS,
-        files=(WeightFile("Cnn14_mAP=0.431.pth",
-                          url="https://zenodo.org/records/3987831/files/Cnn14_mAP%3D0.431.pth?download=1",
-                          md5="541141fa2ee191a88f24a3219fff024e"),),
-        notes="Weights under 'model'. fadtk names the file the same way; a custom fadtk "
-              "ModelLoader reads it from here instead of downloading.",
     ),
     WeightSpec(
         name="panns-wavegram-logmel",

@@ -18,7 +18,7 @@ ENVELOPE_ENGINES: dict[str, type[EnvelopeEngine]] = {}
 SYNTH_ENGINES: dict[str, type[SynthEngine]] = {}
 DEFAULT_SYNTH_ENGINE = "foley"
 
-class UnknownEngineError(SonorizeError, ValueError):
+class UnknownEngineError(SonorizeInputError, ValueError):
     """An engine name no registry holds (a ValueError too, for callers that check arguments)."""
 
 
@@ -84,7 +84,9 @@ def resolve_synth_engine(name: str, fallback_to_preview: bool = False, warn=None
         return name
     try:
         create_synth_engine_from_config(name)
-    except SonorizeInputError as error:
+    except UnknownEngineError:  # a name no registry holds is not an engine that cannot run
+        raise
+    except SonorizeError as error:
         if warn is not None:
             warn(f"synth engine {name!r} unavailable, falling back to 'preview' as asked: {error}")
         return "preview"
