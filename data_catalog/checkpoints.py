@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from data_catalog.atomic import atomic_path, write_json_atomic
-from data_catalog.errors import CheckpointError
+from data_catalog.errors import CheckpointError, OptionError
 from data_catalog.hashing import sha256_file
 
 __all__ = [
@@ -111,7 +111,7 @@ def save_checkpoint(
 
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"checkpoint path must end in .safetensors, got {path}")
+        raise OptionError(f"checkpoint path must end in .safetensors, got {path}")
     state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt"})

@@ -50,6 +50,14 @@ class MediaError(SonorizeInputError):
     """A media file ffmpeg cannot use (missing, corrupt, no video, ...)."""
 
 
+class OptionError(SonorizeInputError, ValueError):
+    """A setting the user gave (a flag, a flow parameter) that cannot be used (also a ValueError)."""
+
+
+class ToolMissingError(SonorizeInputError, RuntimeError):
+    """A system tool sonorize needs (ffmpeg, ffprobe) is not installed (also a RuntimeError)."""
+
+
 class EnvelopeFileError(SonorizeInputError):
     """A malformed envelope CSV or sidecar."""
 

@@ -71,6 +71,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from data_catalog.atomic import atomic_path
+from data_catalog.errors import OptionError
 from data_catalog.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ BASE_SCHEMA = pa.schema([
 
 def _check_segment(what: str, value: object) -> str:
     if not isinstance(value, str) or not _SEGMENT.fullmatch(value):
-        raise ValueError(f"{what} must match {_SEGMENT.pattern} (it is a folder name), got {value!r}")
+        raise OptionError(f"{what} must match {_SEGMENT.pattern} (it is a folder name), got {value!r}")
     return value
 
 

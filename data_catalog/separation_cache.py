@@ -28,6 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from data_catalog.atomic import write_json_atomic
+from data_catalog.errors import OptionError
 from data_catalog.media.audio import write_wav_blocks
 from data_catalog.settings import get_settings
 
@@ -50,7 +51,7 @@ class SeparationKey:
         if not _SHA256.fullmatch(self.source_sha256):
             raise ValueError(f"source_sha256 must be 64 lowercase hex digits, got {self.source_sha256!r}")
         if not self.query.strip():
-            raise ValueError("the separation query is empty")
+            raise OptionError("the separation query is empty")
 
     @property
     def id(self) -> str:

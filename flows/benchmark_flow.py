@@ -33,13 +33,19 @@ from prefect.states import Completed, Failed
 
 from data_catalog.atomic import json_text
 from data_catalog.datasets import get_dataset_adapter
-from data_catalog.errors import SonorizeError, SonorizeInputError
+from data_catalog.errors import OptionError, SonorizeError, SonorizeInputError
 from data_catalog.examples import make_bouncing_ball_video
 from data_catalog.hashing import fingerprint
 from data_catalog.run_records import read_table
 from data_catalog.settings import get_settings
 from flows import run_ids
-from flows.benchmark_compare import DEFAULT_THRESHOLDS, compare, deltas_markdown, plot_history, previous_run
+from flows.benchmark_compare import (
+    DEFAULT_THRESHOLDS,
+    compare,
+    deltas_markdown,
+    plot_history,
+    previous_run,
+)
 from flows.video_options import VideoOptions
 from flows.video_pipeline import sonorize_video
 from folai_models.events import detect_onsets
@@ -87,7 +93,7 @@ def pinned_engines(engines) -> list[dict]:
         config = dict(config)
         for key, choices in ENGINE_CHOICES.items():
             if config.get(key) not in choices:
-                raise ValueError(f"benchmark engines must be pinned: {key} must be one of {', '.join(choices)} "
+                raise OptionError(f"benchmark engines must be pinned: {key} must be one of {', '.join(choices)} "
                                  f"(got {config.get(key)!r})")
         out.append({k: config[k] for k in ENGINE_CHOICES})
     return out

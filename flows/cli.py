@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from data_catalog.errors import OptionError
 from data_catalog.output_folders import safe_name
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -123,7 +124,7 @@ def run(
 
     try:
         require_ffmpeg()
-    except RuntimeError as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
     if audio_prompt is not None and not audio_prompt.exists():
         _fail(f"{audio_prompt}: audio prompt not found (give an audio file or a folder of them)")
@@ -144,7 +145,7 @@ def run(
                           encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty(),
                           synth_fallback_preview=synth_fallback_preview, init_noise_level=init_noise_level,
                           steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
-    except (ValueError, SonorizeError) as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
     print_summary(result)
     if result["n_videos"] == 0:
@@ -214,7 +215,7 @@ def envelope(
             console.print(f"envelope engine {details.get('chosen', envelope_engine)}: {details['reason']}")
         _write_envelope(out or video.parent, safe_name(video.stem), env, rate, title=f"{video.name} ({envelope_engine} envelope)",
                         metadata=api.envelope_metadata(str(video), sha, envelope_engine, details))
-    except (SonorizeError, ValueError, OSError) as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
 
 
@@ -259,7 +260,7 @@ def synth(
     try:
         info, sha = api.identify_video(str(video))
         paths, details = render(info, sha)
-    except (SonorizeError, ValueError, OSError) as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
     typer.echo(paths["wav"])
     typer.echo(paths["video"])
@@ -327,7 +328,7 @@ def envelope_from_audio(
         _write_envelope(out or audio.parent, safe_name(audio.stem), env, rate, title=f"{audio.name} (from audio, {smoothing} smoothing)",
                         metadata={"source": str(audio), "source_sha256": sha256_file(audio), "engine": "audio",
                                   "smoothing": smoothing})
-    except (SonorizeError, ValueError, OSError) as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
 
 
@@ -342,7 +343,7 @@ def labels(
 
     try:
         target, n_labels = api.write_labels(envelope_csv, out)
-    except (SonorizeError, ValueError, OSError) as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
     typer.echo(target)
     console.print(f"{n_labels} labels")
@@ -368,7 +369,7 @@ def features(
         _prefect_api()
         result = features_flow(paths=list(paths), encoder=encoder, flow_method=flow, device=device,
                                dataset=dataset, split=split, show_progress=sys.stderr.isatty())
-    except (SonorizeError, ValueError) as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
     table = Table(title=f"features: {result['encoder']} + {result['flow']} flow -> {result['cache_dir']}",
                   title_justify="left")
@@ -407,12 +408,12 @@ def preprocess(
 
     try:
         if no_separate and separate_query:
-            raise ValueError("--separate and --no-separate contradict each other")
+            raise OptionError("--separate and --no-separate contradict each other")
         _prefect_api()
         result = preprocess_flow(dataset=dataset, root=str(root), encoder=encoder, flow_method=flow,
                                  device=device, limit=limit, show_progress=sys.stderr.isatty(),
                                  separate=False if no_separate else separate_query)
-    except (SonorizeError, ValueError) as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
     Console().print({k: v for k, v in result.items() if not isinstance(v, (list, dict))})
     if result.get("n_failed"):
@@ -441,7 +442,7 @@ def evaluate(
         require_ffmpeg()
         result = evaluate_flow(generated=[str(generated)], reference=[str(reference)],
                                csv_path=str(csv_out) if csv_out else None, show_progress=sys.stderr.isatty())
-    except (SonorizeError, ValueError, RuntimeError) as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
     table = Table(title=f"FAD-SFX {result['fad_sfx']:.2f} ({result['n_generated']} generated vs "
                         f"{result['n_reference']} reference files; lower is more real)", title_justify="left")
@@ -486,7 +487,7 @@ def separate(
         require_ffmpeg()
         result = separate_flow(paths=list(paths), query=query, out_dir=str(out) if out else None, device=device,
                                batch_windows=batch_windows, show_progress=sys.stderr.isatty())
-    except (SonorizeError, ValueError, RuntimeError) as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
     table = Table(title=f"separate '{result['query']}': {result['n_files'] - result['n_failed']} ok, "
                         f"{result['n_failed']} failed ({result['device']})", title_justify="left")
@@ -536,7 +537,7 @@ def train_video2rms(
         result = train_flow(dataset=dataset, encoder=encoder, out_dir=str(out) if out else None, config=overrides,
                             holdout=list(holdout) if holdout else None, device=device, eval_every=eval_every,
                             relative_features=relative_features, mirror_augment=mirror_augment)
-    except (SonorizeError, ValueError) as exc:
+    except SonorizeError as exc:
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best": result["best"]})
 
@@ -576,7 +577,7 @@ def train_controlnet(
         _prefect_api()
         result = train_flow(dataset=dataset, out_dir=str(out) if out else None, config=overrides, base=base,
                             device=device, clap=clap, cavp=cavp)
-    except (SonorizeError, ValueError, ImportError) as exc:
+    except (SonorizeError, ImportError) as exc:  # ImportError: an extra the command needs is not installed
         _fail(str(exc))
     Console().print({"best_checkpoint": result["best_checkpoint"], "best_val_loss": result["best_val_loss"]})
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from data_catalog.errors import OptionError
+
 CPU_DEPLOYMENTS = ("batch", "watcher", "preprocess", "nightly")
 
 
@@ -19,7 +21,7 @@ def require_gpu_image(image: str | None = None) -> dict:
     """
     if not image or not image.strip() or "{{" in image:
         names = " ".join(f"--name {n}" for n in CPU_DEPLOYMENTS)
-        raise ValueError(
+        raise OptionError(
             "SONORIZE_GPU_IMAGE is not set: GPU deployments run in that image. Build and push it "
             "(docker build -f docker/Dockerfile.gpu -t REGISTRY/sonorize-gpu:0.1.0 .) and deploy with "
             "SONORIZE_GPU_IMAGE=REGISTRY/sonorize-gpu:0.1.0 prefect --no-prompt deploy --all; "

@@ -38,6 +38,7 @@ from prefect.artifacts import create_markdown_artifact
 from data_catalog.dataset_tables import run_stamp, write_split_record
 from data_catalog.datasets import DatasetAdapter, DatasetItem, get_dataset_adapter
 from data_catalog.datasets.base import AUDIO_TOLERANCE_S
+from data_catalog.errors import OptionError
 from data_catalog.feature_cache import FeatureCache
 from data_catalog.targets import TargetCache, TargetSpec
 from flows import run_ids
@@ -47,7 +48,12 @@ from flows.progress import BatchProgress
 from folai_models.envelope import n_envelope_frames_for_seconds
 from tasks.catalog_tasks import write_dataset_tables_task
 from tasks.envelope_tasks import envelope_target_task
-from tasks.feature_tasks import VideoStage, build_video_stage, feature_key, frame_features
+from tasks.feature_tasks import (
+    VideoStage,
+    build_video_stage,
+    feature_key,
+    frame_features,
+)
 from tasks.media_tasks import hash_video_task, probe_video_task
 
 
@@ -103,7 +109,7 @@ def preprocess(
     root = setting(root, "root", PREPROCESS_VARIABLES, flow="preprocess", example="/data/GreatestHits/vis-data")
     _require_absolute_in_deployments([root, *([split_file] if split_file else [])])
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be a whole number >= 0 or None, got {limit!r}")
+        raise OptionError(f"limit must be a whole number >= 0 or None, got {limit!r}")
     adapter_options = dict(options or {})
     if split_file:
         adapter_options["split_file"] = split_file
@@ -227,8 +233,12 @@ def _separation(adapter: DatasetAdapter, separate: str | bool | None, device: st
     if not query:
         return None
     if not isinstance(query, str) or not query.strip():
-        raise ValueError(f"separate must be a text query, True, False or None, got {separate!r}")
-    from tasks.separation import load_separator, require_separation_weights, separation_revision
+        raise OptionError(f"separate must be a text query, True, False or None, got {separate!r}")
+    from tasks.separation import (
+        load_separator,
+        require_separation_weights,
+        separation_revision,
+    )
 
     require_separation_weights()
     loaded: list = []
@@ -326,7 +336,7 @@ def _require_absolute_in_deployments(paths: list[str]) -> None:
         return
     relative = [p for p in paths if not Path(p).expanduser().is_absolute()]
     if relative:
-        raise ValueError(f"deployment runs need absolute paths (a worker runs in a temporary folder): {relative}")
+        raise OptionError(f"deployment runs need absolute paths (a worker runs in a temporary folder): {relative}")
 
 
 __all__ = ["preprocess", "summary_markdown"]

@@ -13,7 +13,13 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.inputs import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, collect_videos, output_stems
+from data_catalog.errors import OptionError
+from flows.inputs import (
+    AUDIO_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    collect_videos,
+    output_stems,
+)
 from flows.per_item import failed_record, for_each_item
 from flows.progress import BatchProgress
 from folai_models.separation.inference import DEFAULT_QUERY
@@ -59,7 +65,7 @@ def separate(
     """
     logger = get_run_logger()
     if not query or not query.strip():
-        raise ValueError("the separation query is empty: describe the sound to keep, e.g. 'footstep sounds'")
+        raise OptionError("the separation query is empty: describe the sound to keep, e.g. 'footstep sounds'")
     separator = load_separator(device=device)
     files = collect_videos(paths, extensions=AUDIO_EXTENSIONS | VIDEO_EXTENSIONS)
     stems = output_stems(files)

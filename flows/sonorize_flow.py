@@ -17,30 +17,34 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.context import FlowRunContext
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.context import FlowRunContext
 from prefect.states import Failed, State
 
 from data_catalog.atomic import json_text, remove_stale_temporaries, write_json_atomic
 from data_catalog.claims import Claim, ClaimBook
-from data_catalog.errors import OutputError
+from data_catalog.errors import OptionError, OutputError
 from data_catalog.hashing import fingerprint
 from data_catalog.locations import Location, is_url
+from data_catalog.output_folders import assign_output_folders
 from data_catalog.run_records import VIDEO_RUNS_TABLE, video_run_row
 from data_catalog.settings import get_settings
 from flows import run_ids
 from flows.bucket_video import BucketTargets
 from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, run_items
-from data_catalog.output_folders import assign_output_folders
 from flows.inputs import collect_inputs
 from flows.progress import BatchProgress
 from flows.run_logging import VideosFailed, quiet_input_error_tracebacks
 from flows.video_options import VideoContext, VideoOptions
 from tasks._options import sonorize_version
 from tasks.catalog_tasks import append_catalog_rows_task
+from tasks.engines import (
+    create_envelope_engine_from_config,
+    create_synth_engine_from_config,
+    resolve_envelope_engine,
+    resolve_synth_engine,
+)
 from tasks.library_tasks import library_fingerprint
-from tasks.engines import (create_envelope_engine_from_config, create_synth_engine_from_config, resolve_envelope_engine,
-                           resolve_synth_engine)
 
 RECORD_PREFIX = "sonorize-run"
 FAILED_NAMES_SHOWN = 5  # failed videos named in the Failed state's message
@@ -148,7 +152,7 @@ def sonorize_batch(
     started = datetime.now(timezone.utc)
     run_id, run_id_source = run_ids.run_id()
     if fan_out not in FAN_OUTS:
-        raise ValueError(f"fan_out must be one of {sorted(FAN_OUTS)}, not {fan_out!r}")
+        raise OptionError(f"fan_out must be one of {sorted(FAN_OUTS)}, not {fan_out!r}")
     out_text = str(out_dir) if out_dir else str(settings.output_dir)
     remote_out = is_url(out_text)
     out_root = Path(out_text) if not remote_out else None
@@ -164,7 +168,9 @@ def sonorize_batch(
                "synth": create_synth_engine_from_config(synth_engine, **options.engine_options()).describe()}
     context = VideoContext()
     if encoder:  # built once per batch; missing weights stop here, before any video
-        from tasks.feature_tasks import build_video_stage  # PyTorch: only when asked for
+        from tasks.feature_tasks import (
+            build_video_stage,  # PyTorch: only when asked for
+        )
 
         context = VideoContext(video_stage=build_video_stage(encoder, flow_method, device))
         options = replace(options, flow=context.video_stage.flow_method)
@@ -175,7 +181,7 @@ def sonorize_batch(
     targets = BucketTargets(output_url=out_text, quarantine_url=quarantine_dir, state_url=state_dir)
     claim_list = [Claim.from_dict(c) for c in claims or []]
     if claim_list and not state_dir:
-        raise ValueError("claims need state_dir (where the watcher keeps the claim records)")
+        raise OptionError("claims need state_dir (where the watcher keeps the claim records)")
     items = _items(paths, claim_list, remote_out, out_root, logger)
     logger.info("sonorize: %d video(s) -> %s (envelope=%s, synth=%s, fan_out=%s)", len(items), out_text,
                 envelope_engine, synth_engine, fan_out)
@@ -314,7 +320,7 @@ def _require_absolute_in_deployments(paths: list[str]) -> None:
         return
     relative = [p for p in paths if not is_url(p) and not Path(p).expanduser().is_absolute()]
     if relative:
-        raise ValueError(
+        raise OptionError(
             f"deployment runs need absolute paths (a worker runs in a temporary folder): {relative}; "
             "set out_dir (or SONORIZE_OUTPUT_DIR on the worker) and paths to absolute locations"
         )

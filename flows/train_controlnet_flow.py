@@ -28,7 +28,12 @@ import pyarrow as pa
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from data_catalog.checkpoints import load_checkpoint_state, load_optimizer_state, save_checkpoint
+from data_catalog.checkpoints import (
+    load_checkpoint_state,
+    load_optimizer_state,
+    save_checkpoint,
+)
+from data_catalog.errors import OptionError
 from data_catalog.media import write_wav
 from data_catalog.run_records import append_rows
 from data_catalog.settings import get_settings
@@ -49,7 +54,10 @@ STEPS_SCHEMA = pa.schema([
 def build_model(base: str, model_overrides: dict | None, device: str):
     """The FolAI model: SAO from the store (``base="store"``), else a named/JSON config with random weights."""
     from folai_models.synth import sao
-    from folai_models.synth.model import FolAISynthConfig, create_folai_synth_from_config
+    from folai_models.synth.model import (
+        FolAISynthConfig,
+        create_folai_synth_from_config,
+    )
     from tasks.engines.weights import load_sao_base, store_sao_config
 
     overrides = dict(model_overrides or {})
@@ -120,7 +128,7 @@ def train_controlnet(
     val = load_synth_chunks(dataset, val_split, cfg.chunk_s, sample_rate=net.sample_rate, max_chunks=val_chunks,
                             log=logger.warning, required=False) if val_chunks else []
     if not train:
-        raise ValueError(f"no usable {train_split!r} chunks in dataset {dataset!r}")
+        raise OptionError(f"no usable {train_split!r} chunks in dataset {dataset!r}")
     val = val or train[:1]
     if clap:
         from tasks.controlnet_data import add_clap_embeddings

@@ -24,7 +24,13 @@ import pyarrow as pa
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from data_catalog.checkpoints import CheckpointError, load_checkpoint_state, load_optimizer_state, save_checkpoint
+from data_catalog.checkpoints import (
+    CheckpointError,
+    load_checkpoint_state,
+    load_optimizer_state,
+    save_checkpoint,
+)
+from data_catalog.errors import OptionError
 from data_catalog.run_records import append_rows
 from data_catalog.settings import get_settings
 from flows import run_ids
@@ -49,13 +55,13 @@ def split_videos(videos, holdout: list[str] | None, train_split: str, val_split:
     if holdout:
         unknown = set(holdout) - {v.item_id for v in videos}
         if unknown:
-            raise ValueError(f"held-out items not in the dataset: {sorted(unknown)}")
+            raise OptionError(f"held-out items not in the dataset: {sorted(unknown)}")
         return [v for v in videos if v.item_id not in holdout], [v for v in videos if v.item_id in holdout]
     train = [v for v in videos if v.split == train_split]
     val = [v for v in videos if v.split == val_split]
     if not train or not val:
         splits = sorted({v.split for v in videos})
-        raise ValueError(f"need videos in splits {train_split!r} and {val_split!r} (found {splits}); "
+        raise OptionError(f"need videos in splits {train_split!r} and {val_split!r} (found {splits}); "
                          "or pass holdout=[item ids]")
     return train, val
 
@@ -99,7 +105,11 @@ def train_video2rms(
     """
     from folai_models.video2rms import Video2RMS, create_video2rms_from_config
     from folai_models.video2rms.fit import fit, prepare_fit_data
-    from folai_models.video2rms.train import EvalVideo, create_optimizer, seed_everything
+    from folai_models.video2rms.train import (
+        EvalVideo,
+        create_optimizer,
+        seed_everything,
+    )
 
     logger = get_run_logger()
     mirror = _mirror_function(encoder) if mirror_augment else None
@@ -109,7 +119,7 @@ def train_video2rms(
     train, val = split_videos(videos, holdout, train_split, val_split)
     revisions = sorted({v.feature_revision for v in train + val})
     if len(revisions) > 1:
-        raise ValueError(f"{dataset}: features of several encoder versions ({', '.join(revisions)}); "
+        raise OptionError(f"{dataset}: features of several encoder versions ({', '.join(revisions)}); "
                          "re-run preprocess so every video has the current ones")
     normalizer = FeatureNormalizer.fit([v.features for v in train], relative=relative_features)
     cfg = Video2RMSConfig.from_dict({**(config or {}),
@@ -179,7 +189,7 @@ def _mirror_function(encoder: str):
     cls = encoder_class(encoder)
     if not cls.mirrorable:
         mirrorable = sorted(name for name, other in ENCODERS.items() if other.mirrorable)
-        raise ValueError(f"mirror_augment: {encoder!r} features cannot be mirrored without re-encoding "
+        raise OptionError(f"mirror_augment: {encoder!r} features cannot be mirrored without re-encoding "
                          f"(mirrorable encoders: {', '.join(mirrorable)})")
     return cls.mirror_features
 

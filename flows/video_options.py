@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from data_catalog.errors import OptionError
 from tasks.library_tasks import sound_bank_task
 from tasks.media_tasks import load_audio_prompt_task
 
@@ -79,7 +80,7 @@ class VideoContext:
             if options.synth_engine in LIBRARY_ENGINES:
                 self._prompts[key] = (sound_bank_task(options.audio_prompt), None)
             elif Path(options.audio_prompt).is_dir():
-                raise ValueError(f"{options.audio_prompt}: a folder of sounds needs --synth-engine foley or sao "
+                raise OptionError(f"{options.audio_prompt}: a folder of sounds needs --synth-engine foley or sao "
                                  f"(the {options.synth_engine!r} engine takes one audio file)")
             else:
                 self._prompts[key] = load_audio_prompt_task(options.audio_prompt)

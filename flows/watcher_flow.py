@@ -27,7 +27,7 @@ from prefect import flow, get_run_logger
 
 from data_catalog.bucket_keys import BadKeyError, is_pending_or_hidden, validate_key
 from data_catalog.claims import Claim, ClaimBook, new_holder, object_id
-from data_catalog.errors import LocationError
+from data_catalog.errors import LocationError, OptionError
 from data_catalog.locations import Location, ObjectInfo
 from flows.deployment_settings import WATCHER_VARIABLES, setting
 from flows.inputs import VIDEO_EXTENSIONS
@@ -91,7 +91,7 @@ def watch_bucket(
     root = input_url.rstrip("/") + "/"
     inside = [u for u in (output_url, quarantine_url, state_url) if u.rstrip("/").startswith(root)]
     if inside:  # the watcher would pick up its own outputs as new videos
-        raise ValueError(f"{inside} lie inside the input prefix {input_url}: use sibling prefixes")
+        raise OptionError(f"{inside} lie inside the input prefix {input_url}: use sibling prefixes")
     source, state = _reachable(input_url), _reachable(state_url, must_exist=False)
     book = ClaimBook(state)
     watcher_run = flow_run_id()
@@ -234,7 +234,8 @@ def _flow_run_state(flow_run_id: str | None) -> str | None:
     try:
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(flow_run_id)
-    except Exception:
+    except Exception as exc:  # the API's transport and not-found errors differ between Prefect versions
+        run_logger().warning("could not read flow run %s: %s", flow_run_id, exc)
         return None
     return run.state.type.value if run.state else None
 

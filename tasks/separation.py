@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_catalog.errors import SonorizeInputError, WeightsError
+from data_catalog.errors import OptionError, SonorizeInputError, WeightsError
 from data_catalog.media.audio import iter_audio_blocks, write_wav_blocks
 from data_catalog.media.probe import probe_media
 from data_catalog.model_store import ModelStore, ModelStoreError, pull_command
@@ -94,7 +94,7 @@ class Separator:
     def condition(self, query: str):
         """The query's CLAP text embedding ``[1, 512]`` (computed once per query)."""
         if not query or not query.strip():
-            raise ValueError("the separation query is empty: describe the sound to keep, e.g. 'footstep sounds'")
+            raise OptionError("the separation query is empty: describe the sound to keep, e.g. 'footstep sounds'")
         if query not in self._conditions:
             self._conditions[query] = self.clap.embed_text([query])
         return self._conditions[query]
@@ -125,7 +125,10 @@ def _cached_separator(root: str, device: str) -> Separator:
 
 def _load_separator(store: ModelStore, device: str) -> Separator:
     from data_catalog.model_store import StateDictMismatchError, load_into, offline_hf
-    from folai_models.separation.inference import query_audio_model, split_audiosep_state
+    from folai_models.separation.inference import (
+        query_audio_model,
+        split_audiosep_state,
+    )
     from folai_models.separation.resunet import config_from_state_dict, create_separator
     from folai_models.synth.clap import create_clap
 

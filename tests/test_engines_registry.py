@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_catalog.errors import SonorizeError, SonorizeInputError
+from data_catalog.errors import SonorizeError
 from tasks.engines import (
     ENVELOPE_ENGINES,
     SYNTH_ENGINES,
@@ -32,7 +32,7 @@ def _build(create, config):
     """The engine, or the one-line user error an engine without its weights / extra gives."""
     try:
         return create(config)
-    except SonorizeInputError as error:  # folai, sao without weights; steps without MediaPipe
+    except SonorizeError as error:  # folai, sao without weights; steps without MediaPipe
         return error
 
 
@@ -40,7 +40,7 @@ def _build(create, config):
 def test_every_engine_builds_from_its_name_and_from_a_config(kind, registry, create, interface):
     for name, engine_class in registry.items():
         by_name, by_config = _build(create, name), _build(create, {"name": name, "options": {}})
-        if isinstance(by_name, SonorizeInputError):  # the same error both ways, naming what is missing
+        if isinstance(by_name, SonorizeError):  # the same error both ways, naming what is missing
             assert type(by_config) is type(by_name) and str(by_config) == str(by_name), name
             continue
         assert type(by_name) is type(by_config) is engine_class and isinstance(by_name, interface), name

@@ -16,6 +16,7 @@ from data_catalog.datasets.base import Chunk, DatasetAdapter, DatasetItem, Hit
 from data_catalog.datasets.folder import FolderAdapter
 from data_catalog.datasets.greatest_hits import GreatestHitsAdapter
 from data_catalog.datasets.walking_the_maps import WalkingTheMapsAdapter
+from data_catalog.errors import OptionError
 
 DATASETS: dict[str, type[DatasetAdapter]] = {
     GreatestHitsAdapter.name: GreatestHitsAdapter,
@@ -35,11 +36,11 @@ def get_dataset_adapter(name: str, /, **options) -> DatasetAdapter:
     try:
         cls = DATASETS[name.replace("_", "-") if isinstance(name, str) else name]
     except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(sorted(DATASETS))}") from None
+        raise OptionError(f"unknown dataset {name!r}; available: {', '.join(sorted(DATASETS))}") from None
     try:
         return cls(**options)
     except TypeError as exc:  # an option this adapter does not have
-        raise ValueError(f"dataset {name!r}: {exc}") from None
+        raise OptionError(f"dataset {name!r}: {exc}") from None
 
 
 __all__ = [

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from data_catalog.datasets import splits as split_rules
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import MediaError, SonorizeInputError
 from data_catalog.media import VideoInfo
 from data_catalog.media.file_types import VIDEO_EXTENSIONS  # noqa: F401 (what a dataset folder is searched for)
 
@@ -178,7 +178,7 @@ class DatasetAdapter(ABC):
         the end of an audio track that stops early.
         """
         if not (duration_s > 0):
-            raise ValueError(f"{item.video_path}: duration must be > 0, got {duration_s!r}")
+            raise MediaError(item.video_path, f"duration must be > 0, got {duration_s!r}")
         n_full = math.floor(duration_s / item.chunk_s + CHUNK_TOLERANCE_S)
         spans = [(i * item.chunk_s, item.chunk_s) for i in range(n_full)] or [(0.0, float(duration_s))]
         out = []

@@ -37,7 +37,7 @@ from data_catalog.datasets.base import (
     DatasetItem,
     find_videos,
 )
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import OptionError, SonorizeInputError
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +118,15 @@ class FolderAdapter(DatasetAdapter):
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
-            raise ValueError(f"name must match {_NAME.pattern} (it is a folder name), got {self.name!r}")
+            raise OptionError(f"name must match {_NAME.pattern} (it is a folder name), got {self.name!r}")
         if not (self.chunk_s > 0):
-            raise ValueError(f"chunk_s must be > 0, got {self.chunk_s!r}")
+            raise OptionError(f"chunk_s must be > 0, got {self.chunk_s!r}")
         if self.holdout is not None and self.holdout_fraction is not None:
-            raise ValueError("give holdout or holdout_fraction, not both")
+            raise OptionError("give holdout or holdout_fraction, not both")
         if self.holdout_fraction is not None and not 0 < self.holdout_fraction < 1:
-            raise ValueError(f"holdout_fraction must be between 0 and 1, got {self.holdout_fraction!r}")
+            raise OptionError(f"holdout_fraction must be between 0 and 1, got {self.holdout_fraction!r}")
         if self.holdout_split not in ("test", "val"):
-            raise ValueError(f"holdout_split must be 'test' or 'val', got {self.holdout_split!r}")
+            raise OptionError(f"holdout_split must be 'test' or 'val', got {self.holdout_split!r}")
 
     def _list(self, root: Path) -> list[DatasetItem]:
         labels = self._read_labels(root)

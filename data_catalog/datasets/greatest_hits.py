@@ -48,7 +48,7 @@ from data_catalog.datasets.base import (
     find_videos,
     folai_prompt,
 )
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import OptionError, SonorizeInputError
 
 VIDEO_ID = re.compile(r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}(?:-\d+)?")  # recording time [-n]
 VIDEO_NAME = re.compile(rf"(?P<id>{VIDEO_ID.pattern})_(?P<variant>denoised|mic)")
@@ -112,7 +112,7 @@ class GreatestHitsAdapter(DatasetAdapter):
 
     def __post_init__(self) -> None:
         if self.prefer not in VARIANTS:
-            raise ValueError(f"prefer must be one of {VARIANTS}, got {self.prefer!r}")
+            raise OptionError(f"prefer must be one of {VARIANTS}, got {self.prefer!r}")
 
     def _list(self, root: Path) -> list[DatasetItem]:
         by_id: dict[str, dict[str, Path]] = {}

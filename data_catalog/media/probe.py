@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from data_catalog.errors import MediaError
+from data_catalog.errors import MediaError, ToolMissingError
 from data_catalog.file_kinds import not_a_regular_file
 from data_catalog.media._ffmpeg import ffmpeg_path
 
@@ -48,7 +48,7 @@ def require_ffmpeg() -> None:
     """Raise a clear error when ffmpeg/ffprobe are not on PATH."""
     missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
     if missing:
-        raise RuntimeError(
+        raise ToolMissingError(None,
             f"{' and '.join(missing)} not found on PATH. sonorize needs the system ffmpeg: "
             "`sudo apt-get install ffmpeg` (Debian/Ubuntu), `brew install ffmpeg` (macOS)."
         )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_catalog.errors import OptionError
 from folai_models.rates import CAVP_FRAME_RATE
 from folai_models.windowed_render import iter_windowed_render
 from tasks.engines.base import SynthEngine, fit_length
@@ -23,7 +24,10 @@ class FolAISynthEngine(SynthEngine):
     """
 
     def __init__(self, checkpoint: str | Path | None = None, device: str = "auto", **sampler_kwargs):
-        from tasks.engines.weights import default_controlnet_checkpoint, require_folai_weights
+        from tasks.engines.weights import (
+            default_controlnet_checkpoint,
+            require_folai_weights,
+        )
 
         self.checkpoint = Path(checkpoint) if checkpoint else default_controlnet_checkpoint()
         require_folai_weights(self.checkpoint)
@@ -33,8 +37,8 @@ class FolAISynthEngine(SynthEngine):
     def render_blocks(self, envelope, frame_rate, *, n_samples, sample_rate, prompt, audio_prompt,
                       audio_prompt_rate, seed, video_path=None):
         from folai_models.synth.sampling import WINDOW_S, windowed_renderer
-        from tasks.feature_tasks import resolve_device
         from tasks.engines.weights import load_folai_model
+        from tasks.feature_tasks import resolve_device
 
         device = resolve_device(self.device)
         model = load_folai_model(str(self.checkpoint), device)
@@ -52,7 +56,7 @@ class FolAISynthEngine(SynthEngine):
         cavp_windows = None
         if model.conditioned_on_cavp:
             if video_path is None:
-                raise ValueError("this ControlNet was trained with CAVP video conditioning: it needs the video")
+                raise OptionError("this ControlNet was trained with CAVP video conditioning: it needs the video")
             from tasks.engines.weights import load_cavp, video_cavp_embeddings
 
             frames = video_cavp_embeddings(video_path, load_cavp(device=device), device)

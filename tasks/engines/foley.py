@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from data_catalog.errors import OptionError
 from folai_models import materials
 from tasks.engines.base import SynthEngine, fit_length
 from tasks.engines.registry import register_synth_engine
@@ -24,9 +25,9 @@ class FoleySynthEngine(SynthEngine):
     def __init__(self, room_tone_db: float | None = None, reverb: float | None = None):
         # Checked here, when the batch starts, not when the first video is rendered.
         if room_tone_db is not None and not (room_tone_db <= 0.0):  # NaN fails too; -inf turns it off
-            raise ValueError(f"room tone level must be at most 0 dBFS (or -inf for none), got {room_tone_db!r}")
+            raise OptionError(f"room tone level must be at most 0 dBFS (or -inf for none), got {room_tone_db!r}")
         if reverb is not None and not (0.0 <= reverb <= 1.0):
-            raise ValueError(f"reverb must be a wet level in [0, 1], got {reverb!r}")
+            raise OptionError(f"reverb must be a wet level in [0, 1], got {reverb!r}")
         self.room_tone_db = room_tone_db
         self.reverb = reverb
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from data_catalog.errors import OptionError
 from folai_models.windowed_render import iter_windowed_render
 from tasks.engines.base import SynthEngine, fit_length
 from tasks.engines.foley import FoleySynthEngine
@@ -38,11 +39,11 @@ class SAOSynthEngine(SynthEngine):
         self.sampler = sampler or SAMPLER_TYPE
         self.candidates = 1 if candidates is None else int(candidates)
         if self.steps < 1 or self.candidates < 1:
-            raise ValueError(f"steps and candidates must be at least 1, got {self.steps} and {self.candidates}")
+            raise OptionError(f"steps and candidates must be at least 1, got {self.steps} and {self.candidates}")
         if not np.isfinite(self.cfg_scale):
-            raise ValueError(f"cfg scale must be a finite number, got {cfg_scale!r}")
+            raise OptionError(f"cfg scale must be a finite number, got {cfg_scale!r}")
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+            raise OptionError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         self.render_engine = FoleySynthEngine(room_tone_db=room_tone_db, reverb=reverb)
         require_sao_text_weights()
         self.device = device
@@ -56,8 +57,8 @@ class SAOSynthEngine(SynthEngine):
         from data_catalog.settings import get_settings
         from folai_models.synth.audio_to_audio import WINDOW_S, windowed_regenerator
         from folai_models.windowed_render import BlockReader, window_spans
-        from tasks.feature_tasks import resolve_device
         from tasks.engines.weights import load_sao_text_model
+        from tasks.feature_tasks import resolve_device
 
         device = resolve_device(self.device)
         model = load_sao_text_model(str(get_settings().model_dir), device)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_catalog.errors import OptionError
 from data_catalog.media import VideoInfo
 from tasks.engines.base import EnvelopeEngine
 from tasks.engines.registry import register_envelope_engine
@@ -29,7 +30,7 @@ class Video2RMSEnvelopeEngine(EnvelopeEngine):
     def __init__(self, checkpoint: str | Path | None = None, device: str = "auto"):
         self.checkpoint = Path(checkpoint) if checkpoint else default_video2rms_checkpoint()
         if self.checkpoint is None:
-            raise ValueError("no Video2RMS checkpoint: set SONORIZE_VIDEO2RMS_CHECKPOINT or train one "
+            raise OptionError("no Video2RMS checkpoint: set SONORIZE_VIDEO2RMS_CHECKPOINT or train one "
                              "(train-video2rms flow); the package ships none in this install")
         self.device = device
 

@@ -12,7 +12,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from data_catalog.errors import SonorizeInputError
+from data_catalog.errors import WeightsError
 from data_catalog.model_store import (CorruptWeightsError, MissingWeightsError, ModelStore, ModelStoreError,
                                       offline_hf, pull_command)
 
@@ -25,7 +25,7 @@ CAVP_WEIGHT = "cavp"  # Diff-Foley's cavp_epoch66.ckpt
 CONTROLNET_MODEL = "ControlNetWeights"  # class name recorded in a ControlNet checkpoint's sidecar
 
 
-class SynthWeightsMissing(SonorizeInputError):
+class SynthWeightsMissing(WeightsError):
     """A neural synth engine cannot run: names every missing piece and how to get it."""
 
     engine = "neural"
