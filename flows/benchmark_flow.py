@@ -33,7 +33,7 @@ from prefect.states import Completed, Failed
 
 from data_catalog.atomic import json_text
 from data_catalog.datasets import get_dataset_adapter
-from data_catalog.errors import OptionError, SonorizeError, SonorizeInputError
+from data_catalog.errors import OptionError, SonorizeInputError
 from data_catalog.examples import make_bouncing_ball_video
 from data_catalog.hashing import fingerprint
 from data_catalog.run_records import read_table
@@ -46,6 +46,7 @@ from flows.benchmark_compare import (
     plot_history,
     previous_run,
 )
+from flows.per_item import run_item
 from flows.video_options import VideoOptions
 from flows.video_pipeline import sonorize_video
 from folai_models.events import detect_onsets
@@ -207,10 +208,11 @@ def _run_config(config, data, kind, items, out_root, run_id, now, logger) -> dic
         options = VideoOptions(**config, force=True, prompt=prompt)
         options = replace(options, fingerprint=fingerprint({**options.public(), "benchmark": True}))
         started = time.perf_counter()
-        try:
-            record = sonorize_video(video, out_root / fingerprint(config) / data.replace(":", "-") / stem, stem, options)
-        except SonorizeError as exc:  # a bad file is reported, the suite goes on
-            logger.warning("%s: skipped (%s)", video, exc)
+        folder = out_root / fingerprint(config) / data.replace(":", "-") / stem
+        record = run_item(video, lambda v: sonorize_video(v, folder, stem, options),  # noqa: B023 (called now)
+                          lambda v, reason: {"status": "failed", "error": reason}, label=str(video), logger=logger)
+        if record.get("status") == "failed":  # a bad file (or a bug, logged with its traceback): the suite goes on
+            logger.warning("%s: skipped (%s)", video, record["error"])
             continue
         wall = time.perf_counter() - started
         duration = float(record["video"]["duration_s"])

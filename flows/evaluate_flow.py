@@ -20,8 +20,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from data_catalog.atomic import atomic_path
-from data_catalog.errors import SonorizeError, SonorizeInputError
+from data_catalog.errors import SonorizeInputError
 from flows.inputs import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, collect_videos
+from flows.per_item import for_each_item
 from flows.progress import BatchProgress
 from tasks.metric_suite import is_value, metric_table, score_sets
 from tasks.realism_tasks import embed_file_task
@@ -30,18 +31,17 @@ MIN_BLOCKS_PER_CLIP = 2  # a per-clip score needs two aiSFX blocks (~3.5 s of au
 
 
 def _embed_all(files: list[str], label: str, progress: BatchProgress, logger) -> tuple[dict, list]:
-    embeddings, failed = {}, []
-    for path in files:
-        name = Path(path).name
-        progress.stage(name, f"embedding ({label})")
-        try:
-            embeddings[path] = embed_file_task(path)
-            progress.done(name, "ok")
-        except SonorizeError as exc:
-            failed.append({"path": path, "error": str(exc)})
-            logger.warning("skipped: %s", exc)
-            progress.done(name, "failed")
-    return embeddings, failed
+    def work(path: str, stage) -> dict:
+        stage(f"embedding ({label})")
+        return {"path": path, "status": "ok", "embedding": embed_file_task(path)}
+
+    def failed(path: str, reason: str) -> dict:
+        logger.warning("skipped: %s", reason)
+        return {"path": path, "status": "failed", "error": reason}
+
+    results = for_each_item(files, work, failed, label=str, progress=progress, logger=logger)
+    return ({r["path"]: r["embedding"] for r in results if r["status"] == "ok"},
+            [{"path": r["path"], "error": r["error"]} for r in results if r["status"] == "failed"])
 
 
 @flow(name="evaluate", log_prints=True)
