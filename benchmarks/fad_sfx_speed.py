@@ -24,8 +24,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from data_catalog.media.audio import extract_audio  # noqa: E402
-from folai_models.realism import AiSFXEmbedder, fad_sfx, per_clip_fad_sfx  # noqa: E402
+from folai_models.realism import fad_sfx, per_clip_fad_sfx  # noqa: E402
 from folai_models.rates import AISFX_SAMPLE_RATE  # noqa: E402
+from tasks.realism_tasks import load_aisfx  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "greatest-hits-dev"
 NOISE_CLIPS, NOISE_SECONDS, NOISE_RMS = 8, 30, 0.01  # the white-noise ceiling row
@@ -47,7 +48,7 @@ def main() -> None:
     clips = {v.name: extract_audio(v, sample_rate=AISFX_SAMPLE_RATE)[0] for v in videos}
     minutes = sum(a.size for a in clips.values()) / AISFX_SAMPLE_RATE / 60
 
-    embedder = AiSFXEmbedder.load()
+    embedder = load_aisfx()
     wall, cpu = time.perf_counter(), time.process_time()
     embeddings = {name: embedder.embed(audio, AISFX_SAMPLE_RATE) for name, audio in clips.items()}
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -270,9 +270,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped: {SHARED / name} not found (development data lives beside the repository)")
             return 0
     from folai_models import realism as fad
-    from folai_models.realism import AiSFXEmbedder
+    from tasks.realism_tasks import load_aisfx
 
-    embedder = AiSFXEmbedder.load(device="cpu")
+    embedder = load_aisfx(device="cpu")
     engine = create_envelope_engine_from_config(args.envelope_engine)
     args.cache.mkdir(parents=True, exist_ok=True)
     table, picks = [], []

@@ -77,9 +77,9 @@ def _from_rows(rows: list[dict], meta: dict, name: str) -> SoundBank:
 def _embedder():
     """The aiSFX sound embedding, when installed (one-shots are then also chosen by sound)."""
     try:
-        from folai_models.realism import AiSFXEmbedder
+        from tasks.realism_tasks import load_aisfx
 
-        return AiSFXEmbedder.load(device="cpu")
+        return load_aisfx(device="cpu")
     except ImportError as exc:  # the base install (no PyTorch): embeddings are optional
         log.info("sound library: no aiSFX embeddings (%s); one-shots are chosen by level and names only", exc)
     except WeightsError as exc:  # the aisfx wheel missing, or its checkpoint refused

@@ -22,6 +22,7 @@ from data_catalog.model_store.packaged_weights import (AISFX_INSTALL, PackagedWe
 from folai_models.realism import AiSFXEmbedder, AiSFXNet, fad_sfx, per_clip_fad_sfx  # noqa: E402
 from folai_models.realism import aisfx_frontend as frontend  # noqa: E402
 from folai_models.realism.fad import import_fadtk  # noqa: E402
+from tasks.realism_tasks import load_aisfx  # noqa: E402
 
 HAVE_AISFX = importlib.util.find_spec("aisfx") is not None
 HAVE_FADTK = importlib.util.find_spec("fadtk") is not None and importlib.util.find_spec("hypy_utils") is not None
@@ -85,7 +86,7 @@ def tiny():
 def real():
     if not HAVE_AISFX:
         pytest.skip(f"aisfx is not installed ({AISFX_INSTALL})")
-    return AiSFXEmbedder.load(device="cpu")
+    return load_aisfx(device="cpu")
 
 
 def hits(seed: int, seconds: float = 6.0, freq: float = 700.0, sr: int = SR) -> np.ndarray:
@@ -168,10 +169,10 @@ def test_tiny_checkpoint_loads_strictly_and_embeds(tmp_path, tiny):
         np.testing.assert_allclose(out, emb.net.embed(blocks).numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_full_size_checkpoint_file_loads_through_load(tmp_path):
+def test_full_size_checkpoint_file_loads_through_load_aisfx(tmp_path):
     path = tmp_path / "checkpoint.pth"
     save_checkpoint(path, random_state(64, PUBLISHED_HEADS), PUBLISHED_HEADS)
-    emb = AiSFXEmbedder.load(path=path)
+    emb = load_aisfx(path=path)
     assert emb.embedding_dim == 512 and emb.embed(np.zeros(100, np.float32), SR).shape == (1, 512)
 
 
@@ -181,7 +182,7 @@ def test_checkpoint_with_other_keys_is_refused_naming_them(tmp_path):
     state["embedding_net.conv_block5.conv1.weight"] = state.pop("embedding_net.conv_block4.conv1.weight")
     save_checkpoint(path, state, PUBLISHED_HEADS)
     with pytest.raises(StateDictMismatchError) as err:
-        AiSFXEmbedder.load(path=path)
+        load_aisfx(path=path)
     assert str(path) in str(err.value) and "conv_block4.conv1.weight" in str(err.value)
     with pytest.raises(RuntimeError):  # from_state_dict is strict too
         AiSFXEmbedder.from_state_dict(state, PUBLISHED_HEADS)
@@ -230,7 +231,7 @@ def test_missing_aisfx_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "aisfx" else real_find_spec(name, *a))
     with pytest.raises(PackagedWeightsMissing) as err:
-        AiSFXEmbedder.load()
+        load_aisfx()
     assert isinstance(err.value, WeightsError)
     assert "pip install --no-deps aisfx==0.1.2" in str(err.value)
 

@@ -4,7 +4,7 @@ aiSFX is the model of Ma & Lerch, "Representation Learning for the Automatic Ind
 of Sound Effects Libraries", ISMIR 2022 (model CC-BY 4.0), trained on professional
 sound-effects libraries; its weights ship inside the ``aisfx`` wheel.
 
-    emb = AiSFXEmbedder.load(device="cpu")
+    emb = tasks.realism_tasks.load_aisfx(device="cpu")   # the published weights, read by the data catalog
     E = emb.embed(audio, sample_rate)             # (n_blocks, 512) float32
     fad_sfx(reference_embeddings, generated_embeddings)
     per_clip_fad_sfx(reference_embeddings, {"clip": E, ...})

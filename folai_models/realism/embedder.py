@@ -90,27 +90,6 @@ class AiSFXEmbedder:
         net.load_state_dict(dict(state_dict), strict=True)
         return cls(net, device)
 
-    @classmethod
-    def load(cls, device: str | torch.device = "cpu", path=None) -> "AiSFXEmbedder":
-        """The published aiSFX model ("X-Sequential-CE") from the installed ``aisfx`` wheel.
-
-        Raises
-        ------
-        data_catalog.model_store.packaged_weights.PackagedWeightsMissing
-            aisfx is not installed (the message names ``pip install --no-deps aisfx==0.1.2``).
-        data_catalog.model_store.UnsafeWeightsError, StateDictMismatchError, packaged_weights.PackagedWeightsCorrupt
-            The checkpoint is refused, unreadable, or does not fit the network.
-        """
-        # The weights live in a wheel, not in this package: the data catalog finds and reads them.
-        from data_catalog.model_store.loading import load_into
-        from data_catalog.model_store.packaged_weights import aisfx_checkpoint_path, load_aisfx_checkpoint
-
-        path = path if path is not None else aisfx_checkpoint_path()
-        state_dict, ds_dict = load_aisfx_checkpoint(path)
-        net = create_aisfx_net(AiSFXConfig.from_ds_dict(ds_dict))
-        load_into(net, state_dict, source=path)
-        return cls(net, device)
-
     def blocks(self, audio, sample_rate: int) -> np.ndarray:
         """The network's input blocks, shape (n_blocks, 100, 96) (see :mod:`aisfx_frontend`)."""
         spectrogram = frontend.log_mel_spectrogram(prepare_audio(audio, sample_rate))

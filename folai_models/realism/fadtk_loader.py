@@ -26,22 +26,24 @@ class AiSFXLoader(ModelLoader):
     Parameters
     ----------
     embedder : AiSFXEmbedder, optional
-        Used as is (tests pass a tiny random one); by default ``load_model`` loads the
-        published weights from the installed aisfx wheel onto fadtk's device.
+        Used as is (tests pass a tiny random one).
+    load : callable, optional
+        ``load(device) -> AiSFXEmbedder``, called on first use with fadtk's device
+        (``tasks.realism_tasks.load_aisfx``: the published weights from the aisfx wheel).
     """
 
-    def __init__(self, embedder=None):
+    def __init__(self, embedder=None, load=None):
+        if (embedder is None) == (load is None):
+            raise ValueError("give the embedder or the function that loads it, one of the two")
         dim = embedder.embedding_dim if embedder is not None else AISFX_DIM
         super().__init__(AISFX_LOADER_NAME, dim, AISFX_SAMPLE_RATE)
-        self.model = embedder
+        self.model, self._load = embedder, load
         if embedder is not None:
             self.device = embedder.device
 
     def load_model(self):
         if self.model is None:
-            from folai_models.realism.embedder import AiSFXEmbedder
-
-            self.model = AiSFXEmbedder.load(device=self.device)
+            self.model = self._load(self.device)
 
     def _get_embedding(self, audio: np.ndarray) -> torch.Tensor:
         self.load_model()
