@@ -256,6 +256,7 @@ def separate_file_task(path: str, out_wav: str, query: str, separator: Separator
             "device": separator.device, "window_s": window_s, "overlap_s": overlap_s}
 
 
+@pipeline_task(name="separate-target", tags=("gpu", "separation", "dataset"))
 def separated_target_audio(path: str, source_sha256: str, query: str, *, separator: Callable[[], Separator],
                            revision: str, cache: SeparationCache | None = None,
                            window_s: float | None = None, overlap_s: float | None = None) -> tuple[Path, bool, str]:
