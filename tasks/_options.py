@@ -88,7 +88,13 @@ class PipelineTask:
 
 def pipeline_task(*, name: str, tags: tuple[str, ...] = (), retries: int = 0, retry_delay_seconds: float = 0,
                   cache_key_fn: Callable | None = None) -> Callable[[Callable], PipelineTask]:
-    """Declare a function as a pipeline step (see :class:`PipelineTask`)."""
+    """Declare a function as a pipeline step (see :class:`PipelineTask`).
+
+    Tags are for the steps that do a video's work (features, envelope, synthesis, separation,
+    buckets): Prefect acquires tag concurrency slots for every tagged task run, one API round
+    trip each (about a second on the temporary server), so the small bookkeeping steps a
+    video runs several times (probe, hash, outputs, catalog rows) carry none.
+    """
     options: dict[str, Any] = {"name": name, "tags": list(tags)}
     if retries:
         options.update(retries=retries, retry_delay_seconds=retry_delay_seconds)

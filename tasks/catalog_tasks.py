@@ -12,7 +12,7 @@ from data_catalog.run_records import VIDEO_RUNS_SCHEMA, append_rows
 from tasks._options import pipeline_task
 
 
-@pipeline_task(name="append-catalog-rows", tags=("catalog",))
+@pipeline_task(name="append-catalog-rows")
 def append_catalog_rows_task(catalog_dir: str | os.PathLike, table: str, rows: list[dict], part_name: str,
                              schema: pa.Schema = VIDEO_RUNS_SCHEMA) -> Path:
     """Append ``rows`` to catalog table ``table`` (:func:`data_catalog.run_records.append_rows`)."""

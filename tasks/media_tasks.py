@@ -12,13 +12,13 @@ from folai_models.rates import ENVELOPE_SAMPLE_RATE, OUTPUT_SAMPLE_RATE
 from tasks._options import keyed_by_file, pipeline_task
 
 
-@pipeline_task(name="probe-video", tags=("media",), cache_key_fn=keyed_by_file("path"))
+@pipeline_task(name="probe-video", cache_key_fn=keyed_by_file("path"))
 def probe_video_task(path: str) -> VideoInfo:
     """Probe and validate a video (raises MediaError naming the file and reason)."""
     return probe_video(path)
 
 
-@pipeline_task(name="hash-video", tags=("media",), cache_key_fn=keyed_by_file("path"))
+@pipeline_task(name="hash-video", cache_key_fn=keyed_by_file("path"))
 def hash_video_task(path: str) -> str:
     """The video's id: sha256 of its bytes."""
     return sha256_file(path)
@@ -50,7 +50,7 @@ def reference_envelope(path: str, n_frames: int) -> tuple[np.ndarray, float]:
     return out, covered
 
 
-@pipeline_task(name="reference-envelope", tags=("media", "envelope"),
+@pipeline_task(name="reference-envelope",
                cache_key_fn=keyed_by_file("path", "n_frames"))
 def reference_envelope_task(path: str, n_frames: int) -> tuple[np.ndarray, float]:
     """Envelope of the video's original audio, to score predictions against."""
@@ -60,7 +60,7 @@ def reference_envelope_task(path: str, n_frames: int) -> tuple[np.ndarray, float
 AUDIO_PROMPT_MAX_S = 60.0  # grains come from the first minute: a long file costs no memory
 
 
-@pipeline_task(name="load-audio-prompt", tags=("media", "synth"), cache_key_fn=keyed_by_file("path"))
+@pipeline_task(name="load-audio-prompt", cache_key_fn=keyed_by_file("path"))
 def load_audio_prompt_task(path: str) -> tuple[np.ndarray, int]:
     """Decode an audio prompt (any file ffmpeg reads, first minute) to mono 44.1 kHz."""
     audio = extract_audio(path, sample_rate=OUTPUT_SAMPLE_RATE, n_channels=1, max_duration_s=AUDIO_PROMPT_MAX_S)

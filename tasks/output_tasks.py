@@ -15,7 +15,7 @@ from folai_models.rates import ENVELOPE_SAMPLE_RATE
 from tasks._options import pipeline_task
 
 
-@pipeline_task(name="write-envelope-outputs", tags=("outputs",))
+@pipeline_task(name="write-envelope-outputs")
 def write_envelope_outputs_task(
     paths: dict[str, Path],
     envelope: np.ndarray,
@@ -39,7 +39,7 @@ def write_envelope_outputs_task(
     return events
 
 
-@pipeline_task(name="mux-video", tags=("outputs",))
+@pipeline_task(name="mux-video")
 def mux_video_task(paths: dict[str, Path], video_path: str) -> dict:
     """The video with the new WAV as its sound (picture copied when MP4 can hold it)."""
     return mux_audio(video_path, paths["wav"], paths["video"])
