@@ -188,11 +188,16 @@ def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundB
     if shots:
         _add_bed(bank, y, rms)
     else:  # nothing stands out: a room-tone recording (a library's "air" file) is all bed
-        bank.room_tone = _bed_regions(y, rms > FLOOR_MIN, sample_rate)
-        if bank.room_tone:
-            pooled = float(np.sqrt(np.mean(np.square(np.concatenate(bank.room_tone), dtype=np.float64))))
-            bank.room_tone = [(r / pooled).astype(np.float32) for r in bank.room_tone]
+        bank.room_tone, _ = _one_scale(_bed_regions(y, rms > FLOOR_MIN, sample_rate))
     return bank
+
+
+def _one_scale(regions: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
+    """``regions`` divided by their pooled RMS (relative levels kept), and that RMS (0 for none)."""
+    if not regions:
+        return [], 0.0
+    pooled = float(np.sqrt(np.mean(np.square(np.concatenate(regions), dtype=np.float64))))
+    return [(r / pooled).astype(np.float32) for r in regions], pooled
 
 
 def _bed_regions(y: np.ndarray, frames: np.ndarray, sample_rate: int) -> list[np.ndarray]:
@@ -217,12 +222,11 @@ def _add_bed(bank: SoundBank, y: np.ndarray, rms: np.ndarray) -> None:
 
     quiet = rms < float(np.percentile(rms, LOUD_PERCENTILE)) * 10 ** (-BED_BELOW_LOUD_DB / 20)
     quiet &= rms > FLOOR_MIN  # never digital silence (a decoder's padding, a muted stretch) in the bed
-    regions = _bed_regions(y, quiet, bank.sample_rate)
-    loud = loud_event_level(y, bank.sample_rate)
-    if not regions or loud <= EPS:
+    regions, pooled = _one_scale(_bed_regions(y, quiet, bank.sample_rate))
+    loud = loud_event_level(y, bank.sample_rate) if regions else 0.0
+    if loud <= EPS:
         return
-    pooled = float(np.sqrt(np.mean(np.square(np.concatenate(regions), dtype=np.float64))))
-    bank.room_tone = [(r / pooled).astype(np.float32) for r in regions]
+    bank.room_tone = regions
     bank.room_tone_db = np.array([20 * np.log10(pooled / loud)])
 
 
