@@ -350,3 +350,43 @@ def test_splice_stream_plays_regions_whole_and_is_seamless_block_by_block():
     lengths = (edges[1::2] - edges[::2])[:-1]  # plain stretches (the last is cut by the read)
     assert plain.mean() > 0.9  # outside the crossfades, one region plays as recorded ...
     assert lengths.min() >= int(0.25 * SR) - 2 * int(SPLICE_FADE_S * SR)  # ... for at least half its length
+
+
+def test_one_shots_ring_into_their_room_up_to_the_next_onset_and_only_decay():
+    """A one-shot keeps its tail and the room after it until the next hit; a second hit inside it
+    (too soft for the onset detector) is turned down, never a false onset."""
+    rng = np.random.default_rng(7)
+    y = 0.002 * rng.standard_normal(int(3.2 * SR))
+    for t in (0.2, 1.7):
+        shot = one_shot(rng, 0.6, 500, length_s=0.3)
+        y[int(t * SR) : int(t * SR) + shot.size] += shot
+    bump = one_shot(rng, 0.012, 3000, length_s=0.03)  # a touch at 0.9 s, 6 dB over the room
+    y[int(0.9 * SR) : int(0.9 * SR) + bump.size] += bump
+    bank = foley.analyse_recording(y.astype(np.float32), SR, "take")
+    first = int(np.argmax(bank.durations_s))
+    assert bank.durations_s[first] > 1.2  # 0.2 s -> 1.7 s: tail and room, not cut at the floor
+    x = bank.one_shots[first] * 10 ** (bank.level_db[first] / 20)  # as recorded
+    rms = foley.bank._frame_rms(x)
+    after = rms[int(np.argmax(rms)) :]
+    assert np.all(after <= np.minimum.accumulate(after) * 1.1)  # past the peak it only decays (the touch: x2)
+    room = rms[int(0.5 * SR / foley.bank.ANALYSIS_HOP) : int(0.65 * SR / foley.bank.ANALYSIS_HOP)]
+    assert 0.001 < float(np.median(room)) < 0.004  # ... and the room (RMS 0.002) is still there
+
+
+def test_sampled_one_shots_stay_near_their_recorded_level(library):
+    """A sampled hit plays at its recorded level turned toward the event's target by at most 6 dB (its
+    timbre and room belong to that level); level_follow_db=inf gives exactly the target."""
+    from tasks.library_tasks import sound_bank_task
+
+    bank = sound_bank_task.fn(str(library))  # hits recorded at about -30 to -6 dBFS
+    events = ((0.002, 0.0), (0.05, 1.0))  # (target level, intensity rank): far under the library's hits
+    for follow in (6.0, np.inf):
+        source = foley.SamplerSource(bank, SR, None, np.random.default_rng(0), level_follow_db=follow)
+        for level, rank in events:
+            shot = source.one_shot(level, rank, 0.5, np.random.default_rng(1))
+            played_db = 20 * np.log10(level * foley.levels.window_level(shot, SR))  # the renderer's gain is level
+            target_db, recorded_db = 20 * np.log10(level), bank.level_db[source.chosen[-1]]
+            expected = target_db if np.isinf(follow) else np.clip(recorded_db, target_db - follow, target_db + follow)
+            assert played_db == pytest.approx(expected, abs=0.5)
+    with pytest.raises(ValueError, match="level_follow_db"):
+        foley.SamplerSource(bank, SR, None, np.random.default_rng(0), level_follow_db=-1.0)

@@ -5,8 +5,10 @@
    peak as its target level and its intensity rank among the clip's events.
    Long events and plateaus are sustained spans.
 2. **Events.** Each note gets a one-shot from the source, scaled so its
-   loudest 32 ms window sits at the target level (with a little random gain),
-   panned slightly, and left to ring out: tails cross block borders.
+   loudest 32 ms window sits at the target level (with a little random gain;
+   a sampled one-shot stays within a few dB of its recorded level, see
+   :data:`~folai_models.foley.sources.LEVEL_FOLLOW_DB`), panned slightly, and
+   left to ring out: tails cross block borders.
 3. **Sustained spans** get the source's texture at the level the one-shots
    leave missing (``sqrt(target**2 - one_shots**2)``, frame by frame).
 4. **Room tone** runs under everything, never digital silence: at the
@@ -41,7 +43,7 @@ ROOM_TONE_CORRELATION = 0.5  # room tone L/R correlation: a room around the list
 ROOM_TONE_DEFAULT_DB = -60.0  # bed level (dBFS RMS) when a clip has no events to set it by
 ROOM_TONE_RANGE_DB = (-78.0, -40.0)  # the natural bed is kept within this range (dBFS RMS)
 TEXTURE_SMOOTH_S = 0.03  # the texture's level is smoothed over this (no zipper noise)
-EVENT_PEAK_CEILING = 0.7  # an event's one-shot peaks at most here (-3 dBFS): under the soft clipper's knee
+EVENT_PEAK_CEILING = 0.89  # an event's one-shot peaks at most here (-1 dBFS): under the soft clipper's knee
 CHOKE_S = 0.03  # a new event damps the tails still ringing (by the source's choke_db) over this long
 LEVEL_CONTEXT = 4096  # samples of the previous block kept for level windows and filter settling
 SUSTAINED_ONE_SHOT = 0.6  # a sustained event's onset one-shot is this fraction of its level

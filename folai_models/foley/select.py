@@ -23,8 +23,6 @@ BRIGHTNESS_WEIGHT = 0.5  # strength = z(level dB) + 0.5 z(log brightness): loud 
 NEIGHBOURS_FRACTION = 0.2  # candidates: the 20 % of the bank nearest in strength rank ...
 NEIGHBOURS_MIN = 3  # ... but at least this many
 CANDIDATE_SPREAD = 0.25  # candidates further than this in strength rank are drawn less (Gaussian)
-LEVEL_MATCH_DB = 6.0  # with a target level: 6 dB of level difference counts as one unit of distance ...
-RANK_WEIGHT = 0.5  # ... beside half the strength-rank difference (brightness still breaks ties)
 NO_REPEAT = 2  # the last 2 one-shots are not drawn again (when the bank has more)
 POOL_MIN = NEIGHBOURS_MIN + 1  # the prompt narrows the bank to no fewer one-shots than this
 PROMPT_MATCH_WEIGHT = 1.0  # weight of a one-shot whose path names a prompt word
@@ -84,7 +82,6 @@ class OneShotSelector:
         if len(bank) == 0:
             raise ValueError("the sound bank has no one-shots")
         self._ranks = strength_ranks(bank)
-        self._level_db = np.asarray(bank.level_db, np.float64)
         self._weights = prompt_weights(bank, prompt)
         # Prompt-preferred one-shots form the pool; when too few are preferred, the ones that sound most
         # like them (weight from the embedding) fill it up.
@@ -95,16 +92,15 @@ class OneShotSelector:
         self._recent: list[int] = []
         self._rng = rng
 
-    def choose(self, quantile: float, level_db: float | None = None) -> int:
+    def choose(self, quantile: float) -> int:
         """Index of a one-shot for an event whose intensity rank among the clip's events is ``quantile``.
 
-        With ``level_db`` (the event's target level, dBFS on the envelope's
-        scale) one-shots recorded near that level come first: a quiet one-shot
-        pushed up to a loud event brings its recording's noise floor up with it.
+        Ranks, not levels: the clip's loudest events get the library's
+        strongest one-shots whatever the envelope's absolute level (a
+        predicted envelope's is a guess; matching one-shots to it measured
+        worse, docs/REALISM.md).
         """
         distance = np.abs(self._ranks - float(np.clip(quantile, 0.0, 1.0)))
-        if level_db is not None and np.isfinite(level_db):
-            distance = np.abs(self._level_db - level_db) / LEVEL_MATCH_DB + RANK_WEIGHT * distance
         pool = self._pool if self._pool.size > NO_REPEAT else np.arange(self._ranks.size)
         blocked = set(self._recent[-NO_REPEAT:]) if pool.size > NO_REPEAT else set(self._recent[-1:])
         if pool.size == 1:

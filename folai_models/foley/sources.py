@@ -1,7 +1,8 @@
 """Where the Foley renderer's sounds come from: a sampler bank or a procedural material.
 
-A source gives, per event, a mono one-shot at unit level (its loudest 32 ms
-window has RMS 1 on the envelope's scale) with its natural tail, and two
+A source gives, per event, a mono one-shot with its natural tail, at unit
+level (its loudest 32 ms window has RMS 1 on the envelope's scale; a sampler
+leaves the recorded level in, within a few dB), and two
 endless streams: the sustained texture (scrapes, rubs, shuffles) and the room
 tone under everything.
 """
@@ -24,6 +25,10 @@ from folai_models.materials.modal import ModalSpec
 from folai_models.preview_synth.measure import EPS, resample
 
 PITCH_SPREAD_SEMITONES = 0.35  # per-hit pitch variation of a one-shot (uniform +-)
+# A sampled one-shot plays at its recorded level, turned toward the event's target by at most this: the
+# envelope's relative loudness still shows, and a hit keeps the level its timbre and room were recorded at
+# (exact envelope levels measured FAD-SFX 54.8 on greatest-hits-dev, +-6 dB 38.3: docs/REALISM.md).
+LEVEL_FOLLOW_DB = 6.0
 TEXTURE_GRAIN_S = 0.08  # granular texture from sustained material
 PROCEDURAL_TEXTURE_CHUNK_S = 2.0  # procedural textures are made in chunks ...
 PROCEDURAL_TEXTURE_FADE_S = 0.05  # ... joined with equal-power crossfades
@@ -68,8 +73,9 @@ class FoleySource(ABC):
 
     @abstractmethod
     def one_shot(self, level: float, quantile: float, intensity: float, rng: np.random.Generator) -> np.ndarray:
-        """Unit-level mono one-shot for an event of target ``level`` (envelope RMS), intensity rank
-        ``quantile`` among the clip's events and absolute ``intensity`` in [0, 1]."""
+        """Mono one-shot for an event of target ``level`` (envelope RMS), intensity rank ``quantile``
+        among the clip's events and absolute ``intensity`` in [0, 1]; the renderer multiplies it by
+        ``level``, so a unit-level one-shot lands on the target."""
 
     @abstractmethod
     def texture_stream(self, rng: np.random.Generator):
@@ -94,7 +100,8 @@ class SamplerSource(FoleySource):
     default_reverb = 0.0  # recordings carry their own room
     choke_db = SAMPLER_CHOKE_DB
 
-    def __init__(self, bank: SoundBank, sample_rate: int, prompt: str | None, rng: np.random.Generator):
+    def __init__(self, bank: SoundBank, sample_rate: int, prompt: str | None, rng: np.random.Generator,
+                 level_follow_db: float = LEVEL_FOLLOW_DB):
         if len(bank) == 0:
             raise ValueError("the sound library has no usable one-shots")
         if bank.sample_rate != sample_rate:
@@ -106,14 +113,23 @@ class SamplerSource(FoleySource):
         self.max_tail_s = float(bank.durations_s.max()) * 2 ** (PITCH_SPREAD_SEMITONES / 12) + 0.01
         self.description = (f"sampler: {len(bank)} one-shots, {len(bank.sustained)} sustained and "
                             f"{len(bank.room_tone)} room-tone regions from {len(set(bank.names))} file(s)")
+        if not level_follow_db >= 0.0:
+            raise ValueError(f"level_follow_db must be >= 0 (inf: exactly the envelope), got {level_follow_db!r}")
+        self.level_follow_db = float(level_follow_db)
         self.chosen: list[int] = []  # one-shot index per event, in order (for the record and tests)
 
     def one_shot(self, level, quantile, intensity, rng):
-        k = self._selector.choose(quantile, 20 * np.log10(max(level, 1e-6)))
+        """The chosen one-shot at unit level times (its recorded level / ``level``), that ratio kept
+        within +-``level_follow_db``: the renderer's gain of ``level`` then leaves it near its recorded level."""
+        k = self._selector.choose(quantile)
         self.chosen.append(k)
         shot = _pitch_shift(self.bank.one_shots[k], rng.uniform(-PITCH_SPREAD_SEMITONES, PITCH_SPREAD_SEMITONES),
                             self.sample_rate)
-        return shot
+        if np.isinf(self.level_follow_db):
+            return shot
+        toward_recorded_db = np.clip(self.bank.level_db[k] - 20 * np.log10(max(level, 1e-9)),
+                                     -self.level_follow_db, self.level_follow_db)
+        return shot * np.float32(10 ** (toward_recorded_db / 20))
 
     def texture_stream(self, rng):
         sources = self.bank.sustained or self.bank.one_shots

@@ -18,7 +18,7 @@ ROOM_PREDELAY_S = 0.006  # first reflections arrive after this
 ROOM_IR_S = 0.5  # impulse response length (RT60 plus headroom)
 ROOM_DAMPING_HZ = 5000.0  # walls absorb highs: the tail is low-passed here
 ROOM_TONE_FIR_TAPS = 2047  # room tone shaping filter: ~22 Hz resolution at 44.1 kHz, down to the rumble band
-SOFT_CLIP_KNEE = 0.8  # samples above this are rounded off ...
+SOFT_CLIP_KNEE = 0.9  # samples above this are rounded off ...
 SOFT_CLIP_CEILING = 0.99  # ... so no sample exceeds this
 
 
