@@ -390,3 +390,23 @@ def test_sampled_one_shots_stay_near_their_recorded_level(library):
             assert played_db == pytest.approx(expected, abs=0.5)
     with pytest.raises(ValueError, match="level_follow_db"):
         foley.SamplerSource(bank, SR, None, np.random.default_rng(0), level_follow_db=-1.0)
+
+
+def test_a_touch_leading_into_a_hit_is_not_a_one_shot():
+    """A segment whose loudest moment comes long after its onset (a scrape running into a hit the onset
+    detector merged) would sound as a late second onset; a file of nothing but slow swells keeps them."""
+    rng = np.random.default_rng(8)
+    y = 0.001 * rng.standard_normal(int(4.0 * SR))
+    ramp = np.linspace(0.0, 1.0, int(0.25 * SR)) ** 2
+    for t in (0.4, 1.4, 2.4):
+        shot = one_shot(rng, 0.5, 600, length_s=0.3)
+        y[int(t * SR) : int(t * SR) + shot.size] += shot
+        y[int(t * SR) - ramp.size : int(t * SR)] += 0.06 * ramp * rng.standard_normal(ramp.size)  # a scrape into it
+    bank = foley.analyse_recording(y.astype(np.float32), SR, "hits")
+    assert len(bank) >= 3 and all(foley.bank._peak_frame(x) * foley.bank.ANALYSIS_HOP <= 0.05 * SR for x in bank.one_shots)
+    # A lone swell: 0.4 s of rising noise, its peak far past the onset; it is all the file has, so it stays.
+    t = np.arange(int(0.4 * SR)) / SR
+    swell = np.zeros(int(1.5 * SR))
+    swell[int(0.5 * SR) : int(0.5 * SR) + t.size] = 0.3 * (t / t[-1]) ** 2 * rng.standard_normal(t.size)
+    lone = foley.analyse_recording((swell + 0.001 * rng.standard_normal(swell.size)).astype(np.float32), SR, "swell")
+    assert len(lone) >= 1

@@ -32,6 +32,10 @@ ONE_SHOT_MIN_S = 0.03  # shorter segments are not one-shots
 ONE_SHOT_MAX_S = 2.0  # longest one-shot (its tail is faded out past this)
 # A one-shot runs to the next onset: its tail and the room it rings into, never cut at the floor (cut
 # tails, then a spliced bed, measured FAD-SFX 54.8 on greatest-hits-dev; whole tails 38.3: docs/REALISM.md).
+# A hit peaks within 50 ms of its onset; a segment peaking later is a touch or scrape leading into a hit the
+# onset detector merged, and sounds as a late second onset (dropping them removed 15 of the sampler's 23 false
+# output onsets on greatest-hits-dev: docs/REALISM.md).
+ONE_SHOT_PEAK_WITHIN_S = 0.05  # ... such segments are not one-shots (unless a file has nothing else)
 TAIL_RISE_RATIO = 1.0  # past its peak a frame is turned down to the quietest frame before it x this: it only decays
 PRE_ROLL_S = 0.002  # one-shots start this long before the detected onset (keeps the attack)
 FADE_IN_S = 0.001  # fades at the cut points avoid clicks
@@ -100,6 +104,12 @@ def _fade(x: np.ndarray, sample_rate: int) -> np.ndarray:
     return x
 
 
+def _peak_frame(x: np.ndarray) -> int:
+    """Index of the loudest :func:`_frame_rms` frame of ``x`` (0 for a short one)."""
+    frame_rms = _frame_rms(x)
+    return int(np.argmax(frame_rms)) if frame_rms.size else 0
+
+
 def _decaying(x: np.ndarray) -> np.ndarray:
     """``x`` with every analysis frame past the loudest turned down to the quietest one before it
     (x :data:`TAIL_RISE_RATIO`): a second hit inside a tail would sound as a false onset.
@@ -163,7 +173,7 @@ def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundB
     bounds = [*np.unique(np.asarray(onsets, dtype=np.int64)), y.size]
     max_len, min_len = int(ONE_SHOT_MAX_S * sample_rate), int(ONE_SHOT_MIN_S * sample_rate)
     pre = int(PRE_ROLL_S * sample_rate)
-    shots, levels = [], []
+    shots, levels, late = [], [], []
     for a, b in zip(bounds[:-1], bounds[1:]):
         a = max(0, int(a) - pre)
         end = min(int(b), a + max_len)
@@ -177,6 +187,9 @@ def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundB
             continue
         shots.append(shot / level)
         levels.append(level)
+        late.append(_peak_frame(shot) * ANALYSIS_HOP > ONE_SHOT_PEAK_WITHIN_S * sample_rate)
+    if shots and not all(late):  # a file of slow swells keeps them: still a library
+        shots, levels = [x for x, z in zip(shots, late) if not z], [v for v, z in zip(levels, late) if not z]
     if shots:
         bank.one_shots = shots
         bank.level_db = 20 * np.log10(np.asarray(levels))
