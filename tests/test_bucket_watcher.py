@@ -202,8 +202,8 @@ def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overw
 def test_killed_worker_mid_batch_every_video_once_no_partial_outputs(stack, tmp_path):
     server, moto = stack
     fs, prefix, t0 = _s3(moto), "crash", time.monotonic()
-    # Enough 1 s videos that the kill lands mid-batch (2 done, at least 3 not) without waiting on long ones.
-    files = _make_videos(tmp_path / "media", n_good=6, n_corrupt=0)
+    # Enough 1 s videos that the kill lands mid-batch (2 done, 3 not) without waiting on long ones.
+    files = _make_videos(tmp_path / "media", n_good=5, n_corrupt=0)
     for key, local in files.items():
         fs.put_file(str(local), f"{BUCKET}/{prefix}/incoming/{key}")
     done_prefix = f"{BUCKET}/{prefix}/sonorize-state/done"
