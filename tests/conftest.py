@@ -49,7 +49,7 @@ def prefect_home() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_prefect_server(tmp_path_factory):
-    """One `prefect server start` on loopback for the session's deployment and operations tests.
+    """One `prefect server start` on loopback for the session's deployment, operations and bucket-watcher tests.
 
     Both pools made by docker/work-pools.sh (no GPU_SLOTS) and prefect.yaml's `batch`, `watcher` and
     `nightly` deployments. Starting, pooling and deploying costs ~35 s on 2 cores, so it is done once;
@@ -66,6 +66,19 @@ def shared_prefect_server(tmp_path_factory):
         assert pools.returncode == 0, pools.stdout + pools.stderr
         out = server.cli("--no-prompt", "deploy", "--name", "nightly", "--name", "watcher", "--name", "batch")
         assert "sonorize/batch" in out and "benchmark/nightly" in out, out[-3000:]
+        yield server
+    finally:
+        kill_tree(server.proc)
+
+
+@pytest.fixture(scope="session")
+def shared_moto(tmp_path_factory):
+    """One moto S3 server on loopback for the session's bucket tests (each test file uses its own buckets)."""
+    from live_servers import MotoServer, kill_tree
+
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    try:
+        server.wait_ready()
         yield server
     finally:
         kill_tree(server.proc)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Collection
 from pathlib import Path
 from uuid import UUID
 
@@ -162,12 +163,16 @@ class PrefectServer:
         with self.client() as client:
             return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])))
 
-    def wait_flow_runs_final(self, flow_name: str, expected: int, timeout_s: float, logs: list[Path]) -> list:
-        """Wait until at least ``expected`` runs of ``flow_name`` exist and all are final."""
+    def wait_flow_runs_final(self, flow_name: str, expected: int, timeout_s: float, logs: list[Path],
+                             before: Collection[UUID] = ()) -> list:
+        """Wait until at least ``expected`` runs of ``flow_name`` exist and all are final.
+
+        ``before``: ids of runs that existed before (another test's on a shared server), left out.
+        """
         deadline = time.monotonic() + timeout_s
         runs = []
         while time.monotonic() < deadline:
-            runs = self.flow_runs(flow_name)
+            runs = [r for r in self.flow_runs(flow_name) if r.id not in before]
             if len(runs) >= expected and all(r.state and r.state.is_final() for r in runs):
                 return runs
             time.sleep(0.5)

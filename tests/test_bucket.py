@@ -20,7 +20,6 @@ from data_catalog.bucket_keys import (BadKeyError, MAX_KEY_CHARS, is_pending_or_
 from data_catalog.claims import ClaimBook, new_holder, object_id
 from data_catalog.locations import Location, ObjectInfo
 from data_catalog.quarantine import error_report, parse_report, quarantine_object
-from live_servers import MotoServer, kill_tree
 
 
 @pytest.mark.parametrize("key", ["a.mp4", "shoots/day 1/take-3.MOV", "ünïcødé/ファイル.mp4", "x" * 196 + ".mp4"])
@@ -120,14 +119,10 @@ def test_claim_lifecycle_done_once_and_stale_holder(tmp_path):
     assert book.newest_attempt(object_id(_info("other.mp4"))) == 0
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        kill_tree(server.proc)
+@pytest.fixture
+def moto(shared_moto):
+    """The session's moto server (tests/conftest.py); this file's buckets: claims-test, flow-test."""
+    return shared_moto
 
 
 def test_concurrent_claimers_on_s3_only_one_wins(moto, monkeypatch, tmp_path):

@@ -1,9 +1,11 @@
 """The input bucket end to end: a real Prefect server, process workers and moto's S3 server.
 
-`prefect deploy` of the repo's prefect.yaml (batch + watcher), `prefect deployment run
+`prefect deploy --all` of the repo's prefect.yaml, `prefect deployment run
 watch-bucket/watcher`, and the watcher's `sonorize/batch` runs, all executed by real process
-workers reading and writing s3:// URLs on moto. Everything runs on loopback; every wait is
-bounded; every process started here is killed at the end.
+workers reading and writing s3:// URLs on moto. The server and moto are the session's
+(tests/conftest.py): tests here count only their own flow runs and undo what they add to the
+server. Everything runs on loopback; every wait is bounded; every process started here is
+killed at the end.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from live_servers import PREFECT, REPO_ROOT, MotoServer, PrefectServer, kill_tree, tail
+from live_servers import PREFECT, REPO_ROOT, kill_tree, tail
 from media_factory import pattern_clip
 
 pytestmark = [
@@ -34,32 +36,34 @@ RUN_TIMEOUT_S = 180
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """Prefect server + moto, the pool, and both deployments (shared by this module's tests)."""
-    home = tmp_path_factory.mktemp("stack")
-    server, moto = PrefectServer(home), MotoServer(home)
+def stack(shared_prefect_server, shared_moto):
+    """The session's Prefect server (both pools; `batch`, `watcher`, `nightly`) and moto with this file's bucket."""
+    _s3(shared_moto).mkdir(BUCKET)
+    return shared_prefect_server, shared_moto
+
+
+def test_prefect_yaml_deploys_every_deployment_and_both_pools(stack):
+    server, _ = stack
+    with server.client() as client:
+        shared_deployments = {d.id for d in client.read_deployments()}
     try:
-        moto.wait_ready()
-        _s3(moto).mkdir(BUCKET)
-        server.wait_healthy()
         pools = subprocess.run(["bash", str(REPO_ROOT / "docker" / "work-pools.sh")], cwd=REPO_ROOT,
                                env={**server.env, "PREFECT": PREFECT, "GPU_SLOTS": "2"}, capture_output=True,
                                text=True, timeout=180)
         assert pools.returncode == 0, pools.stdout + pools.stderr
         out = server.cli("--no-prompt", "deploy", "--all", env={"SONORIZE_GPU_IMAGE": "sonorize-gpu:test"})
         assert "sonorize/batch" in out and "watch-bucket/watcher" in out, out[-3000:]
-        yield server, moto, home
-    finally:
-        kill_tree(server.proc)
-        kill_tree(moto.proc)
-
-
-def test_prefect_yaml_deploys_every_deployment_and_both_pools(stack):
-    server, _, _ = stack
-    with server.client() as client:
-        deployments = {f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()}
-        pools = {p.name: p.type for p in client.read_work_pools()}
-        limits = {c.tag: c.concurrency_limit for c in client.read_concurrency_limits(limit=10, offset=0)}
+        with server.client() as client:
+            deployments = {f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()}
+            pools = {p.name: p.type for p in client.read_work_pools()}
+            limits = {c.tag: c.concurrency_limit for c in client.read_concurrency_limits(limit=10, offset=0)}
+    finally:  # the shared server as the other tests know it: no gpu limit, only the deployments it had
+        with server.client() as client:
+            if "gpu" in {c.tag for c in client.read_concurrency_limits(limit=50, offset=0)}:
+                client.delete_concurrency_limit_by_tag("gpu")
+            for deployment in client.read_deployments():
+                if deployment.id not in shared_deployments:
+                    client.delete_deployment(deployment.id)
     assert {"sonorize/batch", "sonorize/batch-gpu", "watch-bucket/watcher", "preprocess/preprocess",
             "benchmark/nightly", "train-video2rms/gpu", "train-controlnet/gpu"} <= set(deployments), \
         sorted(deployments)
@@ -119,8 +123,9 @@ def _outputs(fs, prefix: str) -> dict[str, list[str]]:
 
 
 def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overwrites(stack, tmp_path):
-    server, moto, _ = stack
+    server, moto = stack
     fs, prefix, t0 = _s3(moto), "drop", time.monotonic()
+    polls_before, batches_before = _run_ids(server, "watch-bucket"), _run_ids(server, "sonorize")
     # 5 good (two under sub-prefixes) and one of each corrupt kind: every case, few videos to decode.
     files = _make_videos(tmp_path / "media", n_good=5, n_corrupt=3)
     for key, local in files.items():
@@ -132,8 +137,8 @@ def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overw
     worker = server.start_worker(POOL, tmp_path, worker_log, env=_worker_env(moto, tmp_path))
     try:
         _run_watcher(server, prefix, min_age_s=0)
-        server.wait_flow_runs_final("watch-bucket", 1, RUN_TIMEOUT_S, [worker_log])
-        batches = server.wait_flow_runs_final("sonorize", 1, RUN_TIMEOUT_S, [worker_log])
+        server.wait_flow_runs_final("watch-bucket", 1, RUN_TIMEOUT_S, [worker_log], polls_before)
+        batches = server.wait_flow_runs_final("sonorize", 1, RUN_TIMEOUT_S, [worker_log], batches_before)
         assert len(batches) == 1 and batches[0].state.is_failed(), batches  # 3 corrupt videos: an alerting state
         assert batches[0].state.message.startswith("3 of 8 videos failed: "), batches[0].state.message
         first_done = time.monotonic() - t0
@@ -165,8 +170,8 @@ def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overw
         claims_before = _safe_find(fs, f"{BUCKET}/{prefix}/sonorize-state/claims")
         fs.put_file(str(files["clip02.mp4"]), f"{BUCKET}/{prefix}/incoming/late.mp4")
         _run_watcher(server, prefix, min_age_s=600)
-        server.wait_flow_runs_final("watch-bucket", 2, RUN_TIMEOUT_S, [worker_log])
-        assert len(server.flow_runs("sonorize")) == 1
+        server.wait_flow_runs_final("watch-bucket", 2, RUN_TIMEOUT_S, [worker_log], polls_before)
+        assert len(server.flow_runs("sonorize")) == len(batches_before) + 1
         assert _safe_find(fs, f"{BUCKET}/{prefix}/sonorize-state/claims") == claims_before
 
         # Overwrite one object with other content: processed again (and the settled upload too).
@@ -175,8 +180,8 @@ def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overw
         # This batch fans its videos out to a local Dask cluster (one task per video).
         _run_watcher(server, prefix, min_age_s=0, batch_parameters={
             "envelope_engine": "preview", "synth_engine": "preview", "fan_out": "dask", "dask_workers": 2})
-        server.wait_flow_runs_final("watch-bucket", 3, RUN_TIMEOUT_S, [worker_log])
-        batches = server.wait_flow_runs_final("sonorize", 2, RUN_TIMEOUT_S, [worker_log])
+        server.wait_flow_runs_final("watch-bucket", 3, RUN_TIMEOUT_S, [worker_log], polls_before)
+        batches = server.wait_flow_runs_final("sonorize", 2, RUN_TIMEOUT_S, [worker_log], batches_before)
         assert sorted(r.state.type.value for r in batches) == ["COMPLETED", "FAILED"], batches
         record = json.loads(fs.cat_file(f"{BUCKET}/{prefix}/outputs/clip01/clip01.record.json"))
         from data_catalog.hashing import sha256_file
@@ -195,15 +200,15 @@ def test_watcher_processes_each_object_once_quarantines_corrupt_and_redoes_overw
 
 
 def test_killed_worker_mid_batch_every_video_once_no_partial_outputs(stack, tmp_path):
-    server, moto, _ = stack
+    server, moto = stack
     fs, prefix, t0 = _s3(moto), "crash", time.monotonic()
-    # Enough 1 s videos that the kill lands mid-batch (2 done, at least 3 not) without waiting on long ones.
-    files = _make_videos(tmp_path / "media", n_good=6, n_corrupt=0)
+    # Enough 1 s videos that the kill lands mid-batch (2 done, 3 not) without waiting on long ones.
+    files = _make_videos(tmp_path / "media", n_good=5, n_corrupt=0)
     for key, local in files.items():
         fs.put_file(str(local), f"{BUCKET}/{prefix}/incoming/{key}")
     done_prefix = f"{BUCKET}/{prefix}/sonorize-state/done"
     lease = {"min_age_s": 0, "lease_s": 6}
-    runs_before = {r.id for r in server.flow_runs("sonorize")}
+    runs_before = _run_ids(server, "sonorize")
 
     log_a, log_b = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
     worker_a = server.start_worker(POOL, tmp_path, log_a, env=_worker_env(moto, tmp_path))
@@ -225,7 +230,7 @@ def test_killed_worker_mid_batch_every_video_once_no_partial_outputs(stack, tmp_
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while time.monotonic() < deadline and len(_safe_find(fs, done_prefix)) < len(files):
             time.sleep(0.5)
-        server.wait_flow_runs_final("sonorize", len(runs_before) + 2, RUN_TIMEOUT_S, [log_a, log_b])
+        server.wait_flow_runs_final("sonorize", 2, RUN_TIMEOUT_S, [log_a, log_b], runs_before)
     finally:
         kill_tree(worker_b)
 
@@ -247,6 +252,11 @@ def test_killed_worker_mid_batch_every_video_once_no_partial_outputs(stack, tmp_
     assert server.read_flow_run(crashed_run.id).state.type.value == "CRASHED"
     print(f"kill and resume: {n_done_at_kill} done before the kill, {len(retried)} retried, "
           f"{time.monotonic() - t0:.1f} s")
+
+
+def _run_ids(server, flow_name: str) -> set:
+    """Ids of the flow's runs so far (the server is shared: a test counts only the runs it started)."""
+    return {r.id for r in server.flow_runs(flow_name)}
 
 
 def _safe_find(fs, path: str) -> list[str]:

@@ -4,8 +4,8 @@ ends Failed and notifies through an automation, no `gpu` limit without GPUs, GPU
 refuse to deploy without their image.
 
 The session's `prefect server start` on loopback (tests/conftest.py) is shared with the deployment
-test; every wait is bounded and every process started here (workers, their flow-run processes) is
-killed at the end.
+and bucket-watcher tests (each counts only its own flow runs); every wait is bounded and every
+process started here (workers, their flow-run processes) is killed at the end.
 """
 
 from __future__ import annotations
@@ -59,10 +59,12 @@ def _runs(server, deployment_id, state: str | None = None) -> list:
                                      flow_run_filter=flow_run_filter)
 
 
-def _wait_runs(server, deployment_id, state: str, timeout_s: float, logs: list[Path]) -> list:
+def _wait_runs(server, deployment_id, state: str, timeout_s: float, logs: list[Path],
+               before: set = frozenset()) -> list:
+    """Runs of the deployment in ``state``, leaving out ``before`` (ids of runs other tests started)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if runs := _runs(server, deployment_id, state):
+        if runs := [r for r in _runs(server, deployment_id, state) if r.id not in before]:
             return runs
         time.sleep(0.5)
     pytest.fail(f"no {state} run of deployment {deployment_id} within {timeout_s} s\n"
@@ -103,10 +105,11 @@ def test_deployed_schedules_create_runs_and_a_scheduled_run_completes_on_a_worke
     server.cli("--no-prompt", "deploy", "--name", "watcher", "--interval", "5", "--param", f"input_url={incoming}")
     watcher = _deployment(server, "watch-bucket/watcher")
     assert any(s.active and s.schedule.interval.total_seconds() == 5 for s in watcher.schedules), watcher.schedules
+    done_before = {r.id for r in _runs(server, watcher.id, "COMPLETED")}  # the server is shared
     worker_log = tmp_path / "worker.log"
     worker = server.start_worker(POOL, tmp_path, worker_log, env={"SONORIZE_CATALOG_DIR": str(tmp_path / "catalog")})
     try:
-        done = _wait_runs(server, watcher.id, "COMPLETED", RUN_TIMEOUT_S, [worker_log, server.log])
+        done = _wait_runs(server, watcher.id, "COMPLETED", RUN_TIMEOUT_S, [worker_log, server.log], done_before)
     finally:
         for schedule in _deployment(server, "watch-bucket/watcher").schedules:  # stop firing for later tests
             if schedule.active:
