@@ -157,4 +157,4 @@ def test_synth_watch_renders_each_save_and_survives_a_bad_one(clip, tmp_path):
         wait_for("rendered")
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=90) == 0  # a render in flight finishes first (slow on a loaded machine)
