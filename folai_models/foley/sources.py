@@ -53,8 +53,8 @@ ROOM_TONE_INDOOR = ((10, -12), (30, -5), (60, 0), (120, -1), (230, -5), (450, -1
 ROOM_TONE_OUTDOOR = ((10, -3), (30, 0), (60, -2), (120, -6), (250, -12), (500, -17), (1000, -22), (2000, -27),
                      (4000, -32), (8000, -38), (13000, -45), (16000, -55), (22050, -75))
 OUTDOOR_MATERIALS = frozenset({"gravel", "grass", "water", "stone"})
-PROCEDURAL_ROOM_TONE_DB = -40.0  # procedural bed re the loud hits: a quiet studio's floor
-PROCEDURAL_REVERB = 0.12  # procedural one-shots are dry: a little small room by default
+PROCEDURAL_ROOM_TONE_DB = -34.0  # bed re the loud hits: a field recording's floor (FAD-SFX -40: 163.5, -34: 152.4)
+PROCEDURAL_REVERB = 0.0  # no added room: the dev recordings are close-miked (FAD-SFX 0.12: 167.9, dry: 163.5)
 # A new strike damps what still rings: one object, not two detuned oscillators beating against each other
 # (their beating made false onsets). A stick re-striking a synthetic object stops it almost dead; a
 # recording's tail also holds its room, which the next hit does not silence.
@@ -196,6 +196,7 @@ class ProceduralSource(FoleySource):
         self._spec = self._object_spec(rng)
         self.striker = _strike.STRIKERS["shoe" if footsteps else "stick"]
         self._body = _strike.DenseBody(rng, _strike.body_tau(self.name))
+        self._thump_hz = rng.uniform(*_strike.THUMP_HZ)  # one support per take
         self.max_tail_s = _materials.dsp.MAX_GRAIN_S + HEEL_TOE_DELAY_S[1] + 0.01
         kind = "footsteps on " if footsteps else ""
         self.description = f"procedural {kind}'{self.name}'"
@@ -217,8 +218,13 @@ class ProceduralSource(FoleySource):
             obj = np.asarray(_materials.modal.modal_grain(spec, self.sample_rate, rng, intensity=intensity), np.float64)
         hit = _strike.mix([(1.0, _strike.contact(self.striker, self.sample_rate, rng, intensity)),
                            (BODY_LEVEL, self._body.render(self.sample_rate, rng))])
-        x = _strike.mix([(OBJECT_LEVEL, obj), (SOFT_STRIKE_LEVEL + (1 - SOFT_STRIKE_LEVEL) * intensity, hit)])
-        return _materials.dsp.band_limit(x, self.sample_rate, None, STRIKE_HIGH_CUT_HZ, order=4)
+        hardness = SOFT_STRIKE_LEVEL + (1 - SOFT_STRIKE_LEVEL) * intensity
+        x = _strike.mix([(OBJECT_LEVEL, obj), (hardness, hit)])
+        x = _materials.dsp.band_limit(x, self.sample_rate, None, STRIKE_HIGH_CUT_HZ, order=4)
+        if not self.striker.thump_level:
+            return x
+        thump_gain = self.striker.thump_level * hardness * float(np.max(np.abs(x)))
+        return _strike.mix([(1.0, x), (thump_gain, _strike.thump(self.sample_rate, rng, self._thump_hz))])
 
     def _step(self, intensity: float, rng) -> np.ndarray:
         heel = self._strike(intensity, rng)

@@ -26,12 +26,14 @@ class Striker:
     tau_s: float  # contact noise decay
     modes: tuple[tuple[float, float], ...]  # (Hz, decay s) of the striker's own ringing
     ring_level: float  # that ringing relative to the contact noise
+    thump_level: float  # the support's low thump (:func:`thump`) peak re the strike's, at full intensity
 
 
 STICK = Striker(  # a wooden drumstick: bright contact, its own modes at 3-7 kHz ringing for ~10 ms
-    band_hz=(1200.0, 7000.0), tau_s=0.004, modes=((2900.0, 0.012), (4700.0, 0.008), (6900.0, 0.005)), ring_level=0.5)
-SHOE = Striker(  # a shoe's heel or sole: softer, lower contact, no ringing of its own
-    band_hz=(250.0, 4000.0), tau_s=0.006, modes=(), ring_level=0.0)
+    band_hz=(1200.0, 7000.0), tau_s=0.004, modes=((2900.0, 0.012), (4700.0, 0.008), (6900.0, 0.005)), ring_level=0.5,
+    thump_level=0.5)  # 1.0 measured FAD-SFX 171.0 vs 167.9 at 0.5
+SHOE = Striker(  # a shoe's heel or sole: softer, lower contact, no ringing of its own; its heel thump is
+    band_hz=(250.0, 4000.0), tau_s=0.006, modes=(), ring_level=0.0, thump_level=0.0)  # the step's (sources)
 STRIKERS = {"stick": STICK, "shoe": SHOE}
 
 CONTACT_LENGTH_S = 0.08  # the contact's noise and ringing are computed over this long
@@ -52,6 +54,16 @@ BODY_MODE_TAU_SCALE = 1.5  # partials ring 1.5x as long as the diffuse part
 BODY_PARTIAL_JITTER = 0.004  # +-0.4 % per strike: the same object, a slightly different contact point
 BODY_ATTACK_S = 0.002  # the body builds up over 2 ms (no step at the contact instant)
 BODY_LENGTH_TAUS = 7.0  # the body is computed for this many of its 1 kHz decay times (-60 dB)
+# The support's thump: a stick's momentum moves what the object rests on (table, floor, ground) and the
+# hand, a heavily damped low mode. Greatest-hits-dev hits carry more energy below ~400 Hz than the
+# contact and body alone (aiSFX log-mel of loud frames); adding it measured FAD-SFX 174.9 -> 165.7 (docs/REALISM.md).
+THUMP_HZ = (60.0, 160.0)  # the support's lowest mode, drawn once per take (one table, one patch of ground) ...
+THUMP_JITTER = 0.03  # ... and within +-3 % per strike (where the stick lands)
+THUMP_TAU_S = 0.08  # its decay time constant: a table or soil rings low for ~0.5 s (0.04 s: FAD 167.9; 0.15 s: F1 drops)
+THUMP_NOISE_BAND_HZ = (30.0, 300.0)  # the diffuse part of the thump ...
+THUMP_NOISE_MIX = 0.7  # ... relative to the mode
+THUMP_ATTACK_S = 0.002  # no step at the contact instant
+THUMP_LENGTH_TAUS = 7.0  # computed for this many decay times (-60 dB)
 
 
 def body_tau(material: str) -> float:
@@ -112,6 +124,19 @@ class DenseBody:
 
     def _tau(self, hz: float) -> float:
         return self.tau_s * (1000.0 / hz) ** BODY_TILT
+
+
+def thump(sample_rate: int, rng: np.random.Generator, hz: float, tau_s: float | None = None) -> np.ndarray:
+    """The low thump of the struck object's support (its mode at ``hz``, drawn per take from
+    :data:`THUMP_HZ`): a damped low mode plus low noise (peak 1); ``tau_s`` defaults to :data:`THUMP_TAU_S`."""
+    tau_s = THUMP_TAU_S if tau_s is None else tau_s
+    hz *= 1.0 + rng.uniform(-THUMP_JITTER, THUMP_JITTER)
+    n = int(tau_s * THUMP_LENGTH_TAUS * sample_rate)
+    t = np.arange(n) / sample_rate
+    decay = np.exp(-t / tau_s) * np.minimum(1.0, t / THUMP_ATTACK_S)
+    mode = np.sin(2 * np.pi * hz * t) * decay
+    noise = dsp.band_limit(dsp.white_noise(n, rng), sample_rate, *THUMP_NOISE_BAND_HZ) * decay
+    return dsp.peak1(dsp.peak1(mode) + THUMP_NOISE_MIX * dsp.peak1(noise))
 
 
 def mix(parts: list[tuple[float, np.ndarray]]) -> np.ndarray:
