@@ -284,10 +284,17 @@ def _stamp(path: Path) -> tuple | None:
 def _watch(envelope_csv: Path, render) -> None:
     """Render again each time ``envelope_csv`` is saved, until Ctrl-C. A save that does not read
     (half written, a typo in a value) prints its one-line error and the loop waits for the next."""
+    import signal
     import time
 
     from data_catalog.errors import SonorizeError
 
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # Ctrl-C and a plain kill both stop the loop, even when SIGINT came ignored from the parent (a
+    # process started in the background, or by a runner that ignores it: Python then keeps ignoring it).
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     console.print(f"watching {envelope_csv}: save it to hear the change (Ctrl-C stops)")
     seen = _stamp(envelope_csv)
     try:
@@ -310,6 +317,9 @@ def _watch(envelope_csv: Path, render) -> None:
                           soft_wrap=True)
     except KeyboardInterrupt:
         console.print("stopped watching")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @app.command("envelope-from-audio")

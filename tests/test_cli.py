@@ -130,7 +130,9 @@ def test_synth_watch_renders_each_save_and_survives_a_bad_one(clip, tmp_path):
     lines = csv_path.read_text().splitlines()
     proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "synth", str(clip), "--envelope", str(csv_path),
                              "--out", str(tmp_path), "--watch"], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            # started as from a shell's background (SIGINT ignored): Ctrl-C must still stop it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
 
     def wait_for(word: str, timeout: float = 60.0) -> str:
         end = time.monotonic() + timeout
@@ -157,4 +159,4 @@ def test_synth_watch_renders_each_save_and_survives_a_bad_one(clip, tmp_path):
         wait_for("rendered")
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=90) == 0  # a render in flight finishes first (slow on a loaded machine)
+        assert proc.wait(timeout=30) == 0
