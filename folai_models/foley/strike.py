@@ -126,14 +126,13 @@ class DenseBody:
         return self.tau_s * (1000.0 / hz) ** BODY_TILT
 
 
-def thump(sample_rate: int, rng: np.random.Generator, hz: float, tau_s: float | None = None) -> np.ndarray:
+def thump(sample_rate: int, rng: np.random.Generator, hz: float) -> np.ndarray:
     """The low thump of the struck object's support (its mode at ``hz``, drawn per take from
-    :data:`THUMP_HZ`): a damped low mode plus low noise (peak 1); ``tau_s`` defaults to :data:`THUMP_TAU_S`."""
-    tau_s = THUMP_TAU_S if tau_s is None else tau_s
+    :data:`THUMP_HZ`): a damped low mode plus low noise (peak 1), decaying over :data:`THUMP_TAU_S`."""
     hz *= 1.0 + rng.uniform(-THUMP_JITTER, THUMP_JITTER)
-    n = int(tau_s * THUMP_LENGTH_TAUS * sample_rate)
+    n = int(THUMP_TAU_S * THUMP_LENGTH_TAUS * sample_rate)
     t = np.arange(n) / sample_rate
-    decay = np.exp(-t / tau_s) * np.minimum(1.0, t / THUMP_ATTACK_S)
+    decay = np.exp(-t / THUMP_TAU_S) * np.minimum(1.0, t / THUMP_ATTACK_S)
     mode = np.sin(2 * np.pi * hz * t) * decay
     noise = dsp.band_limit(dsp.white_noise(n, rng), sample_rate, *THUMP_NOISE_BAND_HZ) * decay
     return dsp.peak1(dsp.peak1(mode) + THUMP_NOISE_MIX * dsp.peak1(noise))
