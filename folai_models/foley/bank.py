@@ -104,29 +104,24 @@ def _fade(x: np.ndarray, sample_rate: int) -> np.ndarray:
     return x
 
 
-def _peak_frame(x: np.ndarray) -> int:
-    """Index of the loudest :func:`_frame_rms` frame of ``x`` (0 for a short one)."""
-    frame_rms = _frame_rms(x)
-    return int(np.argmax(frame_rms)) if frame_rms.size else 0
-
-
-def _decaying(x: np.ndarray) -> np.ndarray:
+def _decaying(x: np.ndarray) -> tuple[np.ndarray, int]:
     """``x`` with every analysis frame past the loudest turned down to the quietest one before it
-    (x :data:`TAIL_RISE_RATIO`): a second hit inside a tail would sound as a false onset.
+    (x :data:`TAIL_RISE_RATIO`): a second hit inside a tail would sound as a false onset; and the
+    index of that loudest :func:`_frame_rms` frame (0 for a short ``x``).
 
     The gain is interpolated between frame centres (no steps).
     """
     frame_rms = _frame_rms(x)
+    peak = int(np.argmax(frame_rms)) if frame_rms.size else 0
     if frame_rms.size < 3:
-        return x
-    peak = int(np.argmax(frame_rms))
+        return x, peak
     after = frame_rms[peak:]
     gain = np.ones(frame_rms.size)
     gain[peak:] = np.minimum(1.0, TAIL_RISE_RATIO * np.minimum.accumulate(after) / np.maximum(after, EPS))
     if np.all(gain == 1.0):
-        return x
+        return x, peak
     centres = np.arange(frame_rms.size) * ANALYSIS_HOP + ANALYSIS_FRAME // 2
-    return (x * np.interp(np.arange(x.size), centres, gain)).astype(np.float32)
+    return (x * np.interp(np.arange(x.size), centres, gain)).astype(np.float32), peak
 
 
 def _unit_rms(x: np.ndarray) -> np.ndarray:
@@ -181,13 +176,14 @@ def analyse_recording(y: np.ndarray, sample_rate: int, name: str = "") -> SoundB
         seg_rms = rms[ka:kb]
         if seg_rms.size == 0 or seg_rms.max() < floor * 10 ** (ONE_SHOT_MIN_DB / 20) or end - a < min_len:
             continue
-        shot = _fade(_decaying(y[a:end]), sample_rate)
+        shot, peak = _decaying(y[a:end])
+        shot = _fade(shot, sample_rate)
         level = window_level(shot, sample_rate)
         if level <= EPS:
             continue
         shots.append(shot / level)
         levels.append(level)
-        late.append(_peak_frame(shot) * ANALYSIS_HOP > ONE_SHOT_PEAK_WITHIN_S * sample_rate)
+        late.append(peak * ANALYSIS_HOP > ONE_SHOT_PEAK_WITHIN_S * sample_rate)
     if shots and not all(late):  # a file of slow swells keeps them: still a library
         shots, levels = [x for x, z in zip(shots, late) if not z], [v for v, z in zip(levels, late) if not z]
     if shots:
