@@ -159,4 +159,8 @@ def test_synth_watch_renders_each_save_and_survives_a_bad_one(clip, tmp_path):
         wait_for("rendered")
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        try:
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:  # a watcher that ignored Ctrl-C is not left running after the test
+                proc.kill()
