@@ -20,6 +20,14 @@ This module stores and verifies; it never builds a model (each model builds
 itself from the state and sidecar :func:`load_checkpoint_state` returns, e.g.
 ``Video2RMS.from_checkpoint(state, meta)``). torch and safetensors are
 imported on use, so importing this module stays light.
+
+ONNX export (Video2RMS, for inference without PyTorch), beside the checkpoint:
+
+- ``ckpt/best.onnx``: the graph (:mod:`folai_models.video2rms.onnx_export`).
+- ``ckpt/best.onnx.json``: its sha256 and the sha256 of the weights and of the
+  config it was exported from (:func:`save_onnx_export`). :func:`load_onnx_export`
+  refuses a graph whose hash or source does not match: a stale export (the
+  checkpoint was retrained or edited since) is never run in its place.
 """
 
 from __future__ import annotations
@@ -36,16 +44,24 @@ from data_catalog.hashing import sha256_file
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
+    "ONNX_FORMAT",
     "CheckpointError",
     "sidecar_path",
     "optimizer_path",
+    "onnx_path",
+    "onnx_sidecar_path",
     "save_checkpoint",
     "load_optimizer_state",
     "load_checkpoint_state",
+    "load_checkpoint_meta",
+    "save_onnx_export",
+    "load_onnx_export",
 ]
 
 CHECKPOINT_FORMAT = "sonorize-video2rms-checkpoint"  # "format" key of the JSON sidecar
 CHECKPOINT_VERSION = 1  # bump when the file layout changes
+ONNX_FORMAT = "sonorize-onnx-export"  # "format" key of an ONNX export's sidecar
+ONNX_VERSION = 1
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -56,6 +72,16 @@ def sidecar_path(path: str | os.PathLike) -> Path:
 def optimizer_path(path: str | os.PathLike) -> Path:
     """The optimizer file of weights file ``path`` (-> ``best.optim.safetensors``)."""
     return Path(path).with_suffix(".optim.safetensors")
+
+
+def onnx_path(path: str | os.PathLike) -> Path:
+    """The ONNX export of weights file ``path`` (-> ``best.onnx``)."""
+    return Path(path).with_suffix(".onnx")
+
+
+def onnx_sidecar_path(path: str | os.PathLike) -> Path:
+    """The sidecar of the ONNX export of weights file ``path`` (-> ``best.onnx.json``)."""
+    return Path(path).with_suffix(".onnx.json")
 
 
 def _flatten_optimizer(state_dict: dict) -> tuple[dict, dict[str, str]]:
@@ -167,6 +193,93 @@ def _verify(file: Path, expected: str | None, sidecar: Path) -> None:
         )
 
 
+def load_checkpoint_meta(path: str | os.PathLike, *, model: str | None = None) -> dict:
+    """The sidecar of a checkpoint whose weights file matches its recorded sha256 (no torch needed).
+
+    Raises :class:`CheckpointError` as :func:`load_checkpoint_state` does.
+    """
+    path = Path(path)
+    meta = _read_sidecar(path)
+    if model is not None and meta.get("model") != model:
+        raise CheckpointError(path, f"this is a checkpoint of {meta.get('model')!r}, not of {model!r}")
+    _verify(path, meta.get("weights_sha256"), sidecar_path(path))
+    return meta
+
+
+def _config_sha256(meta: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(meta.get("config"), sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def save_onnx_export(path: str | os.PathLike, graph: bytes, *, exporter: dict[str, Any]) -> Path:
+    """Write the ONNX export ``graph`` of checkpoint ``path`` and its sidecar, atomically.
+
+    Parameters
+    ----------
+    path : the checkpoint's ``.safetensors`` weights (verified first)
+    graph : the serialised ONNX model
+    exporter : how it was made (tool versions, opset), kept in the sidecar
+
+    Returns
+    -------
+    Path
+        The ``.onnx`` file.
+    """
+    path = Path(path)
+    meta = load_checkpoint_meta(path)
+    target = onnx_path(path)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(graph)
+    record = {
+        "format": ONNX_FORMAT,
+        "version": ONNX_VERSION,
+        "model": meta.get("model"),
+        "onnx_file": target.name,
+        "onnx_sha256": sha256_file(target),
+        "checkpoint_file": path.name,
+        "checkpoint_weights_sha256": meta.get("weights_sha256"),
+        "checkpoint_config_sha256": _config_sha256(meta),
+        "exporter": dict(exporter),
+    }
+    write_json_atomic(onnx_sidecar_path(path), record)
+    return target
+
+
+def load_onnx_export(path: str | os.PathLike, *, model: str | None = None) -> tuple[Path, dict]:
+    """The verified ONNX export of checkpoint ``path`` and the checkpoint's sidecar.
+
+    Verified: the checkpoint (as :func:`load_checkpoint_meta`), the graph's sha256 against its
+    sidecar, and that the sidecar names this checkpoint's weights and config (else it is stale).
+
+    Raises
+    ------
+    CheckpointError
+        No export, a missing or invalid sidecar, a modified graph, or a graph exported from other
+        weights or another config (names the file).
+    """
+    path = Path(path)
+    meta = load_checkpoint_meta(path, model=model)
+    graph, sidecar = onnx_path(path), onnx_sidecar_path(path)
+    if not graph.is_file():
+        raise CheckpointError(graph, "no ONNX export of this checkpoint (sonorize export-onnx makes one)")
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(sidecar, f"the sidecar of {graph.name} is missing (sonorize export-onnx "
+                                       "rewrites both)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(sidecar, f"ONNX export sidecar is not valid JSON ({error})") from None
+    if not isinstance(record, dict) or record.get("format") != ONNX_FORMAT or record.get("version") != ONNX_VERSION:
+        raise CheckpointError(sidecar, f"not a {ONNX_FORMAT} version {ONNX_VERSION} sidecar")
+    _verify(graph, record.get("onnx_sha256"), sidecar)
+    if (record.get("checkpoint_weights_sha256") != meta.get("weights_sha256")
+            or record.get("checkpoint_config_sha256") != _config_sha256(meta)):
+        raise CheckpointError(graph, f"exported from other weights or another config than {path.name} "
+                                     "(stale: sonorize export-onnx makes it again)")
+    return graph, meta
+
+
 def load_checkpoint_state(path: str | os.PathLike, *, map_location: str = "cpu", model: str | None = None):
     """The verified tensors and sidecar of a checkpoint written by :func:`save_checkpoint`.
 
@@ -192,10 +305,7 @@ def load_checkpoint_state(path: str | os.PathLike, *, map_location: str = "cpu",
     from safetensors.torch import load_file
 
     path = Path(path)
-    meta = _read_sidecar(path)
-    if model is not None and meta.get("model") != model:
-        raise CheckpointError(path, f"this is a checkpoint of {meta.get('model')!r}, not of {model!r}")
-    _verify(path, meta.get("weights_sha256"), sidecar_path(path))
+    meta = load_checkpoint_meta(path, model=model)
     try:
         state = load_file(str(path), device=str(map_location))
     except (SafetensorError, OSError) as error:

@@ -552,6 +552,28 @@ def train_video2rms(
     Console().print({"best_checkpoint": result["best_checkpoint"], "best": result["best"]})
 
 
+@app.command("export-onnx")
+def export_onnx(
+    checkpoint: Optional[Path] = typer.Argument(None, help="A Video2RMS checkpoint (.safetensors); default: the "
+                                                           "configured or shipped one."),
+) -> None:
+    """Export a Video2RMS checkpoint to ONNX beside it (CHECKPOINT.onnx + .onnx.json): it then runs on the CPU
+    without PyTorch. Needs the video extra (PyTorch, onnx)."""
+    _require_torch("sonorize export-onnx")
+    from data_catalog.errors import SonorizeError
+    from tasks.engines.video2rms import default_video2rms_checkpoint
+    from tasks.video2rms_export import export_video2rms_onnx
+
+    checkpoint = checkpoint or default_video2rms_checkpoint()
+    if checkpoint is None:
+        _fail("no Video2RMS checkpoint: name one")
+    try:
+        target = export_video2rms_onnx(checkpoint)
+    except (SonorizeError, ImportError) as exc:  # ImportError: onnx (the video extra) is not installed
+        _fail(str(exc))
+    console.print(f"ONNX export: {target}")
+
+
 @app.command("train-controlnet")
 def train_controlnet(
     dataset: str = typer.Argument(..., help="A preprocessed dataset (its chunks table), e.g. greatest-hits."),

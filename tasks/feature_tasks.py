@@ -46,7 +46,7 @@ def default_flow_method(encoder: str) -> str:
 
 def build_flow(method: str, device: str, store: ModelStore) -> FlowEstimator:
     """A flow estimator by registry name; one with weights (RAFT) loads them from the model store (never downloads)."""
-    options = {"device": device} if flow_estimator_class(method).uses_device else {}
+    options = {"device": resolve_device(device)} if flow_estimator_class(method).uses_device else {}
     estimator = create_flow_estimator_from_config({"name": method, "options": options})
     if estimator.weights_name:
         estimator.load_state_dict(load_state_dict(store.require(estimator.weights_name)))
@@ -66,8 +66,8 @@ def build_video_stage(encoder: str, flow: str | None = None, device: str = "auto
                       store: ModelStore | None = None) -> VideoStage:
     """Encoder (pretrained weights from the store when it has any) and its flow estimator."""
     store = store or ModelStore()
-    device = resolve_device(device)
-    options = {"device": device} if encoder != "motion" else {}
+    # resolved only for a model that runs on it: 'auto' imports torch to look for a GPU
+    options = {"device": resolve_device(device)} if encoder != "motion" else {}
     model = create_encoder_from_config({"name": encoder, "options": options})
     if model.weights_name:
         model.load_state_dict(load_state_dict(store.require(model.weights_name)))

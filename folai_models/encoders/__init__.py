@@ -1,16 +1,14 @@
 """Frame encoders: video frames (and flow images) -> per-frame feature vectors.
 
 Encoders register themselves by name in :data:`ENCODERS` (see ``base.py``).
-Every module of this package is imported below, so adding an encoder is one
-file that defines a :class:`FrameEncoder` subclass decorated with
-``@register_encoder("name")``.
+Every module of this package holding one is imported on lookup, the encoder's
+own module first (``motion`` needs no PyTorch; the others do), so adding an
+encoder is one file that defines a :class:`FrameEncoder` subclass decorated
+with ``@register_encoder("name")``. ``ENCODERS`` read from this package holds
+all of them.
 """
 
-import importlib
-import pkgutil
-
 from folai_models.encoders.base import (
-    ENCODERS,
     EncoderConfig,
     FrameEncoder,
     create_encoder_from_config,
@@ -20,6 +18,11 @@ from folai_models.encoders.base import (
 
 __all__ = ["ENCODERS", "EncoderConfig", "FrameEncoder", "create_encoder_from_config", "encoder_class", "register_encoder"]
 
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "base":
-        importlib.import_module(f"{__name__}.{_module.name}")  # registers its encoders
+
+def __getattr__(name: str):
+    if name == "ENCODERS":  # the whole registry: every encoder module imported
+        from folai_models.encoders.base import ENCODERS, load_encoders
+
+        load_encoders()
+        return ENCODERS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from folai_models.registry import look_up, register_in
+from folai_models.registry import import_registering_modules, look_up, register_in
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class FrameEncoder(ABC):
 
 
 ENCODERS: dict[str, type[FrameEncoder]] = {}
+_UNAVAILABLE: dict[str, str] = {}  # encoder module -> the package it lacks in this install
 
 
 def register_encoder(name: str) -> Callable[[type[FrameEncoder]], type[FrameEncoder]]:
@@ -94,6 +95,13 @@ def create_encoder_from_config(config: EncoderConfig | Mapping[str, Any]) -> Fra
     return encoder_class(config.name)(**dict(config.options))
 
 
+def load_encoders(name: object = None) -> None:
+    """Import the encoder modules: all of them, or only until ``name`` is registered (its own module first)."""
+    import_registering_modules("folai_models.encoders", ENCODERS, name, skip=("base",), unavailable=_UNAVAILABLE)
+
+
 def encoder_class(name: str) -> type[FrameEncoder]:
     """The encoder class registered as ``name`` (its class attributes, without building it)."""
-    return look_up(ENCODERS, "encoder", name)
+    load_encoders(name)
+    missing = "".join(f"; {module}: {reason}" for module, reason in sorted(_UNAVAILABLE.items()))
+    return look_up(ENCODERS, "encoder", name, note=missing)

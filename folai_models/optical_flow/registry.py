@@ -1,20 +1,19 @@
 """The flow-estimator registry: estimators by name, built from a name or a config (as the frame encoders).
 
 Estimator modules register their classes with :func:`register_flow_estimator`.
-They are imported on the first lookup, not with the package: RAFT needs PyTorch,
-which the base install (weight-free OpenCV flow) does not have.
+They are imported on lookup, not with the package, the estimator's own module
+first: RAFT needs PyTorch, which the base install (weight-free OpenCV flow) does
+not have and a run with OpenCV flow need not import.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from folai_models.optical_flow.base import FlowEstimator
-from folai_models.registry import look_up, register_in
+from folai_models.registry import import_registering_modules, look_up, register_in
 
 FLOW_ESTIMATORS: dict[str, type[FlowEstimator]] = {}
 _UNAVAILABLE: dict[str, str] = {}  # estimator module -> the package it lacks in this install
@@ -35,27 +34,19 @@ def register_flow_estimator(name: str) -> Callable[[type[FlowEstimator]], type[F
     return register_in(FLOW_ESTIMATORS, "flow estimator", name)
 
 
-def _load_estimators() -> None:
-    """Import every estimator module of the package once; one whose library is missing is noted, not fatal."""
+def _load_estimators(name: object = None) -> None:
+    """Import the estimator modules (only until ``name`` is registered, when given); once for all of them."""
     global _loaded
     if _loaded:
         return
-    package = importlib.import_module("folai_models.optical_flow")
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name in _SUPPORT_MODULES:
-            continue
-        try:
-            importlib.import_module(f"{package.__name__}.{module.name}")
-        except ModuleNotFoundError as error:
-            if (error.name or "").startswith("folai_models"):
-                raise  # our own code is broken: keep the traceback
-            _UNAVAILABLE[module.name] = f"{error.name} is not installed"
-    _loaded = True
+    import_registering_modules("folai_models.optical_flow", FLOW_ESTIMATORS, name, skip=_SUPPORT_MODULES,
+                               unavailable=_UNAVAILABLE)
+    _loaded = name is None
 
 
 def flow_estimator_class(name: str) -> type[FlowEstimator]:
     """The estimator class registered as ``name`` (its class attributes, without building it)."""
-    _load_estimators()
+    _load_estimators(name)  # an unknown name imports every module: the error lists all and why any is missing
     missing = "".join(f"; {module}: {reason}" for module, reason in sorted(_UNAVAILABLE.items()))
     return look_up(FLOW_ESTIMATORS, "flow method", name, note=missing)
 

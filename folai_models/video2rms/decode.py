@@ -40,11 +40,11 @@ way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from scipy.signal import find_peaks
 
 from folai_models.quantize import MU, RMS_MIN, classes_to_rms, inverse_mu_law, mu_law
@@ -58,7 +58,12 @@ from folai_models.video2rms.config import (
     Video2RMSConfig,
     round_half_up,
 )
-from folai_models.video2rms.model import Video2RMS
+
+if TYPE_CHECKING:  # torch is imported where a PyTorch model runs: the ONNX path never loads it
+    import torch
+
+    from folai_models.video2rms.model import Video2RMS
+    from folai_models.video2rms.onnx_model import OnnxVideo2RMS
 
 __all__ = [
     "PREDICT_BATCH_SIZE",
@@ -89,6 +94,8 @@ PREDICT_CPU_THREADS = 1
 @contextmanager
 def cpu_threads(n: int | None, device) -> Iterator[None]:
     """Run torch's CPU operators on ``n`` threads inside (None or a GPU device: unchanged)."""
+    import torch
+
     if n is None or torch.device(device).type != "cpu":
         yield
         return
@@ -150,7 +157,7 @@ def probabilities_to_envelope(
     """
     if method not in DECODE_METHODS:
         raise ValueError(f"method must be one of {DECODE_METHODS}, got {method!r}")
-    if isinstance(probabilities, torch.Tensor):
+    if hasattr(probabilities, "detach"):  # a torch tensor
         probabilities = probabilities.detach().cpu().numpy()
     probs = np.asarray(probabilities)
     if not np.issubdtype(probs.dtype, np.floating):
@@ -239,6 +246,8 @@ def logits_to_envelope(
     ``config``'s parameters (defaults: the paper values). ``onset_logits``
     ``[..., N]`` (from the onset head) are needed by ``"onsets"`` decoding.
     """
+    import torch
+
     probs = torch.softmax(torch.as_tensor(logits).detach().float(), dim=-1)
     onset_probs = None if onset_logits is None else torch.sigmoid(torch.as_tensor(onset_logits).detach().float())
     if config is None:
@@ -320,7 +329,7 @@ def _check_features(features, config: Video2RMSConfig) -> np.ndarray:
 
 
 def predict_probabilities(
-    model: Video2RMS,
+    model: Video2RMS | OnnxVideo2RMS,
     features,
     config: Video2RMSConfig | None = None,
     *,
@@ -335,9 +344,11 @@ def predict_probabilities(
     return predict_outputs(model, features, config, hop_s=hop_s, device=device, batch_size=batch_size)[0]
 
 
-@torch.inference_mode()
+WindowOutputs = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray | None]"]
+
+
 def predict_outputs(
-    model: Video2RMS,
+    model: Video2RMS | OnnxVideo2RMS,
     features,
     config: Video2RMSConfig | None = None,
     *,
@@ -349,8 +360,10 @@ def predict_outputs(
 
     Parameters
     ----------
-    model : Video2RMS
-        Run in eval mode here (its previous mode is restored afterwards).
+    model : Video2RMS or OnnxVideo2RMS
+        A PyTorch model is run in eval mode here (its previous mode is restored afterwards); an
+        :class:`~folai_models.video2rms.onnx_model.OnnxVideo2RMS` (the same network exported to
+        ONNX, run by onnxruntime on the CPU) gives the same windows without PyTorch.
     features : np.ndarray, shape (T, input_dim)
         Frame features of the whole video at ``config.frame_rate``.
     config : Video2RMSConfig, optional
@@ -358,7 +371,7 @@ def predict_outputs(
     hop_s : float, optional
         Window hop; default ``window_s * (1 - inference_overlap)``.
     device : optional
-        Where to run; None = where the model's parameters are (else the model is moved).
+        PyTorch models: where to run; None = where the model's parameters are (else the model is moved).
     batch_size : int
         Windows per forward pass.
 
@@ -371,45 +384,60 @@ def predict_outputs(
         classes; None when the model has no onset head.
     """
     config = config or model.config
-    feats = _check_features(features, config)
-    n_total = config.n_envelope_frames_for_video_frames(len(feats))
-    window, n_window = config.window_frames, config.window_envelope_frames
-    starts = window_starts(len(feats), config, resolve_hop_frames(config, hop_s))
-    env_starts = [config.envelope_frame_of(s) for s in starts]
-    weights = crossfade_weights(env_starts, n_window, n_total)
+    if hasattr(model, "window_outputs"):  # onnxruntime: no torch state to set up
+        return _crossfade_windows(model.window_outputs, model.has_onset_head, features, config, hop_s, batch_size)
+    import torch
+
     if device is None:
         device = next(model.parameters()).device
     model.to(device)
     was_training = model.training
     model.eval()
+
+    def window_outputs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        logits, onset_logits = model.forward_with_onsets(torch.from_numpy(x).to(device))
+        probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return probs, None if onset_logits is None else torch.sigmoid(onset_logits.float()).cpu().numpy()
+
+    try:
+        with torch.inference_mode(), cpu_threads(PREDICT_CPU_THREADS, device):
+            return _crossfade_windows(window_outputs, model.onset_head is not None, features, config, hop_s,
+                                      batch_size)
+    finally:
+        model.train(was_training)
+
+
+def _crossfade_windows(window_outputs: WindowOutputs, has_onsets: bool, features, config: Video2RMSConfig,
+                       hop_s: float | None, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`predict_outputs` over any model: ``window_outputs`` maps windows ``[B, window_frames, D]``
+    to class probabilities ``[B, window_envelope_frames, C]`` and onset probabilities (or None)."""
+    feats = _check_features(features, config)
+    n_total = config.n_envelope_frames_for_video_frames(len(feats))
+    window = config.window_frames
+    starts = window_starts(len(feats), config, resolve_hop_frames(config, hop_s))
+    env_starts = [config.envelope_frame_of(s) for s in starts]
+    weights = crossfade_weights(env_starts, config.window_envelope_frames, n_total)
     # float32 sums of (at most a few) crossfaded windows: within an ulp of float64 sums, and half the
     # memory (an hour at 125 frames/s x 64 classes is 115 MB in float32)
     total = np.zeros((n_total, config.n_classes), dtype=np.float32)
-    onset_total = np.zeros(n_total, dtype=np.float32) if model.onset_head is not None else None
+    onset_total = np.zeros(n_total, dtype=np.float32) if has_onsets else None
     weight_sum = np.zeros(n_total, dtype=np.float32)
-    try:
-        with cpu_threads(PREDICT_CPU_THREADS, device):
-            for b in range(0, len(starts), max(1, int(batch_size))):
-                chunk = starts[b : b + batch_size]
-                x = np.stack([pad_features(feats[s:], window) for s in chunk])
-                logits, onset_logits = model.forward_with_onsets(torch.from_numpy(x).to(device))
-                probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-                onsets = None if onset_logits is None else torch.sigmoid(onset_logits.float()).cpu().numpy()
-                for i, k in enumerate(range(b, b + len(chunk))):
-                    e, w = env_starts[k], weights[k]
-                    total[e : e + len(w)] += w[:, None] * probs[i, : len(w)]
-                    if onset_total is not None:
-                        onset_total[e : e + len(w)] += w * onsets[i, : len(w)]
-                    weight_sum[e : e + len(w)] += w
-    finally:
-        model.train(was_training)
+    for b in range(0, len(starts), max(1, int(batch_size))):
+        chunk = starts[b : b + batch_size]
+        probs, onsets = window_outputs(np.stack([pad_features(feats[s:], window) for s in chunk]))
+        for i, k in enumerate(range(b, b + len(chunk))):
+            e, w = env_starts[k], weights[k]
+            total[e : e + len(w)] += w[:, None] * probs[i, : len(w)]
+            if onset_total is not None:
+                onset_total[e : e + len(w)] += w * onsets[i, : len(w)]
+            weight_sum[e : e + len(w)] += w
     onset_probs = None if onset_total is None else onset_total / weight_sum
     total /= weight_sum[:, None]  # in place: no second copy of the largest array
     return total, onset_probs
 
 
 def predict_envelope(
-    model: Video2RMS,
+    model: Video2RMS | OnnxVideo2RMS,
     features,
     config: Video2RMSConfig | None = None,
     *,

@@ -1,7 +1,15 @@
-"""The ``video2rms`` envelope engine: the learned envelope model (FolAI IV-C) on frame features."""
+"""The ``video2rms`` envelope engine: the learned envelope model (FolAI IV-C) on frame features.
+
+On the CPU a checkpoint with an ONNX export beside it (the shipped one has one) runs on
+onnxruntime, without importing PyTorch (~5 s and ~600 MB per command in this install);
+others run on PyTorch. An export that does not verify (modified, or made from other weights)
+is not run: the checkpoint, which it only mirrors, runs on PyTorch instead with a warning, or,
+without PyTorch, the error names the file.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from functools import lru_cache
@@ -66,29 +74,79 @@ def default_video2rms_checkpoint() -> Path | None:
     return SHIPPED_VIDEO2RMS if SHIPPED_VIDEO2RMS.is_file() else None
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported (found without importing it: torch's import alone takes seconds)."""
+    return importlib.util.find_spec(module) is not None
+
+
 def video2rms_available() -> bool:
-    """PyTorch and a Video2RMS checkpoint are installed."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    """A Video2RMS checkpoint is installed and can run: PyTorch, or onnxruntime and its ONNX export."""
+    from data_catalog.checkpoints import onnx_path
+
+    checkpoint = default_video2rms_checkpoint()
+    if checkpoint is None:
         return False
-    return default_video2rms_checkpoint() is not None
+    return _installed("torch") or (_installed("onnxruntime") and onnx_path(checkpoint).is_file())
 
 
-@lru_cache(maxsize=2)
-def load_video2rms(checkpoint: str, device: str):
-    """Model, config, video stage, feature normaliser and level map of a checkpoint (loaded once per process)."""
-    from data_catalog.checkpoints import CheckpointError, load_checkpoint_state
+def _onnx_model(checkpoint: str, device: str):
+    """The checkpoint's verified ONNX export on onnxruntime and the checkpoint's sidecar, or None to use PyTorch.
+
+    Used on the CPU (``device`` 'auto' or 'cpu') when onnxruntime and an export are installed; an
+    export that fails verification falls back to PyTorch with a warning, or raises without PyTorch.
+    """
+    from data_catalog.checkpoints import CheckpointError, load_onnx_export, onnx_path
+    from folai_models.video2rms.config import Video2RMSConfig
+    from folai_models.video2rms.onnx_model import OnnxVideo2RMS
+
+    if device not in ("auto", "cpu") or not onnx_path(checkpoint).is_file() or not _installed("onnxruntime"):
+        return None
+    try:
+        graph, meta = load_onnx_export(checkpoint, model="Video2RMS")
+        try:
+            return OnnxVideo2RMS(graph, Video2RMSConfig.from_dict(meta["config"])), meta
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(graph, str(error)) from None
+    except CheckpointError as error:
+        if not _installed("torch"):
+            raise
+        logging.getLogger(__name__).warning("%s; running the checkpoint on PyTorch instead", error)
+        return None
+
+
+def torch_video2rms(checkpoint: str, device: str):
+    """The checkpoint's :class:`Video2RMS` on ``device`` (resolved) and its sidecar."""
+    from data_catalog.checkpoints import CheckpointError, load_checkpoint_state, onnx_path
+
+    if not _installed("torch"):
+        raise CheckpointError(checkpoint, f"needs PyTorch (pip install -e '.[video]') or onnxruntime and an ONNX "
+                                          f"export ({onnx_path(checkpoint).name}, made by sonorize export-onnx)")
     from folai_models.video2rms.model import Video2RMS
-    from folai_models.video2rms.normalizer import FeatureNormalizer
-    from tasks.feature_tasks import build_video_stage, resolve_device
 
-    device = resolve_device(device)
     state, meta = load_checkpoint_state(checkpoint, map_location=device, model="Video2RMS")
     try:
         model = Video2RMS.from_checkpoint(state, meta)
     except ValueError as error:
         raise CheckpointError(checkpoint, str(error)) from None
+    return model.to(device).eval(), meta
+
+
+@lru_cache(maxsize=2)
+def load_video2rms(checkpoint: str, device: str):
+    """Model, config, video stage, feature normaliser and level map of a checkpoint (loaded once per process).
+
+    The model is an :class:`~folai_models.video2rms.onnx_model.OnnxVideo2RMS` when the checkpoint's
+    ONNX export runs (see the module docstring), else a PyTorch :class:`Video2RMS`.
+    """
+    from data_catalog.checkpoints import CheckpointError
+    from folai_models.video2rms.normalizer import FeatureNormalizer
+    from tasks.feature_tasks import build_video_stage, resolve_device
+
+    loaded = _onnx_model(checkpoint, device)
+    if loaded is None:
+        device = resolve_device(device)
+        loaded = torch_video2rms(checkpoint, device)
+    model, meta = loaded
     config = model.config
     extra = meta.get("extra", {})
     stage = build_video_stage(extra.get("encoder", "motion"), device=device)
@@ -103,4 +161,4 @@ def load_video2rms(checkpoint: str, device: str):
         logging.getLogger(__name__).warning("%s was trained with flow %r, this install computes %r",
                                             checkpoint, trained_on, stage.revision)
     level_map = json.loads(extra["level_map"]) if extra.get("level_map") else []  # older checkpoints: none
-    return model.to(device).eval(), config, stage, FeatureNormalizer.from_dict(extra), level_map
+    return model, config, stage, FeatureNormalizer.from_dict(extra), level_map
