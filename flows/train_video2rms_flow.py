@@ -6,7 +6,10 @@ validation videos every ``eval_every`` epochs (E-L1, correlation, Acc@1/5/10,
 onset F1 against their unsmoothed envelopes), records each evaluation as a
 Prefect artifact and as rows of the catalog table ``video2rms_epochs``, keeps
 ``last`` and ``best`` checkpoints (safetensors + JSON) and resumes from
-``last`` after an interruption.
+``last`` after an interruption. At the end the best checkpoint is exported to
+ONNX beside it (``best.onnx``, verified against the model), so the envelope
+engine runs it on the CPU without PyTorch; without the ``onnx`` package it is
+only noted.
 
 The training itself (epochs, validation, threshold calibration, level map) is
 :func:`folai_models.video2rms.fit.fit`; this flow loads the data, resumes and
@@ -174,12 +177,24 @@ def train_video2rms(
     fit(model, data, cfg, optimizer=optimizer, device=device, start_epoch=start_epoch,
         best=best_metrics.get(cfg.best_metric), eval_every=eval_every, on_epoch=keep)
 
+    if best_path.is_file():
+        _export_onnx(best_path, logger)
     result = {"run_id": run_id, "out_dir": str(out), "best_checkpoint": str(best_path), "best_metric": cfg.best_metric,
               "best": best_metrics, "epochs_run": len(history), "train_items": extra["train_items"],
               "n_train_chunks": len(data.chunks),
               "val_items": extra["val_items"], "history": history}
     create_markdown_artifact(key="video2rms-summary", markdown=_summary(result, dataset, encoder))
     return result
+
+
+def _export_onnx(checkpoint: Path, logger) -> None:
+    """The best checkpoint's ONNX export (seconds; a 6-epoch training takes tens of minutes)."""
+    from tasks.video2rms_export import export_video2rms_onnx
+
+    try:
+        export_video2rms_onnx(checkpoint)
+    except ImportError as error:  # onnx (the video extra) not installed: the checkpoint still runs on PyTorch
+        logger.warning("%s: no ONNX export (%s); sonorize export-onnx makes it later", checkpoint, error)
 
 
 def _mirror_function(encoder: str):

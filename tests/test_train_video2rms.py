@@ -52,6 +52,7 @@ def test_train_checkpoints_and_resume(dataset, tmp_path):
     assert first["epochs_run"] == 2 and first["val_items"] == ["clip2"]
     assert {"e_l1", "correlation", "acc@5", "onset_f1"} <= set(first["history"][-1])
     assert (tmp_path / "last.safetensors").is_file() and (tmp_path / "best.safetensors").is_file()
+    assert (tmp_path / "best.onnx").is_file()  # exported at the end: the engine runs it without PyTorch
     meta = json.loads((tmp_path / "last.json").read_text())
     assert meta["epoch"] == 2 and len(meta["extra"]["feature_mean"]) == 73
 
