@@ -8,6 +8,9 @@ audio ends early), and the seconds it took. Prints per-set means (F1 also
 pooled over all onsets) and the envelope's multiple of real time. Optionally
 saves each envelope (``--save DIR``) so two versions of the code can be
 compared frame by frame (``--compare DIR``: the largest absolute difference).
+The shipped checkpoint runs on onnxruntime from its ONNX export; for the PyTorch
+path point ``SONORIZE_VIDEO2RMS_CHECKPOINT`` at a copy of the checkpoint without
+its ``.onnx`` files.
 
 Usage: .venv/bin/python benchmarks/default_envelope_dev.py [--data DIR] [--limit N] [--save DIR]
        [--compare DIR] [--json OUT] [--held-out] [--flow-preset ultrafast|fast|medium]
@@ -34,11 +37,11 @@ SETS = ("greatest-hits-dev", "foley-wild-dev")
 
 def held_out_items() -> list[str] | None:
     """The Greatest Hits recordings the default checkpoint was not trained on (its ``val_items``)."""
-    from data_catalog.checkpoints import load_checkpoint_state
+    from data_catalog.checkpoints import load_checkpoint_meta
     from tasks.engines.video2rms import default_video2rms_checkpoint
 
     checkpoint = default_video2rms_checkpoint()
-    return load_checkpoint_state(str(checkpoint))[1]["extra"].get("val_items") if checkpoint else None
+    return load_checkpoint_meta(checkpoint)["extra"].get("val_items") if checkpoint else None
 
 
 def score_set(folder: Path, limit: int | None, save: Path | None, compare: Path | None,
@@ -53,7 +56,7 @@ def score_set(folder: Path, limit: int | None, save: Path | None, compare: Path 
     for video in videos:
         info = probe_video(video)
         start = time.perf_counter()
-        envelope, _ = predict_envelope_task.fn(info, "auto")
+        envelope = predict_envelope_task.fn(info, "auto")[0]
         seconds += time.perf_counter() - start
         length += info.duration_s
         if save:
