@@ -59,10 +59,12 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _require_torch(what: str) -> None:
-    """The video stage and the learned models need the ``video`` extra: say so, not a traceback."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    """The video stage and the learned models need the ``video`` extra: say so, not a traceback.
+
+    Looked up, not imported: importing this install's PyTorch takes seconds and ~600 MB."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
         _fail(f"{what} needs PyTorch, which the base install leaves out: pip install -e '.[video]' "
               "(in this folder; or bash setup.sh test)")
 
@@ -128,8 +130,8 @@ def run(
         _fail(str(exc))
     if audio_prompt is not None and not audio_prompt.exists():
         _fail(f"{audio_prompt}: audio prompt not found (give an audio file or a folder of them)")
-    if encoder or envelope_engine == "video2rms":
-        _require_torch("--encoder / --envelope-engine video2rms")
+    if encoder:  # the video2rms engine says itself what its checkpoint needs (PyTorch, or onnxruntime and an export)
+        _require_torch("--encoder")
     if prefect is None:
         prefect = _prefect_server_configured()
     try:
@@ -203,8 +205,6 @@ def envelope(
     envelope_engine: str = typer.Option("auto", help=ENVELOPE_ENGINE_HELP),
 ) -> None:
     """Write only the envelope of VIDEO (CSV + JSON sidecar, PNG plot, Audacity labels)."""
-    if envelope_engine == "video2rms":
-        _require_torch("--envelope-engine video2rms")
     from data_catalog.errors import SonorizeError
     from flows import api
 

@@ -169,13 +169,17 @@ def test_shipped_export_verifies_and_matches_the_shipped_checkpoint():
 NO_TORCH_SCRIPT = """
 import sys
 from data_catalog.media import probe_video
+from flows.cli import app
 from tasks.engines.auto import AutoEnvelopeEngine
 from tasks.engines.video2rms import Video2RMSEnvelopeEngine, load_video2rms, video2rms_available
-info = probe_video(sys.argv[1])
+video, out = sys.argv[1], sys.argv[2]
 assert video2rms_available()
-AutoEnvelopeEngine().predict(info)
-envelope, rate = Video2RMSEnvelopeEngine().predict(info)
-print(type(load_video2rms(str(Video2RMSEnvelopeEngine().checkpoint), "auto")[0]).__name__, len(envelope), rate)
+AutoEnvelopeEngine().predict(probe_video(video))
+try:  # the command line's envelope command with the learned engine
+    app(["envelope", video, "--out", out, "--envelope-engine", "video2rms"])
+except SystemExit as stop:
+    assert not stop.code, stop.code
+print(type(load_video2rms(str(Video2RMSEnvelopeEngine().checkpoint), "auto")[0]).__name__)
 print("torch loaded:", "torch" in sys.modules)
 """
 
@@ -184,10 +188,11 @@ print("torch loaded:", "torch" in sys.modules)
 @pytest.mark.skipif(not SHIPPED_VIDEO2RMS.is_file(), reason="no shipped Video2RMS checkpoint in this install")
 def test_default_engines_never_import_torch(tmp_path):
     video = pattern_clip(tmp_path / "clip.mp4", seconds=1.0)
-    env = {**os.environ, "SONORIZE_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "SONORIZE_CACHE_DIR": str(tmp_path / "cache"), "SONORIZE_CATALOG_DIR": str(tmp_path / "cat"),
+           "PYTHONPATH": str(REPO)}
     env.pop("SONORIZE_VIDEO2RMS_CHECKPOINT", None)
-    proc = subprocess.run([sys.executable, "-c", NO_TORCH_SCRIPT, str(video)], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH_SCRIPT, str(video), str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "OnnxVideo2RMS 125 125.0" in proc.stdout
+    assert "OnnxVideo2RMS" in proc.stdout and (tmp_path / "out" / "clip.envelope.csv").is_file()
     assert "torch loaded: False" in proc.stdout
