@@ -119,7 +119,7 @@ def test_peaks_sit_where_the_envelope_says_and_tails_ring_on():
 
 
 def test_room_tone_is_there_and_can_be_set_or_turned_off():
-    silent = np.zeros(int(2 * FR))
+    silent = np.zeros(int(20 * FR))  # long enough for the bed's slow drift to average out
     source = foley.ProceduralSource("wood", SR, np.random.default_rng(0))
     y, details = render(silent, source, room_tone_db=-50.0)
     rms_db = 20 * np.log10(np.sqrt(np.mean(np.square(y))))
@@ -167,7 +167,7 @@ def test_procedural_strikes_sound_recorded_bright_contact_and_a_ringing_body():
     f = np.fft.rfftfreq(x.size, 1 / SR)
     contact = np.abs(np.fft.rfft(x[: int(0.01 * SR)])) ** 2  # the first 10 ms: the stick's contact ...
     bright = contact[np.fft.rfftfreq(int(0.01 * SR), 1 / SR) > 1000].sum() / contact.sum()
-    assert bright > 0.25 and bright > 2 * energy[f > 1000].sum() / energy.sum()  # ... brighter than the whole
+    assert bright > 0.25 and bright > 1.25 * energy[f > 1000].sum() / energy.sum()  # ... brighter than the whole
     assert energy[f < 300].sum() > 0.2 * energy.sum()  # ... over the support's low thump
     assert energy[f > 14000].sum() < 0.01 * energy.sum()  # rolled off like a recording
     levels = 20 * np.log10(frame_levels(x, SR, 100.0, int(x.size / SR * 100)) + 1e-12)
@@ -200,6 +200,38 @@ def test_room_tone_is_low_heavy_unit_level_and_seamless():
     assert 10 * np.log10(band_power(y, 80, 160) / band_power(y, 5000, 10000)) > 20
     whole = foley.streams.NoiseBedStream(SR, np.random.default_rng(0), foley.sources.ROOM_TONE_INDOOR).read(y.size)
     np.testing.assert_allclose(y, whole, atol=1e-4)  # block by block = all at once (no seams)
+
+
+def test_room_tone_drifts_slowly_around_the_level_it_was_set_to_in_both_channels_at_once():
+    silent = np.zeros(int(60 * FR))
+    y, _ = render(silent, foley.ProceduralSource("wood", SR, np.random.default_rng(0)), room_tone_db=-50.0)
+    w = SR  # 1 s windows
+    windows = y[:, : y.shape[1] // w * w].reshape(2, -1, w)
+    level_db = 10 * np.log10(np.mean(np.square(windows), axis=2))
+    assert 10 * np.log10(np.mean(np.square(y))) == pytest.approx(-50.0, abs=1.5)  # the level set stays the mean
+    assert 1.0 < np.std(level_db[0]) < 4.0  # a real floor moves by dBs over seconds, not by tens of dB ...
+    assert np.median(np.abs(np.diff(level_db[0]))) < 2.0  # ... slowly: no pumping from one second to the next
+    assert np.corrcoef(level_db[0], level_db[1])[0, 1] > 0.9  # one room: both channels move together
+    steady = foley.streams.LevelDrift(SR, np.random.default_rng(1), drift_db=0.0).read(w)
+    assert np.all(steady == 1.0)
+    with pytest.raises(ValueError, match="drift"):
+        foley.streams.LevelDrift(SR, np.random.default_rng(1), drift_db=-1.0)
+    drift = foley.streams.LevelDrift(SR, np.random.default_rng(2))
+    blocks = np.concatenate([drift.read(n) for n in (1000, 1, 70000, 0, 30000)])
+    np.testing.assert_allclose(blocks, foley.streams.LevelDrift(SR, np.random.default_rng(2)).read(blocks.size),
+                               rtol=1e-5)  # block by block = all at once
+
+
+@pytest.mark.parametrize("material", ["wood", "dirt", "paper"])
+def test_stick_strikes_are_bright_to_12_khz_without_boom_or_air(material):
+    source = foley.ProceduralSource(material, SR, np.random.default_rng(0))
+    y = np.concatenate([source.one_shot(0.1, 1.0, 1.0, np.random.default_rng(i)) for i in range(5)])
+    mid = band_power(y, 1000, 4000)
+    # recorded drumstick hits (greatest-hits-dev) carry their stick's brightness up to ~12 kHz, nothing much
+    # above 16 kHz, and a support's thump that does not drown the strike
+    assert 10 * np.log10(band_power(y, 8000, 12000) / mid) > -9.5
+    assert 10 * np.log10(band_power(y, 16500, 22050) / mid) < -45
+    assert 10 * np.log10(band_power(y, 20, 300) / mid) < 17
 
 
 def test_loud_events_are_turned_down_before_the_clipper_and_counted():

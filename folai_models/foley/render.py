@@ -32,7 +32,7 @@ from folai_models.events import SILENCE_RMS, envelope_events
 from folai_models.foley.bank import LOUD_PERCENTILE
 from folai_models.foley.levels import WINDOW_S, db_to_gain, frame_levels
 from folai_models.foley.sources import FoleySource
-from folai_models.foley.streams import StreamingConvolver, room_impulse_response, soft_clip
+from folai_models.foley.streams import LevelDrift, StreamingConvolver, room_impulse_response, soft_clip
 from folai_models.preview_synth.carrier import GRAIN_LOCAL_PEAK_S, PLATEAU_RATIO, SUSTAIN_MIN_S, contact_time
 from folai_models.rates import ENVELOPE_FRAME_RATE
 
@@ -164,9 +164,10 @@ def render_foley(envelope, frame_rate: float, sample_rate: int, n_samples: int, 
 
 def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, seed, bed_gain, reverb,
             n_channels, block_s, details: dict) -> Iterator[np.ndarray]:
-    rng_events, rng_texture, rng_bed, rng_room = np.random.default_rng(seed).spawn(4)
+    rng_events, rng_texture, rng_bed, rng_room, rng_drift = np.random.default_rng(seed).spawn(5)
     texture = source.texture_stream(rng_texture) if sustained.any() else None
     beds = [source.room_tone_stream(r) for r in rng_bed.spawn(2 if n_channels == 2 else 1)] if bed_gain else []
+    drift = LevelDrift(sample_rate, rng_drift, source.room_tone_drift_db) if beds else None  # one room: both channels
     room = StreamingConvolver(room_impulse_response(sample_rate, rng_room, n_channels)) if reverb > 0 else None
     block = max(1, int(block_s * sample_rate))
     tail = int(np.ceil(source.max_tail_s * sample_rate + WINDOW_S * sample_rate)) + 2  # + look-ahead placement
@@ -203,12 +204,13 @@ def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, s
         if room is not None:
             out += reverb * room.process(dry[:, :n])
         if len(beds) == 1:
-            out[0] += bed_gain * beds[0].read(n)
+            out[0] += bed_gain * drift.read(n) * beds[0].read(n)
         elif beds:  # partly shared bed: a room, not two unrelated noises
+            gain = bed_gain * drift.read(n)
             common, side = beds[0].read(n), beds[1].read(n)
             a, b = np.sqrt((1 + ROOM_TONE_CORRELATION) / 2), np.sqrt((1 - ROOM_TONE_CORRELATION) / 2)
-            out[0] += bed_gain * (a * common + b * side)
-            out[1] += bed_gain * (a * common - b * side)
+            out[0] += gain * (a * common + b * side)
+            out[1] += gain * (a * common - b * side)
         yield soft_clip(out)
 
 

@@ -20,7 +20,8 @@ from folai_models.foley.bank import SoundBank, analyse_recording
 from folai_models.foley.levels import window_level
 from folai_models.foley import strike as _strike
 from folai_models.foley.select import OneShotSelector
-from folai_models.foley.streams import SPLICE_FADE_S, GranularStream, NoiseBedStream, SpliceStream
+from folai_models.foley.streams import (ROOM_TONE_DRIFT_DB, SPLICE_FADE_S, GranularStream, NoiseBedStream,
+                                        SpliceStream)
 from folai_models.materials.modal import ModalSpec
 from folai_models.preview_synth.measure import EPS, resample
 
@@ -37,7 +38,8 @@ OBJECT_DAMPING = 0.35  # an object struck in place rests on something: its modes
 OBJECT_LEVEL = 0.3  # the material's own modes relative to the striker's contact
 BODY_LEVEL = 0.25  # the dense body relative to the contact (strike.DenseBody)
 SOFT_STRIKE_LEVEL = 0.5  # contact and body of the softest strike relative to the hardest
-STRIKE_HIGH_CUT_HZ = 12000.0  # air and microphones: a recorded strike carries little above this
+STRIKE_HIGH_CUT_HZ = 15000.0  # air and microphones: a recorded strike carries little above this (12 kHz: FAD-SFX +2) ...
+STRIKE_HIGH_CUT_ORDER = 8  # ... and nothing past it (greatest-hits-dev hits: ~30 dB less at 16 kHz than at 12 kHz)
 TRUNCATED_FADE_S = 0.5  # a ring longer than the longest grain fades out over its last 0.5 s
 HEEL_TOE_DELAY_S = (0.05, 0.11)  # footsteps: the toe lands this long after the heel
 TOE_LEVEL = (0.5, 0.85)  # ... this loud relative to it (a ball-of-foot slap, a little softer)
@@ -46,14 +48,15 @@ HEEL_THUMP_TAU_S = 0.025  # ... decaying this fast
 HEEL_THUMP_LEVEL = 0.6  # ... relative to the surface sound
 STEP_WORDS = ("step", "footstep", "walk", "walking", "walks", "run", "running", "jog", "stomp", "tread")
 # Room tone spectra, (Hz, dB) of power density. Indoors: ventilation rumble at 40-160 Hz, then falling
-# ~5 dB/octave (the slope of the NC noise-criterion curves, and of the greatest-hits-dev recordings'
-# quiet stretches); little above 13 kHz. Outdoors is darker and windier.
-ROOM_TONE_INDOOR = ((10, -12), (30, -5), (60, 0), (120, -1), (230, -5), (450, -10), (900, -14), (1800, -20),
-                    (3500, -23), (7000, -31), (13000, -36), (16000, -45), (22050, -70))
-ROOM_TONE_OUTDOOR = ((10, -3), (30, 0), (60, -2), (120, -6), (250, -12), (500, -17), (1000, -22), (2000, -27),
-                     (4000, -32), (8000, -38), (13000, -45), (16000, -55), (22050, -75))
+# ~7 dB/octave above 1 kHz (greatest-hits-dev quiet stretches on aiSFX's log-mel: the earlier ~5 dB/octave
+# bed was 4-5 dB too bright at 3-9 kHz; darker measured FAD-SFX 143.4 -> 134.4); little above 13 kHz.
+# Outdoors is darker and windier.
+ROOM_TONE_INDOOR = ((10, -12), (30, -5), (60, 0), (120, -1), (230, -5), (450, -10), (900, -15), (1800, -23),
+                    (3500, -31), (7000, -42), (13000, -50), (16000, -60), (22050, -80))
+ROOM_TONE_OUTDOOR = ((10, -3), (30, 0), (60, -2), (120, -6), (250, -12), (500, -17), (1000, -23), (2000, -30),
+                     (4000, -37), (8000, -45), (13000, -52), (16000, -62), (22050, -80))
 OUTDOOR_MATERIALS = frozenset({"gravel", "grass", "water", "stone"})
-PROCEDURAL_ROOM_TONE_DB = -34.0  # bed re the loud hits: a field recording's floor (FAD-SFX -40: 163.5, -34: 152.4)
+PROCEDURAL_ROOM_TONE_DB = -28.0  # bed re the loud hits: a field recording's floor (FAD-SFX -34: 136.8, -28: 134.4, -25: 140.8)
 PROCEDURAL_REVERB = 0.0  # no added room: the dev recordings are close-miked (FAD-SFX 0.12: 167.9, dry: 163.5)
 # A new strike damps what still rings: one object, not two detuned oscillators beating against each other
 # (their beating made false onsets). A stick re-striking a synthetic object stops it almost dead; a
@@ -70,6 +73,7 @@ class FoleySource(ABC):
     default_reverb: float  # wet level of the small room when the user sets none
     max_tail_s: float  # longest one-shot this source returns
     choke_db: float  # how much a new event damps what still rings (over render.CHOKE_S)
+    room_tone_drift_db: float  # how far the room tone's level drifts (streams.LevelDrift; 0 for a recorded bed)
 
     @abstractmethod
     def one_shot(self, level: float, quantile: float, intensity: float, rng: np.random.Generator) -> np.ndarray:
@@ -110,6 +114,8 @@ class SamplerSource(FoleySource):
         self.sample_rate = sample_rate
         self._selector = OneShotSelector(bank, prompt, rng)
         self.natural_room_tone_db = float(np.median(bank.room_tone_db)) if bank.room_tone_db.size else -40.0
+        self._recorded_room = any(r.size > 4 * SPLICE_FADE_S * sample_rate for r in bank.room_tone)
+        self.room_tone_drift_db = 0.0 if self._recorded_room else ROOM_TONE_DRIFT_DB  # a recording moves by itself
         self.max_tail_s = float(bank.durations_s.max()) * 2 ** (PITCH_SPREAD_SEMITONES / 12) + 0.01
         self.description = (f"sampler: {len(bank)} one-shots, {len(bank.sustained)} sustained and "
                             f"{len(bank.room_tone)} room-tone regions from {len(set(bank.names))} file(s)")
@@ -136,7 +142,7 @@ class SamplerSource(FoleySource):
         return GranularStream(sources, TEXTURE_GRAIN_S, self.sample_rate, rng)
 
     def room_tone_stream(self, rng):
-        if any(r.size > 4 * SPLICE_FADE_S * self.sample_rate for r in self.bank.room_tone):
+        if self._recorded_room:
             return SpliceStream(self.bank.room_tone, self.sample_rate, rng)
         return NoiseBedStream(self.sample_rate, rng, ROOM_TONE_INDOOR)
 
@@ -186,6 +192,7 @@ class ProceduralSource(FoleySource):
 
     default_reverb = PROCEDURAL_REVERB
     natural_room_tone_db = PROCEDURAL_ROOM_TONE_DB
+    room_tone_drift_db = ROOM_TONE_DRIFT_DB
     choke_db = PROCEDURAL_CHOKE_DB
 
     def __init__(self, material: str, sample_rate: int, rng: np.random.Generator, footsteps: bool = False):
@@ -220,7 +227,7 @@ class ProceduralSource(FoleySource):
                            (BODY_LEVEL, self._body.render(self.sample_rate, rng))])
         hardness = SOFT_STRIKE_LEVEL + (1 - SOFT_STRIKE_LEVEL) * intensity
         x = _strike.mix([(OBJECT_LEVEL, obj), (hardness, hit)])
-        x = _materials.dsp.band_limit(x, self.sample_rate, None, STRIKE_HIGH_CUT_HZ, order=4)
+        x = _materials.dsp.band_limit(x, self.sample_rate, None, STRIKE_HIGH_CUT_HZ, order=STRIKE_HIGH_CUT_ORDER)
         if not self.striker.thump_level:
             return x
         thump_gain = self.striker.thump_level * hardness * float(np.max(np.abs(x)))

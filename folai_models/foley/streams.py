@@ -18,6 +18,11 @@ ROOM_PREDELAY_S = 0.006  # first reflections arrive after this
 ROOM_IR_S = 0.5  # impulse response length (RT60 plus headroom)
 ROOM_DAMPING_HZ = 5000.0  # walls absorb highs: the tail is low-passed here
 ROOM_TONE_FIR_TAPS = 2047  # room tone shaping filter: ~22 Hz resolution at 44.1 kHz, down to the rumble band
+# A real room's floor is not stationary (ventilation, distant traffic, the recordist moving): on
+# greatest-hits-dev the floor's level (20th percentile of 1 s windows) varies by 1.7 dB (median std
+# over recordings), a stationary bed's by 0.6. The procedural bed drifts between random levels:
+ROOM_TONE_DRIFT_DB = 2.5  # std of the levels (dB; 1.96 dB on that measure; FAD-SFX 132 -> 129.5) ...
+ROOM_TONE_DRIFT_HZ = 0.7  # ... a new level this often, cosine-interpolated (2 Hz: soft false onsets)
 SOFT_CLIP_KNEE = 0.9  # samples above this are rounded off ...
 SOFT_CLIP_CEILING = 0.99  # ... so no sample exceeds this
 
@@ -141,6 +146,50 @@ class NoiseBedStream:
     def read(self, n: int) -> np.ndarray:
         white = self._rng.standard_normal((1, n)).astype(np.float32)
         return (self._fir.process(white)[0] * np.float32(self._norm)).astype(np.float32)
+
+
+class LevelDrift:
+    """A slowly drifting gain: random levels (normal, in dB) reached one after another, cosine-interpolated.
+
+    Parameters
+    ----------
+    sample_rate : int
+    rng : np.random.Generator
+    drift_db : float
+        Standard deviation of the levels, dB (>= 0; 0 gives a constant gain of 1).
+    drift_hz : float
+        How often a new level is reached (> 0).
+
+    ``read(n)`` returns the next ``n`` gains; their mean power is 1, so a bed keeps the level it was set to.
+    """
+
+    def __init__(self, sample_rate: int, rng: np.random.Generator, drift_db: float = ROOM_TONE_DRIFT_DB,
+                 drift_hz: float = ROOM_TONE_DRIFT_HZ):
+        if not (drift_db >= 0 and drift_hz > 0):
+            raise ValueError(f"a level drift needs >= 0 dB at > 0 Hz, got {drift_db} dB at {drift_hz} Hz")
+        self._rng = rng
+        self._db = float(drift_db)
+        self._samples_per_level = sample_rate / drift_hz
+        self._levels = rng.standard_normal(2)
+        self._first = 0  # index of self._levels[0]
+        self._read = 0
+        # E[10 ** (sigma * g / 10)] for g ~ N(0, 1) is the drift's mean power: divided out
+        self._norm = float(np.exp((self._db * np.log(10) / 10) ** 2 / 4))
+
+    def read(self, n: int) -> np.ndarray:
+        if n <= 0 or not self._db:
+            return np.ones(max(n, 0), np.float32)
+        t = (self._read + np.arange(n)) / self._samples_per_level
+        self._read += n
+        i = t.astype(np.int64)
+        keep = int(i[0]) - self._first  # levels before this block are never read again
+        self._levels, self._first = self._levels[keep:], int(i[0])
+        need = int(i[-1]) + 2 - self._first
+        if need > self._levels.size:
+            self._levels = np.concatenate([self._levels, self._rng.standard_normal(need - self._levels.size)])
+        w = 0.5 - 0.5 * np.cos(np.pi * (t - i))
+        a, b = self._levels[i - self._first], self._levels[i + 1 - self._first]
+        return (10 ** (self._db * (a + (b - a) * w) / 20) / self._norm).astype(np.float32)
 
 
 def room_impulse_response(sample_rate: int, rng: np.random.Generator, n_channels: int = 2) -> np.ndarray:
