@@ -38,7 +38,7 @@ OBJECT_DAMPING = 0.35  # an object struck in place rests on something: its modes
 OBJECT_LEVEL = 0.3  # the material's own modes relative to the striker's contact
 BODY_LEVEL = 0.25  # the dense body relative to the contact (strike.DenseBody)
 SOFT_STRIKE_LEVEL = 0.5  # contact and body of the softest strike relative to the hardest
-STRIKE_HIGH_CUT_HZ = 15000.0  # air and microphones: a recorded strike carries little above this (12 kHz: FAD-SFX +2) ...
+STRIKE_HIGH_CUT_HZ = 15000.0  # air and microphones: a recorded strike carries little above this ...
 STRIKE_HIGH_CUT_ORDER = 8  # ... and nothing past it (greatest-hits-dev hits: ~30 dB less at 16 kHz than at 12 kHz)
 TRUNCATED_FADE_S = 0.5  # a ring longer than the longest grain fades out over its last 0.5 s
 HEEL_TOE_DELAY_S = (0.05, 0.11)  # footsteps: the toe lands this long after the heel
@@ -56,7 +56,7 @@ ROOM_TONE_INDOOR = ((10, -12), (30, -5), (60, 0), (120, -1), (230, -5), (450, -1
 ROOM_TONE_OUTDOOR = ((10, -3), (30, 0), (60, -2), (120, -6), (250, -12), (500, -17), (1000, -23), (2000, -30),
                      (4000, -37), (8000, -45), (13000, -52), (16000, -62), (22050, -80))
 OUTDOOR_MATERIALS = frozenset({"gravel", "grass", "water", "stone"})
-PROCEDURAL_ROOM_TONE_DB = -28.0  # bed re the loud hits: a field recording's floor (FAD-SFX -34: 136.8, -28: 134.4, -25: 140.8)
+PROCEDURAL_ROOM_TONE_DB = -28.0  # bed re the loud hits: a field recording's floor (FAD-SFX -31: 136.8, -28: 134.4, -25: 140.8)
 PROCEDURAL_REVERB = 0.0  # no added room: the dev recordings are close-miked (FAD-SFX 0.12: 167.9, dry: 163.5)
 # A new strike damps what still rings: one object, not two detuned oscillators beating against each other
 # (their beating made false onsets). A stick re-striking a synthetic object stops it almost dead; a
