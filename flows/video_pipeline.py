@@ -18,6 +18,7 @@ from folai_models.metrics import envelope_scores
 from flows import api
 from flows.video_options import VideoContext, VideoOptions
 from flows.api import output_paths
+from tasks._options import in_prefect_run
 from tasks.media_tasks import reference_envelope_task
 
 GPU_ENVELOPE_ENGINES = frozenset({"video2rms"})  # engines whose task counts against the `gpu` limit
@@ -38,8 +39,11 @@ class _Timer:
 
 
 def gpu_tag(on: bool):
-    """Tag the task runs inside with ``gpu`` (the concurrency limit of a worker's GPUs) when ``on``."""
-    if not on:
+    """Tag the task runs inside with ``gpu`` (the concurrency limit of a worker's GPUs) when ``on``.
+
+    Outside a Prefect run the steps are plain calls: nothing to tag, and Prefect stays unimported.
+    """
+    if not on or not in_prefect_run():
         return contextlib.nullcontext()
     from prefect import tags
 
