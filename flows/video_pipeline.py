@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,6 @@ from folai_models.metrics import envelope_scores
 from flows import api
 from flows.video_options import VideoContext, VideoOptions
 from flows.api import output_paths
-from tasks._options import in_prefect_run
 from tasks.media_tasks import reference_envelope_task
 
 GPU_ENVELOPE_ENGINES = frozenset({"video2rms"})  # engines whose task counts against the `gpu` limit
@@ -41,9 +41,9 @@ class _Timer:
 def gpu_tag(on: bool):
     """Tag the task runs inside with ``gpu`` (the concurrency limit of a worker's GPUs) when ``on``.
 
-    Outside a Prefect run the steps are plain calls: nothing to tag, and Prefect stays unimported.
+    Nothing to tag while Prefect is not even loaded (no run can be active): it stays unimported.
     """
-    if not on or not in_prefect_run():
+    if not on or "prefect" not in sys.modules:
         return contextlib.nullcontext()
     from prefect import tags
 

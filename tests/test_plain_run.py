@@ -105,3 +105,24 @@ def test_api_url_looked_up_without_prefect_when_no_setting_can_name_one(tmp_path
     (tmp_path / "home" / "profiles.toml").unlink()
     (tmp_path / "pyproject.toml").write_text('[tool.prefect.api]\nurl = "http://h/api"\n')
     assert _settings_files_may_name_api()
+
+
+def test_catalog_rows_read_as_from_pylist_would():
+    """``rows_table`` (no pandas import) gives what ``pa.Table.from_pylist`` gave, nulls, NaN and numpy scalars too."""
+    from datetime import datetime, timezone
+
+    import numpy as np
+    import pyarrow as pa
+
+    from data_catalog.run_records import VIDEO_RUNS_SCHEMA, rows_table
+
+    started = datetime(2026, 12, 2, 5, 10, 55, 276732, tzinfo=timezone.utc)
+    rows = [{"run_id": "a", "started_at": started, "video_path": "/in/é.mp4", "duration_s": np.float32(1.5),
+             "wall_s": float("nan"), "error": None, "status": "ok", "not_a_column": 1},
+            {"run_id": "b", "started_at": started, "duration_s": 2, "wall_s": 3.25, "status": "failed"}]
+    table, expected = rows_table(rows, VIDEO_RUNS_SCHEMA), pa.Table.from_pylist(rows, schema=VIDEO_RUNS_SCHEMA)
+    assert table.schema == VIDEO_RUNS_SCHEMA
+    assert str(table.to_pylist()) == str(expected.to_pylist())  # str: NaN != NaN
+    assert rows_table([], VIDEO_RUNS_SCHEMA).num_rows == 0
+    with pytest.raises(TypeError, match="object"):
+        rows_table([{"run_id": object()}], VIDEO_RUNS_SCHEMA)
