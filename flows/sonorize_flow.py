@@ -229,10 +229,10 @@ def sonorize_batch(
 
 
 # Reading `sonorize_batch` from this module (the deployments' entrypoint) gives the Prefect flow,
-# built then; the plain function is SONORIZE_FLOW.fn.
-SONORIZE_FLOW = PipelineFlow(sonorize_batch, name="sonorize", log_prints=True)
+# built then; the plain function is BATCH_FLOW.fn.
+BATCH_FLOW = PipelineFlow(sonorize_batch, name="sonorize", log_prints=True)
 del sonorize_batch
-__getattr__ = flow_module_getattr(__name__, SONORIZE_FLOW)
+__getattr__ = flow_module_getattr(__name__, BATCH_FLOW)
 
 
 def batch_outcome(run: dict):
@@ -263,9 +263,9 @@ def sonorize(paths: list[str], *, prefect: bool = True, **parameters) -> dict:
     before any video was processed (an unknown engine, missing weights) is raised.
     """
     if not prefect:
-        outcome = SONORIZE_FLOW.fn(paths=paths, **parameters)
+        outcome = BATCH_FLOW.fn(paths=paths, **parameters)
         return outcome if isinstance(outcome, dict) else outcome.data.run  # a Failed state when called in a run
-    state = SONORIZE_FLOW.flow(paths=paths, **parameters, return_state=True)
+    state = BATCH_FLOW.flow(paths=paths, **parameters, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, VideosFailed):
         return result.run

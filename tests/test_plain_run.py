@@ -79,7 +79,7 @@ def test_the_deployments_entrypoint_is_the_prefect_flow(monkeypatch):
     monkeypatch.chdir(REPO)
     flow = load_flow_from_entrypoint("flows.sonorize_flow.sonorize_batch")  # prefect.yaml's entrypoint
     assert isinstance(flow, Flow) and flow.name == "sonorize" and flow is module.sonorize_batch
-    assert flow.fn is module.SONORIZE_FLOW.fn and "paths" in flow.parameters.properties
+    assert flow.fn is module.BATCH_FLOW.fn and "paths" in flow.parameters.properties
     assert isinstance(load_flow_from_entrypoint("flows/sonorize_flow.py:sonorize_batch"), Flow)
     assert flow.to_deployment("t").entrypoint == "flows/sonorize_flow.py:sonorize_batch"
     assert (flow.to_deployment("t", entrypoint_type=EntrypointType.MODULE_PATH).entrypoint
