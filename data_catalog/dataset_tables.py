@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from data_catalog.datasets.splits import write_split_file
 from data_catalog.feature_cache import FeatureCache, FeatureKey
@@ -169,6 +168,8 @@ def _files(catalog: Path, table: str) -> list[Path]:
 
 def _read(catalog_dir, table: str, schema: pa.Schema, key: tuple[str, ...], latest: bool,
           filters: dict[str, str | None]) -> pa.Table:
+    import pyarrow.dataset as ds  # here, not at the top: it imports pandas (~1 s); writers never need it
+
     files = _files(_catalog(catalog_dir), table)
     data = ds.dataset([str(p) for p in files], schema=schema, format="parquet").to_table() if files \
         else schema.empty_table()

@@ -64,15 +64,18 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from data_catalog.atomic import atomic_path
 from data_catalog.errors import OptionError
 from data_catalog.settings import get_settings
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 log = logging.getLogger(__name__)
 
@@ -406,6 +409,8 @@ class FeatureCache:
         ValueError
             ``features=True`` over files whose tensor shapes differ.
         """
+        import pyarrow.dataset as ds  # here, not at the top: it imports pandas (~1 s); writers never need it
+
         candidates = [
             p for p in self._files()
             if (dataset is None or p.parts[-4] == f"dataset={dataset}")

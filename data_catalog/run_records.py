@@ -7,12 +7,15 @@ so appending never rewrites earlier rows and a crash cannot corrupt them;
 
 from __future__ import annotations
 
+import io
 import json
 import os
+from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from data_catalog.atomic import atomic_path
@@ -63,10 +66,32 @@ def append_rows(catalog_dir: str | os.PathLike, table: str, rows: list[dict], pa
                 schema: pa.Schema = VIDEO_RUNS_SCHEMA) -> Path:
     """Append ``rows`` to catalog table ``table`` as one new Parquet file, atomically."""
     destination = Path(catalog_dir) / table / f"{part_name}.parquet"
-    arrow = pa.Table.from_pylist(rows, schema=schema)
+    arrow = rows_table(rows, schema)
     with atomic_path(destination) as tmp:
         pq.write_table(arrow, tmp)
     return destination
+
+
+def rows_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """``rows`` as an Arrow table of ``schema`` (a field missing from a row is null).
+
+    Read by Arrow's JSON reader rather than ``pa.Table.from_pylist``: converting Python objects
+    makes pyarrow import pandas (~0.5 s and ~45 MB, to look for pandas types), on every command
+    that records a run.
+    """
+    if not rows:
+        return schema.empty_table()
+    lines = b"".join(json.dumps(row, default=_json_value).encode("utf-8") + b"\n" for row in rows)
+    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    return pa_json.read_json(io.BytesIO(lines), parse_options=options).select(schema.names)
+
+
+def _json_value(value):
+    if isinstance(value, date):  # datetime too: ISO 8601, its offset kept
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"catalog row value of type {type(value).__name__} is not a column value")
 
 
 def read_table(catalog_dir: str | os.PathLike, table: str) -> pa.Table:
@@ -75,4 +100,6 @@ def read_table(catalog_dir: str | os.PathLike, table: str) -> pa.Table:
     files = sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
     if not files:
         return VIDEO_RUNS_SCHEMA.empty_table()
+    import pyarrow.dataset as ds  # here, not at the top: it imports pandas (~1 s); writers never need it
+
     return ds.dataset(files, format="parquet").to_table()

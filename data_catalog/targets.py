@@ -31,14 +31,17 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from data_catalog.atomic import atomic_path
 from data_catalog.settings import get_settings
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +227,8 @@ class TargetCache:
 
     def open_dataset(self) -> ds.Dataset:
         """All targets of this spec as one ``pyarrow.dataset`` (for SQL / pandas users)."""
+        import pyarrow.dataset as ds  # here, not at the top: it imports pandas (~1 s); writers never need it
+
         folder = self.root / self.spec.id
         files = sorted(str(p) for p in folder.glob("*.parquet")) if folder.is_dir() else []
         return ds.dataset(files, schema=TARGET_SCHEMA, format="parquet")

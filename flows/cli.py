@@ -78,9 +78,9 @@ def _prefect_api() -> None:
 
 def _prefect_server_configured() -> bool:
     """Whether ``PREFECT_API_URL`` names a Prefect server (then runs are recorded there at no start cost)."""
-    from prefect.settings import PREFECT_API_URL
+    from flows.prefect_api import api_url_configured
 
-    return bool(PREFECT_API_URL.value())
+    return api_url_configured()
 
 
 def _quiet_prefect(verbose: bool) -> None:

@@ -16,9 +16,45 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+API_URL_SETTING = "PREFECT_API_URL"
 STOP_GRACE_S = 5.0  # SIGTERM first (uvicorn shuts down cleanly), SIGKILL after this
 _watched: dict[int, subprocess.Popen] = {}  # server pid -> its watchdog (keeps the pipe open)
+
+
+def api_url_configured() -> bool:
+    """Whether Prefect's settings name an API server (``PREFECT_API_URL``); Prefect imported only if they may.
+
+    The environment answers at once. Else the setting can come only from the files Prefect reads
+    (``.env``, ``prefect.toml``, ``pyproject.toml``'s ``[tool.prefect]`` in the working folder, the
+    profiles file): when none of them can hold it the answer is no, and Prefect (seconds to import,
+    pandas with it) stays unloaded; when one may, Prefect's own settings decide.
+    """
+    if any(key.upper() == API_URL_SETTING and value for key, value in os.environ.items()):
+        return True
+    if not _settings_files_may_name_api():
+        return False
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
+def _settings_files_may_name_api() -> bool:
+    # Another profile (Prefect's bundled `local` names a server), another profiles file, a prefect.toml:
+    # not parsed here, left to Prefect.
+    if os.environ.get("PREFECT_PROFILE") or os.environ.get("PREFECT_PROFILES_PATH") or Path("prefect.toml").exists():
+        return True
+    profiles = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser() / "profiles.toml"
+    markers = {Path(".env"): "PREFECT_", Path("pyproject.toml"): "tool.prefect", profiles: API_URL_SETTING}
+    return any(marker.lower() in _read_text(path).lower() for path, marker in markers.items())
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def start_ephemeral_api() -> int | None:

@@ -6,20 +6,19 @@ reported with its reason and the others still finish; a re-run skips videos
 whose outputs exist for the same content and settings. A batch in which any
 video failed ends in the Failed state ("N of M videos failed"), so Prefect's
 alerts and automations see it; the other videos' outputs are kept.
+
+The flow is declared lazily (:mod:`flows.pipeline_flow`): reading
+``sonorize_batch`` from this module gives the Prefect flow, built then;
+``sonorize(prefect=False)`` (``sonorize run`` without a Prefect server) calls the
+plain function and never imports Prefect (nor pandas, which it brings).
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-
-from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.context import FlowRunContext
-from prefect.states import Failed, State
 
 from data_catalog.atomic import json_text, remove_stale_temporaries, write_json_atomic
 from data_catalog.claims import Claim, ClaimBook
@@ -33,10 +32,12 @@ from flows import run_ids
 from flows.bucket_video import BucketTargets
 from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, run_items
 from flows.inputs import collect_inputs
+from flows.per_item import run_logger
+from flows.pipeline_flow import PipelineFlow, flow_module_getattr
 from flows.progress import BatchProgress
 from flows.run_logging import VideosFailed, quiet_input_error_tracebacks
 from flows.video_options import VideoContext, VideoOptions
-from tasks._options import sonorize_version
+from tasks._options import in_prefect_run, sonorize_version
 from tasks.catalog_tasks import append_catalog_rows_task
 from tasks.engines import (
     create_envelope_engine_from_config,
@@ -61,7 +62,6 @@ def _check_output_dir(out_dir: Path) -> None:
         raise OutputError(out_dir, f"output folder is not writable ({exc.strerror or exc})") from None
 
 
-@flow(name="sonorize", log_prints=True)
 def sonorize_batch(
     paths: list[str],
     out_dir: str | None = None,
@@ -142,11 +142,11 @@ def sonorize_batch(
 
     Returns
     -------
-    The batch run record (also written as JSON into ``out_dir``); when any video failed, a
-    Failed state ("N of M videos failed: names") holding that record.
+    The batch run record (also written as JSON into ``out_dir``); in a flow run where any video
+    failed, a Failed state ("N of M videos failed: names") holding that record.
     """
-    in_flow = FlowRunContext.get() is not None  # else called as plain .fn (sonorize(prefect=False))
-    logger = get_run_logger() if in_flow else logging.getLogger("sonorize")
+    in_flow = in_prefect_run()  # else called as the plain function (sonorize(prefect=False))
+    logger = run_logger()
     quiet_input_error_tracebacks()
     settings = get_settings()
     started = datetime.now(timezone.utc)
@@ -225,13 +225,22 @@ def sonorize_batch(
     }
     _publish(run, out_text, settings.catalog_dir, started, logger, write_record=out_error is None,
              artifacts=in_flow)
-    return batch_outcome(run)
+    return batch_outcome(run) if in_flow else run  # the Failed state is for Prefect; a plain call gets the record
 
 
-def batch_outcome(run: dict) -> dict | State:
+# Reading `sonorize_batch` from this module (the deployments' entrypoint) gives the Prefect flow,
+# built then; the plain function is BATCH_FLOW.fn.
+BATCH_FLOW = PipelineFlow(sonorize_batch, name="sonorize", log_prints=True)
+del sonorize_batch
+__getattr__ = flow_module_getattr(__name__, BATCH_FLOW)
+
+
+def batch_outcome(run: dict):
     """The record, or a Failed state holding it when videos failed (what alerts and automations see)."""
     if not run["n_failed"]:
         return run
+    from prefect.states import Failed
+
     names = [Path(v["video_path"]).name for v in run["videos"] if v["status"] == "failed"]
     shown = ", ".join(names[:FAILED_NAMES_SHOWN]) + (", ..." if len(names) > FAILED_NAMES_SHOWN else "")
     message = f"{run['n_failed']} of {run['n_videos']} videos failed: {shown}"
@@ -254,9 +263,9 @@ def sonorize(paths: list[str], *, prefect: bool = True, **parameters) -> dict:
     before any video was processed (an unknown engine, missing weights) is raised.
     """
     if not prefect:
-        outcome = sonorize_batch.fn(paths=paths, **parameters)
-        return outcome.data.run if isinstance(outcome, State) else outcome
-    state = sonorize_batch(paths=paths, **parameters, return_state=True)
+        outcome = BATCH_FLOW.fn(paths=paths, **parameters)
+        return outcome if isinstance(outcome, dict) else outcome.data.run  # a Failed state when called in a run
+    state = BATCH_FLOW.flow(paths=paths, **parameters, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, VideosFailed):
         return result.run
@@ -314,6 +323,8 @@ def _url_items(url: str) -> list[VideoItem]:
 
 def _require_absolute_in_deployments(paths: list[str]) -> None:
     """A worker runs each flow run in a temporary folder: relative paths would vanish with it."""
+    if not in_prefect_run():  # a deployment's run is a flow run
+        return
     from prefect.runtime import deployment
 
     if deployment.id is None:
@@ -349,6 +360,8 @@ def _publish(run: dict, out_text: str, catalog_dir: Path, started: datetime, log
         logger.error("could not append to the catalog at %s: %s", catalog_dir, exc)
     if not artifacts:
         return
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
     create_table_artifact(key="sonorize-videos", table=[_table_row(v) for v in run["videos"]],
                           description=f"sonorize run {run['run_id']}: per-video results")
     create_markdown_artifact(key="sonorize-summary", markdown=summary_markdown(run),

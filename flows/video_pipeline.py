@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +39,11 @@ class _Timer:
 
 
 def gpu_tag(on: bool):
-    """Tag the task runs inside with ``gpu`` (the concurrency limit of a worker's GPUs) when ``on``."""
-    if not on:
+    """Tag the task runs inside with ``gpu`` (the concurrency limit of a worker's GPUs) when ``on``.
+
+    Nothing to tag while Prefect is not even loaded (no run can be active): it stays unimported.
+    """
+    if not on or "prefect" not in sys.modules:
         return contextlib.nullcontext()
     from prefect import tags
 
