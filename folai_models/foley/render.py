@@ -167,7 +167,9 @@ def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, s
     rng_events, rng_texture, rng_bed, rng_room, rng_drift = np.random.default_rng(seed).spawn(5)
     texture = source.texture_stream(rng_texture) if sustained.any() else None
     beds = [source.room_tone_stream(r) for r in rng_bed.spawn(2 if n_channels == 2 else 1)] if bed_gain else []
-    drift = LevelDrift(sample_rate, rng_drift, source.room_tone_drift_db) if beds else None  # one room: both channels
+    # one drift for both channels (one room); none for a recorded bed, which moves as it was recorded
+    drift = (LevelDrift(sample_rate, rng_drift, source.room_tone_drift_db)
+             if beds and source.room_tone_drift_db else None)
     room = StreamingConvolver(room_impulse_response(sample_rate, rng_room, n_channels)) if reverb > 0 else None
     block = max(1, int(block_s * sample_rate))
     tail = int(np.ceil(source.max_tail_s * sample_rate + WINDOW_S * sample_rate)) + 2  # + look-ahead placement
@@ -203,10 +205,10 @@ def _blocks(env, frame_rate, sample_rate, n_samples, source, notes, sustained, s
         carry = dry[:, n:]
         if room is not None:
             out += reverb * room.process(dry[:, :n])
+        gain = bed_gain if drift is None else bed_gain * drift.read(n)
         if len(beds) == 1:
-            out[0] += bed_gain * drift.read(n) * beds[0].read(n)
+            out[0] += gain * beds[0].read(n)
         elif beds:  # partly shared bed: a room, not two unrelated noises
-            gain = bed_gain * drift.read(n)
             common, side = beds[0].read(n), beds[1].read(n)
             a, b = np.sqrt((1 + ROOM_TONE_CORRELATION) / 2), np.sqrt((1 - ROOM_TONE_CORRELATION) / 2)
             out[0] += gain * (a * common + b * side)
