@@ -8,8 +8,11 @@ correlation, Acc@5, onset F1 against the real audio): (a) the trained model,
 (b) the preview envelope, (c) silence. With ``--ship`` the first seed's
 checkpoint is copied into the package as the default envelope model.
 
+``--flow-preset`` computes the motion features with another OpenCV DIS preset (the
+preset is part of the feature revision: its features are cached and recorded apart).
+
 Usage: .venv/bin/python benchmarks/video2rms_dev.py [--data DIR] [--epochs N] [--seeds S ...]
-       [--holdout-count K] [--folds K] [--no-mirror] [--ship]
+       [--holdout-count K] [--folds K] [--no-mirror] [--flow-preset P] [--ship]
 """
 
 from __future__ import annotations
@@ -102,6 +105,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write the scores here")
     parser.add_argument("--ship", action="store_true", help="copy the first seed's checkpoint into the package")
     parser.add_argument("--no-mirror", action="store_true", help="train without the mirrored copies (ablation)")
+    parser.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"), default=None,
+                        help="OpenCV DIS preset of the motion features (default: the package's DIS_PRESET)")
     parser.add_argument("--config", type=json.loads, default={}, help="JSON of Video2RMSConfig overrides")
     args = parser.parse_args()
     if not (args.data / "videos").is_dir():
@@ -113,11 +118,12 @@ def main() -> None:
     from flows.train_video2rms_flow import train_video2rms
 
     start = time.perf_counter()
-    summary = preprocess(dataset="folder", root=str(args.data), encoder="motion")
-    print(f"preprocess: {summary.get('n_ok', '?')} ok, {summary.get('n_failed', '?')} failed "
-          f"({time.perf_counter() - start:.0f} s)")
+    summary = preprocess(dataset="folder", root=str(args.data), encoder="motion",
+                         flow_options={"preset": args.flow_preset} if args.flow_preset else None)
+    print(f"preprocess: {summary.get('n_ok', '?')} ok, {summary.get('n_failed', '?')} failed, "
+          f"features {summary.get('revision')} ({time.perf_counter() - start:.0f} s)")
     rows = [r for r in read_videos(dataset="folder", status="ok").to_pylist()
-            if (r["feature_encoder"] or "").startswith("motion")]
+            if (r["feature_encoder"] or "").startswith("motion") and r["feature_revision"] == summary["revision"]]
     holdout = choose_holdout([r["item_id"] for r in rows], args.holdout_count)
 
     arrays = {r["item_id"]: (r["video_path"], load_video_arrays(r)) for r in rows}

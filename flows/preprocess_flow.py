@@ -69,6 +69,7 @@ def preprocess(
     split_file: str | None = None,
     options: dict | None = None,
     separate: str | bool | None = None,
+    flow_options: dict | None = None,
 ) -> dict:
     """Build a dataset's catalog tables, envelope targets and feature cache.
 
@@ -89,6 +90,8 @@ def preprocess(
     separate : clean each item's audio with AudioSep before measuring its target: a text query
         (``"footstep sounds"``), ``False`` to keep the audio as it is, or ``None`` for the
         dataset's default (Walking The Maps: ``"footstep sounds"``; others: no separation).
+    flow_options : the flow estimator's keyword arguments, e.g. ``{"preset": "fast"}`` for ``opencv``
+        (default: its own defaults); they are part of the feature revision and cache key.
 
     Returns
     -------
@@ -118,7 +121,7 @@ def preprocess(
     record = adapter.split_record()
     split_path = write_split_record(record)
     selected = items if limit is None else items[:limit]
-    stage = build_video_stage(encoder, flow_method, device)  # missing weights stop here, before any item
+    stage = build_video_stage(encoder, flow_method, device, flow_options=flow_options)  # missing weights stop here, before any item
     separation = _separation(adapter, separate, device)  # and here
     features, targets = FeatureCache(), TargetCache()
     logger.info("preprocess %s: %d item(s) of %d in %s (encoder=%s, flow=%s)", adapter.name, len(selected),

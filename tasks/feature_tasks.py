@@ -44,9 +44,14 @@ def default_flow_method(encoder: str) -> str:
     return DEFAULT_FLOW.get(encoder, "raft")
 
 
-def build_flow(method: str, device: str, store: ModelStore) -> FlowEstimator:
-    """A flow estimator by registry name; one with weights (RAFT) loads them from the model store (never downloads)."""
-    options = {"device": resolve_device(device)} if flow_estimator_class(method).uses_device else {}
+def build_flow(method: str, device: str, store: ModelStore, options: dict | None = None) -> FlowEstimator:
+    """A flow estimator by registry name; one with weights (RAFT) loads them from the model store (never downloads).
+
+    ``options``: the estimator's own keyword arguments (e.g. ``{"preset": "ultrafast"}`` for ``opencv``).
+    """
+    options = dict(options or {})
+    if flow_estimator_class(method).uses_device:
+        options["device"] = resolve_device(device)
     estimator = create_flow_estimator_from_config({"name": method, "options": options})
     if estimator.weights_name:
         estimator.load_state_dict(load_state_dict(store.require(estimator.weights_name)))
@@ -63,8 +68,12 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def build_video_stage(encoder: str, flow: str | None = None, device: str = "auto",
-                      store: ModelStore | None = None) -> VideoStage:
-    """Encoder (pretrained weights from the store when it has any) and its flow estimator."""
+                      store: ModelStore | None = None, flow_options: dict | None = None) -> VideoStage:
+    """Encoder (pretrained weights from the store when it has any) and its flow estimator.
+
+    ``flow_options``: keyword arguments of the flow estimator (e.g. ``{"preset": "fast"}`` for ``opencv``);
+    they enter the stage's revision, hence the feature cache key, through the estimator's ``revision()``.
+    """
     store = store or ModelStore()
     # resolved only for a model that runs on it: 'auto' imports torch to look for a GPU
     options = {"device": resolve_device(device)} if encoder != "motion" else {}
@@ -72,7 +81,7 @@ def build_video_stage(encoder: str, flow: str | None = None, device: str = "auto
     if model.weights_name:
         model.load_state_dict(load_state_dict(store.require(model.weights_name)))
     method = flow or default_flow_method(encoder)
-    estimator = build_flow(method, device, store) if model.uses_flow else None
+    estimator = build_flow(method, device, store, flow_options) if model.uses_flow else None
     return VideoStage(encoder=model, flow=estimator, flow_method=method if estimator else "none")
 
 

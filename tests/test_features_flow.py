@@ -77,6 +77,18 @@ def test_corrupted_cache_file_is_recomputed_not_served(clips):
     assert cached is not None and np.isfinite(cached).all()
 
 
+def test_flow_options_enter_the_revision_and_the_cache_key():
+    from folai_models.optical_flow.opencv_flow import DIS_PRESET
+    from tasks.feature_tasks import build_video_stage, feature_key
+
+    other = "fast" if DIS_PRESET != "fast" else "medium"
+    default, chosen = build_video_stage("motion"), build_video_stage("motion", flow_options={"preset": other})
+    assert chosen.flow.preset == other and chosen.revision.endswith(f"dis-{other}")
+    assert default.revision.endswith(f"dis-{DIS_PRESET}")
+    # features of another preset are never read for these (the revision is part of the key)
+    assert feature_key(chosen, "0" * 64) != feature_key(default, "0" * 64)
+
+
 def test_bad_video_is_reported_and_others_finish(clips, tmp_path):
     bad = tmp_path / "notes.mp4"
     bad.write_text("not a video")
