@@ -13,7 +13,11 @@ path point ``SONORIZE_VIDEO2RMS_CHECKPOINT`` at a copy of the checkpoint without
 its ``.onnx`` files.
 
 Usage: .venv/bin/python benchmarks/default_envelope_dev.py [--data DIR] [--limit N] [--save DIR]
-       [--compare DIR] [--json OUT] [--held-out] [--flow-preset ultrafast|fast|medium]
+       [--compare DIR] [--json OUT] [--held-out]
+
+The motion features are made with the optical flow the checkpoint names (its
+``feature_revision``, e.g. DIS ``ultrafast``); to score another flow, train a checkpoint on it
+(``benchmarks/video2rms_dev.py --flow-preset``) and point ``SONORIZE_VIDEO2RMS_CHECKPOINT`` at it.
 """
 
 from __future__ import annotations
@@ -87,13 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the summary here")
     parser.add_argument("--held-out", action="store_true",
                         help="Greatest Hits: only the recordings the default checkpoint was not trained on")
-    parser.add_argument("--flow-preset", choices=("ultrafast", "fast", "medium"),
-                        help="OpenCV DIS preset of the motion features (default: the shipped one)")
     args = parser.parse_args(argv)
-    if args.flow_preset:
-        from folai_models.optical_flow import opencv_flow
-
-        opencv_flow.DIS_PRESET = args.flow_preset
     results = {}
     for name in SETS:
         folder = args.data / name

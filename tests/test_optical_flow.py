@@ -13,7 +13,7 @@ from folai_models.optical_flow.flow_images import (
     image_to_flow,
     quantisation_step,
 )
-from folai_models.optical_flow.opencv_flow import OpenCVFlow
+from folai_models.optical_flow.opencv_flow import DIS_PRESET, DIS_PRESETS, OpenCVFlow, options_from_revision
 from folai_models.optical_flow.raft import RaftFlow, consecutive_flow
 from folai_models.optical_flow.registry import create_flow_estimator_from_config
 
@@ -59,7 +59,18 @@ def test_opencv_flow_rejects_bad_input():
         OpenCVFlow().flow(frames.astype(np.float32), frames.astype(np.float32))
     with pytest.raises(ValueError, match="preset"):
         OpenCVFlow(preset="slow")
-    assert OpenCVFlow().revision().endswith("dis-medium")
+    assert OpenCVFlow().revision().endswith(f"dis-{DIS_PRESET}")
+
+
+@pytest.mark.parametrize("options", [{"method": "dis", "preset": p} for p in DIS_PRESETS] + [{"method": "farneback"}])
+def test_opencv_flow_revision_names_its_arguments(options):
+    assert options_from_revision(OpenCVFlow(**options).revision()) == options
+
+
+def test_options_from_another_revision_are_none():
+    assert options_from_revision("raft-small-abc123") is None
+    assert options_from_revision("opencv") is None  # motion v1 checkpoints: no preset recorded
+    assert options_from_revision("opencv4.8.0-dis-slow") is None  # no such preset
 
 
 @pytest.mark.parametrize(("height", "width"), [(61, 70), (130, 133)])  # below / above RAFT's 128 px minimum

@@ -110,6 +110,10 @@ def test_checkpoint_of_other_features_is_refused(dataset, tmp_path):
     other_flow = save_checkpoint(tmp_path / "flow.safetensors", model, config, epoch=1,
                                  extra={**meta["extra"], "feature_revision": f"{encoder_part}|opencv4.8.0-dis-medium"})
     load_video2rms(str(other_flow), "cpu")  # another OpenCV version: nearly the same flow, loads
+    for preset in ("ultrafast", "medium"):  # the features are made with the preset the checkpoint names
+        named = save_checkpoint(tmp_path / f"{preset}.safetensors", model, config, epoch=1,
+                                extra={**meta["extra"], "feature_revision": f"{encoder_part}|opencv4.8.0-dis-{preset}"})
+        assert load_video2rms(str(named), "cpu")[2].flow.preset == preset
     sidecar = json.loads(sidecar_path(old).read_text())
     sidecar_path(old).write_text(json.dumps({**sidecar, "config": {**sidecar["config"], "conv_channels": 32}}))
     with pytest.raises(CheckpointError, match=r"old\.safetensors: weights do not load into the configured Video2RMS"):

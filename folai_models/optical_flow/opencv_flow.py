@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -36,6 +37,22 @@ def default_workers() -> int:
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
     return max(1, min(MAX_WORKERS, cores))
+
+
+def options_from_revision(revision: str) -> dict | None:
+    """The :class:`OpenCVFlow` arguments that one of its :meth:`~OpenCVFlow.revision` strings names.
+
+    ``"opencv4.8.0-dis-fast"`` -> ``{"method": "dis", "preset": "fast"}``, ``"opencv4.8.0-farneback"`` ->
+    ``{"method": "farneback"}``; None for another estimator's revision or an unknown preset. The OpenCV
+    version is not an argument (another version gives nearly the same flow).
+    """
+    match = re.fullmatch(r"opencv[^-]*-(?:dis-(?P<preset>\w+)|farneback)", revision)
+    if match is None:
+        return None
+    preset = match.group("preset")
+    if preset is None:
+        return {"method": "farneback"}
+    return {"method": "dis", "preset": preset} if preset in DIS_PRESETS else None
 
 
 @register_flow_estimator("opencv")

@@ -131,6 +131,19 @@ def torch_video2rms(checkpoint: str, device: str):
     return model.to(device).eval(), meta
 
 
+def _trained_flow(feature_revision: str) -> tuple[str | None, dict | None]:
+    """The flow method and arguments a ``"<encoder revision>|<flow revision>"`` names (e.g. OpenCV DIS
+    and its preset); (None, None): the encoder's default flow."""
+    flow_revision = feature_revision.partition("|")[2]
+    if flow_revision.startswith("opencv"):
+        from folai_models.optical_flow.opencv_flow import options_from_revision
+
+        options = options_from_revision(flow_revision)
+        if options is not None:
+            return "opencv", options
+    return None, None
+
+
 @lru_cache(maxsize=2)
 def load_video2rms(checkpoint: str, device: str):
     """Model, config, video stage, feature normaliser and level map of a checkpoint (loaded once per process).
@@ -149,8 +162,10 @@ def load_video2rms(checkpoint: str, device: str):
     model, meta = loaded
     config = model.config
     extra = meta.get("extra", {})
-    stage = build_video_stage(extra.get("encoder", "motion"), device=device)
     trained_on = extra.get("feature_revision")
+    # the flow settings the checkpoint was trained with (e.g. the DIS preset), not this install's default
+    flow, flow_options = _trained_flow(trained_on or "")
+    stage = build_video_stage(extra.get("encoder", "motion"), flow, device=device, flow_options=flow_options)
     if trained_on and trained_on != stage.revision:
         # "<encoder revision>|<flow revision>": another feature definition would be read silently, so refuse;
         # another flow version (e.g. OpenCV 4.x vs 5.x) gives nearly the same flow, so only say so
