@@ -168,7 +168,8 @@ def main() -> None:
         for method in ("preview", "silence"):
             print(f"{'':28s} {method:10s} " + " ".join(f"{runs[0]['means'][method][c]:9.3f}" for c in COLUMNS))
     if args.json:
-        args.json.write_text(json.dumps({"holdout": holdout, "runs": runs}, indent=1, default=float))
+        args.json.write_text(json.dumps({"holdout": holdout, "feature_revision": summary.get("revision"), "runs": runs},
+                                        indent=1, default=float))
     if args.ship:
         best = Path(runs[0]["checkpoint"])  # the first seed: chosen before scoring, not the luckiest
         SHIP_TO.parent.mkdir(parents=True, exist_ok=True)
