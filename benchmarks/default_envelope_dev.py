@@ -13,7 +13,7 @@ path point ``SONORIZE_VIDEO2RMS_CHECKPOINT`` at a copy of the checkpoint without
 its ``.onnx`` files.
 
 Usage: .venv/bin/python benchmarks/default_envelope_dev.py [--data DIR] [--limit N] [--save DIR]
-       [--compare DIR] [--json OUT] [--held-out]
+       [--compare DIR] [--json OUT] [--held-out] [--per-clip]
 
 The motion features are made with the optical flow the checkpoint names (its
 ``feature_revision``, e.g. DIS ``ultrafast``); to score another flow, train a checkpoint on it
@@ -49,7 +49,7 @@ def held_out_items() -> list[str] | None:
 
 
 def score_set(folder: Path, limit: int | None, save: Path | None, compare: Path | None,
-              only: list[str] | None = None) -> dict:
+              only: list[str] | None = None, per_clip: bool = False) -> dict:
     from data_catalog.media import probe_video
     from folai_models.metrics import envelope_scores
     from tasks.envelope_tasks import predict_envelope_task
@@ -60,7 +60,7 @@ def score_set(folder: Path, limit: int | None, save: Path | None, compare: Path 
     for video in videos:
         info = probe_video(video)
         start = time.perf_counter()
-        envelope = predict_envelope_task.fn(info, "auto")[0]
+        envelope, _, details = predict_envelope_task.fn(info, "auto")
         seconds += time.perf_counter() - start
         length += info.duration_s
         if save:
@@ -71,6 +71,9 @@ def score_set(folder: Path, limit: int | None, save: Path | None, compare: Path 
         reference, covered = reference_envelope(str(video), len(envelope))
         n = min(len(envelope), int(covered * ENVELOPE_FRAME_RATE))
         rows.append(envelope_scores(reference[:n], envelope[:n], ENVELOPE_FRAME_RATE))
+        if per_clip:  # which engine auto chose matters: only some clips reach the learned model
+            print(f"  {video.stem[:32]:32s} {str(details.get('chosen', '?')):10s} onset F1 {rows[-1]['onset_f1']:.3f}  "
+                  f"correlation {rows[-1]['correlation']:.3f}", flush=True)
     matched = sum(round(r["onset_recall"] * r["n_reference_onsets"]) for r in rows)
     n_ref, n_est = sum(r["n_reference_onsets"] for r in rows), sum(r["n_estimate_onsets"] for r in rows)
     p, r = matched / max(n_est, 1), matched / max(n_ref, 1)
@@ -89,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", type=Path, help="save each envelope as DIR/<set>/<stem>.npy")
     parser.add_argument("--compare", type=Path, help="compare with envelopes saved by --save")
     parser.add_argument("--json", type=Path, help="write the summary here")
+    parser.add_argument("--per-clip", action="store_true", help="print each recording's scores and engine")
     parser.add_argument("--held-out", action="store_true",
                         help="Greatest Hits: only the recordings the default checkpoint was not trained on")
     args = parser.parse_args(argv)
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         only = held_out_items() if args.held_out and name == "greatest-hits-dev" else None
         results[name] = score_set(folder, args.limit, args.save / name if args.save else None,
-                                  args.compare / name if args.compare else None, only)
+                                  args.compare / name if args.compare else None, only, args.per_clip)
         print(name, json.dumps({k: round(v, 4) if isinstance(v, float) else v
                                 for k, v in results[name].items()}), flush=True)
     if args.json:
