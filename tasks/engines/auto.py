@@ -59,8 +59,8 @@ class AutoEnvelopeEngine(EnvelopeEngine):
                 envelope, rate = np.maximum(learned, self._preview(cues, info)), env_math.envelope_frame_rate()
                 details["chosen"] = "video2rms+preview"
                 details["reason"] += (f"; the learned model is less sure of its onsets here "
-                                      f"({model.details['onset_confidence']:.2f}) than on any of its held-out "
-                                      f"recordings ({model.details['onset_confidence_floor']:.2f}): its events "
+                                      f"({model.details['onset_confidence']:.3f}) than on any of its held-out "
+                                      f"recordings ({model.details['onset_confidence_floor']:.3f}): its events "
                                       "and the preview's")
         else:
             envelope = self._preview(cues, info)
