@@ -206,6 +206,20 @@ def load_checkpoint_meta(path: str | os.PathLike, *, model: str | None = None) -
     return meta
 
 
+def update_checkpoint_extra(path: str | os.PathLike, updates: dict[str, Any]) -> dict:
+    """Add or replace keys of a verified checkpoint's ``extra`` (its sidecar rewritten atomically).
+
+    For what is measured after training (calibrations on held-out videos);
+    the weights and config are untouched, so an ONNX export stays valid.
+    Returns the new sidecar.
+    """
+    path = Path(path)
+    meta = load_checkpoint_meta(path)
+    meta["extra"] = {**meta.get("extra", {}), **updates}
+    write_json_atomic(sidecar_path(path), meta)
+    return meta
+
+
 def _config_sha256(meta: dict) -> str:
     import hashlib
 

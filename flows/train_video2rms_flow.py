@@ -6,7 +6,9 @@ validation videos every ``eval_every`` epochs (E-L1, correlation, Acc@1/5/10,
 onset F1 against their unsmoothed envelopes), records each evaluation as a
 Prefect artifact and as rows of the catalog table ``video2rms_epochs``, keeps
 ``last`` and ``best`` checkpoints (safetensors + JSON) and resumes from
-``last`` after an interruption. At the end the best checkpoint is exported to
+``last`` after an interruption. At the end the best model's onset confidence
+floor on the validation videos is recorded in its sidecar (``auto`` trusts the
+model on footage it is at least that sure of), and it is exported to
 ONNX beside it (``best.onnx``, verified against the model), so the envelope
 engine runs it on the CPU without PyTorch; without the ``onnx`` package it is
 only noted.
@@ -32,6 +34,7 @@ from data_catalog.checkpoints import (
     load_checkpoint_state,
     load_optimizer_state,
     save_checkpoint,
+    update_checkpoint_extra,
 )
 from data_catalog.errors import OptionError
 from data_catalog.run_records import append_rows
@@ -178,6 +181,7 @@ def train_video2rms(
         best=best_metrics.get(cfg.best_metric), eval_every=eval_every, on_epoch=keep)
 
     if best_path.is_file():
+        _record_confidence_floor(best_path, data.val, device, logger)
         _export_onnx(best_path, logger)
     result = {"run_id": run_id, "out_dir": str(out), "best_checkpoint": str(best_path), "best_metric": cfg.best_metric,
               "best": best_metrics, "epochs_run": len(history), "train_items": extra["train_items"],
@@ -185,6 +189,19 @@ def train_video2rms(
               "val_items": extra["val_items"], "history": history}
     create_markdown_artifact(key="video2rms-summary", markdown=_summary(result, dataset, encoder))
     return result
+
+
+def _record_confidence_floor(checkpoint: Path, videos, device: str, logger) -> None:
+    """The best model's onset confidence floor on its (normalised) validation videos, into its sidecar
+    (``auto`` reads it)."""
+    from folai_models.video2rms import Video2RMS
+    from folai_models.video2rms.calibrate import onset_confidence_floor, video_outputs
+
+    state, meta = load_checkpoint_state(checkpoint, model="Video2RMS")
+    model = Video2RMS.from_checkpoint(state, meta).to(device)
+    floor = onset_confidence_floor(video_outputs(model, videos, model.config, device))
+    update_checkpoint_extra(checkpoint, {"onset_confidence_floor": floor})
+    logger.info("%s: onset confidence floor %s on %d validation videos", checkpoint, floor, len(videos))
 
 
 def _export_onnx(checkpoint: Path, logger) -> None:

@@ -159,7 +159,8 @@ class MotionFeatureExtractor:
 NEIGHBOUR_COLS = (0,)  # column offsets of the cells below that continued motion may enter (dev F1: (0,) 0.547, (-1,0,1) 0.540, none 0.550 but fires on cell crossings)
 IMPACT_REF_PERCENTILE = 95.0  # the clip's "strong motion" level that thresholds are relative to
 IMPACT_REL_THRESHOLD = 0.25  # an impact's speed drop must reach this share of that level (dev sweep: 0.15-0.35 flat)
-IMPACT_ABS_THRESHOLD = 0.5  # ... and this many px/frame at 256 px (a still scene's flow noise stays far below)
+IMPACT_ABS_THRESHOLD = 0.3  # ... and this many px/frame at 256 px (dev: 0.5 missed keys, billiard balls, a knife)
+IMPACT_MIN_STOP_SHARE = 0.3  # a stop loses at least this share of its downward speed (a cell crossing mid-fall loses less)
 IMPACT_MIN_GAP_S = 0.13  # non-maximum suppression: impacts at least 4 frames at 30 fps apart (dev best)
 IMPACT_OFFSET_S = 0.0  # impact time correction; dev median signed onset error +6 ms (< 1 envelope frame; -15..+10 ms shifts gained nothing)
 IMPACT_RMS_REF = 0.065  # RMS of an impact at the reference drop (median GT onset peak on dev: 0.065)
@@ -185,7 +186,7 @@ def _check_features(features) -> np.ndarray:
     return feats
 
 
-def impact_strength(features) -> np.ndarray:
+def impact_strength(features, *, min_stop_share: float = IMPACT_MIN_STOP_SHARE) -> np.ndarray:
     """Impact cue per frame: the largest drop of downward speed in any cell.
 
     ``strength[t] = max over cells of max(0, down[t] - down[t + 1])`` with
@@ -193,12 +194,15 @@ def impact_strength(features) -> np.ndarray:
     stroke coming down and stopping or bouncing at frame ``t`` (px/frame).
     ``down[t + 1]`` is the largest of the cell and of its neighbours below
     (NEIGHBOUR_COLS), so motion that merely crosses into the next cell row
-    is not a stop.
+    is not a stop. A drop smaller than ``min_stop_share`` of the cell's
+    downward speed is a slowing, not a stop, and counts as 0.
 
     Parameters
     ----------
     features : np.ndarray, shape (T, len(FEATURE_NAMES))
         From :meth:`MotionFeatureExtractor.features`.
+    min_stop_share : float
+        Share of its downward speed a drop must lose to count (0: every drop counts).
 
     Returns
     -------
@@ -216,7 +220,10 @@ def impact_strength(features) -> np.ndarray:
     onward = nxt.copy()
     for dc in NEIGHBOUR_COLS:
         onward = np.maximum(onward, padded[:, 1:, 1 + dc : 1 + dc + GRID_COLS])
-    return np.maximum(down - onward, 0.0).max(axis=(1, 2))
+    drop = np.maximum(down - onward, 0.0)
+    if min_stop_share > 0:
+        drop = np.where(drop >= min_stop_share * down, drop, 0.0)
+    return drop.max(axis=(1, 2))
 
 
 def pick_impacts(strength, *, frame_rate: float = 30.0) -> tuple[np.ndarray, np.ndarray]:

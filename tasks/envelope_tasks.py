@@ -17,19 +17,24 @@ def _predict_key(context, parameters: dict) -> str | None:
 
     No key (no caching) without a content hash. The engine's own description
     (checkpoint paths, settings) is keyed with the identity of every file it
-    names, and the configured Video2RMS checkpoint (``auto`` may use it) with the
-    package version, so a retrained checkpoint or new code never reuses an envelope.
+    names, and the Video2RMS checkpoint ``auto`` may use (configured or shipped, with
+    its sidecar) with the package version, so a retrained checkpoint or new code never
+    reuses an envelope.
     """
     sha = parameters.get("video_sha256")
     if not sha:
         return None
-    from data_catalog.settings import get_settings
+    from data_catalog.checkpoints import sidecar_path
+    from tasks.engines.video2rms import default_video2rms_checkpoint
 
     description = create_envelope_engine_from_config(parameters["engine"]).describe()
-    files = sorted(file_identity(v) for v in description.values() if isinstance(v, str) and os.path.isfile(v))
-    checkpoint = get_settings().video2rms_checkpoint
+    named = [v for v in description.values() if isinstance(v, str) and os.path.isfile(v)]
+    # a checkpoint's sidecar holds what decodes it (level map, confidence floor): its rewrite is a new model
+    files = sorted(file_identity(f) for f in named + [str(sidecar_path(f)) for f in named if f.endswith(".safetensors")])
+    checkpoint = default_video2rms_checkpoint()  # the configured one, else the shipped one (auto may run it)
     return cache_key(context.task.name, video_sha256=sha, engine=description, files=files,
-                     video2rms_checkpoint=file_identity(checkpoint) if checkpoint else None,
+                     video2rms_checkpoint=[file_identity(checkpoint), file_identity(sidecar_path(checkpoint))]
+                     if checkpoint else None,
                      version=sonorize_version())
 
 

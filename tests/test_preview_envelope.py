@@ -120,3 +120,15 @@ def test_empty_and_bad_input():
         ex.update(np.zeros((2, 3, 4, 5), dtype=np.uint8))
     with pytest.raises(ValueError):
         envelope_from_motion(np.zeros((5, 3)))
+
+
+def test_a_slowing_is_not_a_stop():
+    from folai_models.preview_envelope import CELL0, GRID_COLS, GRID_ROWS, IMPACT_MIN_STOP_SHARE, impact_strength
+
+    feats = np.zeros((4, len(FEATURE_NAMES)), dtype=np.float32)
+    cells = feats[:, CELL0:].reshape(4, GRID_ROWS, GRID_COLS, 3)  # a view: vx, vy, weight per cell
+    cells[:, 0, 0, 1] = [0.0, 2.0, 1.8, 0.0]  # falls at 2 px/frame, slows by 10 %, then stops
+    strength = impact_strength(feats)
+    assert IMPACT_MIN_STOP_SHARE > 0.1
+    assert strength[1] == 0.0 and strength[2] == pytest.approx(1.8)
+    assert impact_strength(feats, min_stop_share=0.0)[1] == pytest.approx(0.2)  # every drop, as the steps cue

@@ -211,3 +211,34 @@ def test_presence_decoding_is_silent_below_the_threshold():
     level = probabilities_to_envelope(np.eye(64)[[40]], "argmax")[0]
     assert env[0] == 0 and env[1] == 0 and env[2] == np.float32(level)
     assert probabilities_to_envelope(probs, "presence", presence_threshold=0.2)[1] == np.float32(level)
+
+
+def test_confidence_floor_recorded_and_auto_adds_the_preview_when_the_model_is_unsure(dataset, tmp_path,
+                                                                                      monkeypatch):
+    from data_catalog.checkpoints import load_onnx_export, update_checkpoint_extra
+    from data_catalog.media import probe_video
+    from data_catalog.settings import get_settings
+    from folai_models import preview_envelope
+    from tasks.engines.video_cues import video_cues
+    from tasks.envelope_tasks import predict_envelope_task
+
+    trained = _train(tmp_path / "ckpt", epochs=1, onset_weight=1.0, decode_method="onsets")
+    best = Path(trained["best_checkpoint"])
+    floor = json.loads(best.with_suffix(".json").read_text())["extra"]["onset_confidence_floor"]
+    assert 0.0 < floor < 1.0  # the onset head's surest frames on the held-out clip
+    monkeypatch.setenv("SONORIZE_VIDEO2RMS_CHECKPOINT", str(best))
+    get_settings.cache_clear()
+    info = probe_video(dataset / "clip0.mp4")  # a still camera: auto picks the learned model
+
+    update_checkpoint_extra(best, {"onset_confidence_floor": 0.0})  # sure enough of any footage
+    learned, _, details = predict_envelope_task.fn(info, "auto")
+    assert details["chosen"] == "video2rms" and 0.0 <= details["onset_confidence"] <= 1.0
+
+    update_checkpoint_extra(best, {"onset_confidence_floor": 1.0})  # never that sure: unlike its domain
+    load_onnx_export(best)  # the weights and config are unchanged: the export still verifies
+    merged, rate, details = predict_envelope_task.fn(info, "auto")
+    assert details["chosen"] == "video2rms+preview" and "less sure of its onsets" in details["reason"]
+    preview = preview_envelope.envelope_from_motion(video_cues(info, pose="off").features, frame_rate=30.0,
+                                                    n_frames_out=len(merged))
+    assert rate == 125.0 and len(merged) == len(learned)
+    np.testing.assert_allclose(merged, np.maximum(learned, preview), atol=1e-6)  # both engines' events

@@ -164,3 +164,17 @@ def test_auto_engine_follows_the_configured_checkpoint(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="available: auto, preview, steps, video2rms"):
         resolve_envelope_engine("stepz")
     get_settings.cache_clear()
+
+
+def test_onset_confidence_and_its_floor():
+    from folai_models.video2rms.calibrate import ONSET_CONFIDENCE_PERCENTILE, onset_confidence, onset_confidence_floor
+
+    sure = np.zeros(1000)
+    sure[:20] = 0.9  # 2 % of frames are confident onsets
+    unsure = np.full(1000, 0.3)
+    assert ONSET_CONFIDENCE_PERCENTILE == 99.0
+    assert onset_confidence(sure) == pytest.approx(0.9) and onset_confidence(unsure) == pytest.approx(0.3)
+    assert np.isnan(onset_confidence(np.zeros(0)))
+    outputs = [(None, sure, None), (None, unsure, None), (None, None, None)]  # no onset head: not counted
+    assert onset_confidence_floor(outputs) == pytest.approx(0.3)  # the least sure validation video
+    assert onset_confidence_floor([(None, None, None)]) is None

@@ -19,6 +19,11 @@ from tasks.engines.video_cues import steps_from_cues, video_cues
 class AutoEnvelopeEngine(EnvelopeEngine):
     """Picks ``steps``, ``video2rms`` or ``preview`` per video from evidence; the choice and reason go in ``details``.
 
+    When it picks ``video2rms`` but the model is less sure of its onsets than on
+    every recording it was validated on (its checkpoint's recorded floor), the
+    footage is unlike its training domain: the envelope is then the union of its
+    events and the preview estimator's (``video2rms+preview``).
+
     It knows which engine it runs only after reading the video, so it takes no
     features: when it picks ``video2rms`` that engine computes them (through the cache).
     """
@@ -46,10 +51,30 @@ class AutoEnvelopeEngine(EnvelopeEngine):
         elif engine == "video2rms":
             model = Video2RMSEnvelopeEngine()
             envelope, rate = model.predict(info, video_sha256=video_sha256)
-            details["checkpoint"] = str(model.checkpoint)
+            details.update(checkpoint=str(model.checkpoint), **model.details)
+            if unsure(model.details):
+                # footage unlike its training domain: keep its events and add the preview's (a union)
+                n = env_math.n_envelope_frames_for_seconds(info.duration_s)
+                learned = env_math.interpolate_envelope(envelope, rate, n_target=n)
+                envelope, rate = np.maximum(learned, self._preview(cues, info)), env_math.envelope_frame_rate()
+                details["chosen"] = "video2rms+preview"
+                details["reason"] += (f"; the learned model is less sure of its onsets here "
+                                      f"({model.details['onset_confidence']:.3f}) than on any of its held-out "
+                                      f"recordings ({model.details['onset_confidence_floor']:.3f}): its events "
+                                      "and the preview's")
         else:
-            envelope = preview_envelope.envelope_from_motion(
-                cues.features, frame_rate=VIDEO_FRAME_RATE,
-                n_frames_out=env_math.n_envelope_frames_for_seconds(info.duration_s))
+            envelope = self._preview(cues, info)
         self.details = details
         return envelope, rate
+
+    @staticmethod
+    def _preview(cues, info: VideoInfo) -> np.ndarray:
+        return preview_envelope.envelope_from_motion(
+            cues.features, frame_rate=VIDEO_FRAME_RATE,
+            n_frames_out=env_math.n_envelope_frames_for_seconds(info.duration_s))
+
+
+def unsure(details: dict) -> bool:
+    """Video2RMS's onset confidence on this video is below its checkpoint's floor (when both are known)."""
+    confidence, floor = details.get("onset_confidence"), details.get("onset_confidence_floor")
+    return confidence is not None and floor is not None and confidence < floor

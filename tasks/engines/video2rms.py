@@ -48,7 +48,8 @@ class Video2RMSEnvelopeEngine(EnvelopeEngine):
 
     def predict(self, info: VideoInfo, *, video_sha256: str | None = None,
                 features: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-        from folai_models.video2rms import predict_envelope
+        from folai_models.video2rms.calibrate import onset_confidence
+        from folai_models.video2rms.decode import decode_with_config, predict_outputs
         from folai_models.video2rms.level_map import apply_level_map
 
         model, config, stage, normalizer, level_map = load_video2rms(str(self.checkpoint), self.device)
@@ -57,11 +58,24 @@ class Video2RMSEnvelopeEngine(EnvelopeEngine):
             from tasks.feature_tasks import compute_frame_features
 
             features, _ = compute_frame_features(info, video_sha256 or sha256_file(info.path), stage)
-        envelope = apply_level_map(predict_envelope(model, normalizer(features), config), level_map)
+        probs, onset_probs = predict_outputs(model, normalizer(features), config)
+        envelope = apply_level_map(decode_with_config(probs, config, onset_probabilities=onset_probs), level_map)
+        self.details = {} if onset_probs is None else {
+            "onset_confidence": round(onset_confidence(onset_probs), 4),
+            "onset_confidence_floor": confidence_floor(str(self.checkpoint))}
         return np.asarray(envelope, dtype=np.float32), config.envelope_rate
 
     def describe(self) -> dict:
         return {"name": self.name, "checkpoint": str(self.checkpoint)}
+
+
+def confidence_floor(checkpoint: str) -> float | None:
+    """The onset confidence of the least sure of the checkpoint's validation videos, when it was recorded
+    (``train-video2rms`` does; ``benchmarks/video2rms_confidence_floor.py`` for older checkpoints)."""
+    from data_catalog.checkpoints import load_checkpoint_meta
+
+    floor = load_checkpoint_meta(checkpoint).get("extra", {}).get("onset_confidence_floor")
+    return None if floor is None else float(floor)
 
 
 def default_video2rms_checkpoint() -> Path | None:
