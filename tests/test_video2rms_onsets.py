@@ -178,3 +178,21 @@ def test_onset_confidence_and_its_floor():
     outputs = [(None, sure, None), (None, unsure, None), (None, None, None)]  # no onset head: not counted
     assert onset_confidence_floor(outputs) == pytest.approx(0.3)  # the least sure validation video
     assert onset_confidence_floor([(None, None, None)]) is None
+
+
+@pytest.mark.parametrize("bad", ["high", 1.5, -0.1, True, [0.7]])
+def test_a_tampered_confidence_floor_names_the_sidecar(tmp_path, bad):
+    import shutil
+
+    from data_catalog.checkpoints import CheckpointError, update_checkpoint_extra
+    from tasks.engines.video2rms import SHIPPED_VIDEO2RMS, confidence_floor
+
+    if not SHIPPED_VIDEO2RMS.is_file():
+        pytest.skip("no shipped Video2RMS checkpoint in this install")
+    ckpt = tmp_path / "v.safetensors"
+    shutil.copy(SHIPPED_VIDEO2RMS, ckpt)
+    shutil.copy(SHIPPED_VIDEO2RMS.with_suffix(".json"), tmp_path / "v.json")
+    assert confidence_floor(str(ckpt)) == pytest.approx(0.6992)  # as recorded for the shipped checkpoint
+    update_checkpoint_extra(ckpt, {"onset_confidence_floor": bad})
+    with pytest.raises(CheckpointError, match=r"v\.json.*onset_confidence_floor must be a probability"):
+        confidence_floor(str(ckpt))

@@ -72,10 +72,15 @@ class Video2RMSEnvelopeEngine(EnvelopeEngine):
 def confidence_floor(checkpoint: str) -> float | None:
     """The onset confidence of the least sure of the checkpoint's validation videos, when it was recorded
     (``train-video2rms`` does; ``benchmarks/video2rms_confidence_floor.py`` for older checkpoints)."""
-    from data_catalog.checkpoints import load_checkpoint_meta
+    from data_catalog.checkpoints import CheckpointError, load_checkpoint_meta, sidecar_path
 
     floor = load_checkpoint_meta(checkpoint).get("extra", {}).get("onset_confidence_floor")
-    return None if floor is None else float(floor)
+    if floor is None:
+        return None
+    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0.0 <= floor <= 1.0:
+        raise CheckpointError(sidecar_path(checkpoint), f"onset_confidence_floor must be a probability in [0, 1], "
+                                                        f"got {floor!r}")
+    return float(floor)
 
 
 def default_video2rms_checkpoint() -> Path | None:
