@@ -240,3 +240,45 @@ def test_a_camera_travelling_forward_reads_as_a_walk():
     assert evidence["forward_share"] >= 0.9
     engine, reason = choose_envelope_engine({**evidence, "camera_motion": 0.01}, video2rms_available=True)
     assert engine == "steps" and "travels forward" in reason
+
+
+class _RecordingTracker:
+    """Stands in for BlazePose to see which frames reach it, in which order (it runs in its own thread)."""
+
+    def __init__(self, *, static: bool = False):
+        self.frames: list[float] = []
+        _RecordingTracker.last = self
+
+    def update(self, frames):
+        import time
+        time.sleep(0.01)  # slower than the flow, as BlazePose is: the cue pass must wait for it, not drop frames
+        self.frames += [float(frame.mean()) for frame in frames]
+
+    def result(self):
+        return np.asarray(self.frames)[:, None, None] * np.ones((1, 33, 4)), None
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.needs_ffmpeg
+@pytest.mark.parametrize("pose, every", [("track", 1), ("sample", "POSE_SAMPLE_EVERY")])
+def test_pose_beside_the_flow_sees_every_picked_frame_in_order(monkeypatch, tmp_path, pose, every):
+    from data_catalog.examples import make_bouncing_ball_video
+    from data_catalog.media import probe_video
+    from tasks.engines import video_cues as cues_module
+
+    video = tmp_path / "ball.mp4"
+    make_bouncing_ball_video(video, duration_s=3.0)
+    info = probe_video(video)
+    monkeypatch.setattr(cues_module, "PoseTracker", _RecordingTracker)
+    cues = cues_module.video_cues(info, pose=pose)
+    step = getattr(cues_module, every) if isinstance(every, str) else every
+    frames = np.concatenate(list(cues_module.analysis_frames(info)))
+    expected = [float(frame.mean()) for frame in frames[::step]]
+    assert cues.n_frames == len(frames) and _RecordingTracker.last.closed
+    assert _RecordingTracker.last.frames == expected and cues.landmarks.shape[0] == len(expected)
+    plain = cues_module.video_cues(info, pose="off")  # the flow's cues do not depend on the pose thread
+    # (to within OpenCV's parallel loops, which vary them by a float32 ulp from run to run even alone)
+    assert np.allclose(plain.features, cues.features, rtol=0, atol=1e-5)
+    assert np.allclose(plain.camera, cues.camera, rtol=0, atol=1e-9)

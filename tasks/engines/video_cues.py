@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -19,6 +20,7 @@ import numpy as np
 
 from data_catalog.errors import SonorizeInputError
 from data_catalog.media import VideoInfo, iter_frame_windows
+from data_catalog.media.frames import prefetched
 from folai_models import envelope as env_math
 from folai_models import preview_envelope
 from folai_models.rates import VIDEO_FRAME_RATE
@@ -56,23 +58,35 @@ def video_cues(info: VideoInfo, pose: str) -> VideoCues:
             tracker = PoseTracker(static=pose == "sample")
         except MediaPipeMissing as error:
             note = f"no pose evidence: {error}"
-    n, pose_s = 0, 0.0
+    n, pose_s, pending = 0, [0.0], None
+    # BlazePose runs in its own thread beside the flow (MediaPipe's graph and OpenCV release the GIL);
+    # one window at a time, in order, so its memory stays one window and its results are the same
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pose") if tracker is not None else None
+
+    def run_pose(frames: np.ndarray) -> None:
+        start = time.perf_counter()
+        tracker.update(frames)
+        pose_s[0] += time.perf_counter() - start
+
     try:
-        for window in analysis_frames(info):
+        for window in prefetched(analysis_frames(info)):
+            if pool is not None:
+                picked = window if pose == "track" else window[(-n) % POSE_SAMPLE_EVERY::POSE_SAMPLE_EVERY]
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(run_pose, picked)
             grey = np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in window])
             extractor.update(grey)
             camera.update(grey)
-            if tracker is not None:
-                start = time.perf_counter()
-                picked = window if pose == "track" else window[(-n) % POSE_SAMPLE_EVERY::POSE_SAMPLE_EVERY]
-                tracker.update(picked)
-                pose_s += time.perf_counter() - start
             n += len(window)
+        if pending is not None:
+            pending.result()
         landmarks = tracker.result()[0] if tracker is not None else None
     finally:
-        if tracker is not None:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
             tracker.close()
-    return VideoCues(extractor.features(), camera.motion(), landmarks, note, n, pose_s)
+    return VideoCues(extractor.features(), camera.motion(), landmarks, note, n, pose_s[0])
 
 
 def steps_from_cues(info: VideoInfo, cues: VideoCues) -> tuple[np.ndarray, dict]:
