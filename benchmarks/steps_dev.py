@@ -14,13 +14,19 @@ Scores per kind: pooled onset P/R/F1 at +-0.1 s and +-0.05 s, the median
 absolute timing error of matched onsets, and the mean envelope correlation.
 Beside the engines: ``silence`` and the blind periodic baseline ``periodic``
 (clicks at k / rate from t = 0, the rate in 1.6-3.0 per second chosen per
-clip and reference with hindsight for the best F1 at +-0.1 s).
-``auto`` records its choice and reason per clip.
+clip and reference with hindsight for the best F1 at +-0.1 s), and
+``periodic-loo``: the same clicks with one rate chosen without the clip's
+audio (the best pooled F1 at +-0.1 s over the other clips of its set, kind
+and reference: leave one clip out), which shows how much of ``periodic``
+is hindsight. ``auto`` records its choice and reason per clip.
+``--per-clip`` adds, for each steps clip, the step rate the ``steps`` engine
+placed, the hindsight rate, the median signed timing error (estimate minus
+reference) and F1 at +-0.05 s beside ``periodic``'s.
 
 Usage::
 
     .venv/bin/python benchmarks/steps_dev.py [--sets foley-wild-dev greatest-hits-dev]
-        [--engines preview video2rms steps auto] [--limit N] [--json OUT]
+        [--engines preview video2rms steps auto] [--kinds steps] [--limit N] [--per-clip] [--json OUT]
     .venv/bin/python benchmarks/steps_dev.py --pose-speed     # the pose pass alone, frames/s
 """
 
@@ -65,10 +71,48 @@ def clips(set_name: str) -> list[tuple[Path, str]]:
     return [(root / "videos" / f"{r['video']}.mp4", r["action"]) for r in rows]
 
 
-def periodic(reference: np.ndarray, duration_s: float) -> np.ndarray:
-    """The blind click track with the best rate for this reference (hindsight)."""
-    tracks = [np.arange(0.0, duration_s, 1.0 / rate) for rate in PERIODIC_RATES]
-    return max(tracks, key=lambda est: onset_scores(reference, est, window_s=WINDOWS[0])["f1"])
+def click_track(rate: float, duration_s: float) -> np.ndarray:
+    """The blind click track: clicks at k / rate from t = 0."""
+    return np.arange(0.0, duration_s, 1.0 / rate)
+
+
+def pooled_f1(scores: list[dict], window: float = WINDOWS[0]) -> float:
+    """F1 of matches pooled over clips' :func:`score` results at ``window``."""
+    tp = sum(s[f"{window}"]["n_matched"] for s in scores)
+    n_ref = sum(s[f"{window}"]["n_reference"] for s in scores)
+    n_est = sum(s[f"{window}"]["n_estimate"] for s in scores)
+    return 2.0 * tp / (n_ref + n_est) if n_ref + n_est else 0.0
+
+
+def leave_one_out_rates(by_rate: list[dict]) -> list[float]:
+    """For each clip, the click rate with the best pooled F1 at +-0.1 s over the other clips.
+
+    Parameters
+    ----------
+    by_rate : list of dict
+        Per clip, ``{rate: score}`` (:func:`score` of that rate's click track), the same rates for all.
+
+    Returns
+    -------
+    list of float
+        One rate per clip, chosen without that clip (ties: the slower rate).
+    """
+    rates = sorted(by_rate[0]) if by_rate else []
+    return [max(rates, key=lambda rate: (pooled_f1([other[rate] for j, other in enumerate(by_rate) if j != i]),
+                                         -rate))
+            for i in range(len(by_rate))]
+
+
+def add_periodic_loo(rows: list[dict]) -> None:
+    """``periodic-loo`` per clip and reference: the click rate chosen on the other clips of its set and kind."""
+    for set_name, kind in sorted({(r["set"], r["kind"]) for r in rows}):
+        for ref in ("mix", "step"):
+            sub = [r for r in rows if r["set"] == set_name and r["kind"] == kind and ref in r.get("clicks", {})]
+            if len(sub) < 2:
+                continue
+            for row, rate in zip(sub, leave_one_out_rates([r["clicks"][ref] for r in sub])):
+                row["engines"][ref]["periodic-loo"] = row["clicks"][ref][rate]
+                row.setdefault("loo_rate", {})[ref] = rate
 
 
 def clicks_envelope(times: np.ndarray, n: int) -> np.ndarray:
@@ -83,7 +127,8 @@ def score(reference_onsets, estimate_onsets, reference_env, estimate_env) -> dic
     out = {}
     for w in WINDOWS:
         s = onset_scores(reference_onsets, estimate_onsets, window_s=w)
-        out[f"{w}"] = {k: s[k] for k in ("n_reference", "n_estimate", "n_matched", "median_abs_error_s")}
+        out[f"{w}"] = {k: s[k] for k in ("n_reference", "n_estimate", "n_matched", "median_abs_error_s",
+                                          "median_error_s")}
     out["correlation"] = envelope_correlation(reference_env, estimate_env) if np.std(estimate_env) > 0 else float("nan")
     return out
 
@@ -119,10 +164,19 @@ def run_clip(path: Path, kind: str, engines: list[str]) -> dict:
         scores = {}
         for engine, env in estimates.items():
             scores[engine] = score(ref_onsets, detect_onsets(env[:n], RATE), ref_env, env[:n])
-        clicks = periodic(ref_onsets, n / RATE)
-        scores["periodic"] = score(ref_onsets, clicks, ref_env, clicks_envelope(clicks, n))
+        by_rate = {}
+        for rate in PERIODIC_RATES:
+            clicks = click_track(float(rate), n / RATE)
+            by_rate[float(rate)] = score(ref_onsets, clicks, ref_env, clicks_envelope(clicks, n))
+        # hindsight: this clip's best rate at +-0.1 s (the first of equals, as max() over the rates)
+        best = max(by_rate, key=lambda rate: pooled_f1([by_rate[rate]]))
+        scores["periodic"] = by_rate[best]
         scores["silence"] = score(ref_onsets, np.zeros(0), ref_env, np.zeros(n))
         row["engines"][ref_name] = scores
+        row.setdefault("clicks", {})[ref_name] = by_rate
+        row.setdefault("hindsight_rate", {})[ref_name] = best
+    if "steps" in estimates:
+        row["steps_rate"] = len(detect_onsets(estimates["steps"][:n], RATE)) / (n / RATE)
     return row
 
 
@@ -161,6 +215,24 @@ def report(rows: list[dict], methods: list[str]) -> list[str]:
     return lines
 
 
+def per_clip(rows: list[dict]) -> list[str]:
+    """Per steps clip: the ``steps`` engine's step rate, the hindsight rate, its signed timing error and F1."""
+    lines = ["| clip | steps/s placed | hindsight rate mix / step | median signed error (s) mix / step | "
+             "F1@0.05 steps mix / step | F1@0.05 periodic mix / step |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        if row["kind"] != "steps" or "steps" not in row["engines"]["mix"]:
+            continue
+        refs = [ref for ref in ("mix", "step") if ref in row["engines"]]
+        cells = []
+        for got in (lambda ref: f"{row['hindsight_rate'][ref]:.1f}",
+                    lambda ref: f"{row['engines'][ref]['steps']['0.1']['median_error_s']:+.3f}",
+                    lambda ref: f"{pooled_f1([row['engines'][ref]['steps']], 0.05):.2f}",
+                    lambda ref: f"{pooled_f1([row['engines'][ref]['periodic']], 0.05):.2f}"):
+            cells.append(" / ".join(got(ref) for ref in refs))
+        lines.append(f"| {row['clip']} | {row['steps_rate']:.2f} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def pose_speed(set_name: str) -> None:
     """Frames per second of the pose pass alone (BlazePose tracking, analysis size) over a set's steps clips."""
     import os
@@ -186,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["foley-wild-dev", "greatest-hits-dev"])
     parser.add_argument("--engines", nargs="+", default=["preview", "video2rms", "steps", "auto"])
+    parser.add_argument("--kinds", nargs="+", default=None, help="only clips of these kinds (hit, scratch, steps)")
     parser.add_argument("--limit", type=int, default=None, help="first N clips of each set")
+    parser.add_argument("--per-clip", action="store_true", help="per steps clip: step rate, hindsight rate, timing")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--pose-speed", action="store_true", help="only time the pose pass on the steps clips")
     args = parser.parse_args(argv)
@@ -195,9 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     for set_name in args.sets:
-        found = clips(set_name)[: args.limit]
+        found = [(path, kind) for path, kind in clips(set_name) if args.kinds is None or kind in args.kinds]
+        found = found[: args.limit]
         if not found:
-            print(f"no data for {set_name} under {DATA}; skipped")
+            which = f" of kind {', '.join(args.kinds)}" if args.kinds else ""
+            print(f"no clips{which} for {set_name} under {DATA}; skipped")
         for path, kind in found:
             row = run_clip(path, kind, args.engines)
             row["set"] = set_name
@@ -206,8 +282,13 @@ def main(argv: list[str] | None = None) -> int:
             f1 = {m: row["engines"]["mix"][m]["0.1"]["n_matched"] for m in row["engines"]["mix"]}
             print(f"{set_name}/{path.name} [{kind}] auto -> {choice.get('engine')}: {choice.get('reason')} | "
                   f"matched@0.1 {f1} | s {row['seconds']}", flush=True)
-    methods = [*args.engines, "periodic", "silence"]
+    add_periodic_loo(rows)
+    for row in rows:
+        row.pop("clicks", None)  # every rate's scores: only needed for periodic-loo
+    methods = [*args.engines, "periodic", "periodic-loo", "silence"]
     lines = report(rows, methods)
+    if args.per_clip:
+        lines += ["", *per_clip(rows)]
     print("\n".join(lines))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
