@@ -16,7 +16,13 @@ Make test videos outside the repository (``--make-testsrc N`` writes N ten-secon
     .venv/bin/python benchmarks/batch_overlap.py --make-testsrc 6 --scratch /tmp/ov --rounds 2
     .venv/bin/python benchmarks/batch_overlap.py /tmp/gh15 --scratch /tmp/ov --rounds 2
 
-Usage: .venv/bin/python benchmarks/batch_overlap.py [INPUT...] --scratch DIR [--rounds N] [--make-testsrc N]
+``--halves`` instead runs the batch once in this process, one video after the
+other, and prints each video's CPU seconds (this process and its ffmpeg children)
+in its first half (probe, envelope, original audio: what an overlapped batch
+runs ahead) and its second (envelope files, synthesis, mux, record): the second
+half's share is what can hide behind the next video's analysis on an idle core.
+
+Usage: .venv/bin/python benchmarks/batch_overlap.py [INPUT...] --scratch DIR [--rounds N] [--make-testsrc N] [--halves]
 """
 
 from __future__ import annotations
@@ -86,18 +92,60 @@ def run_once(inputs: list[str], scratch: Path, mode: str) -> dict:
     }
 
 
+def _cpu_s() -> float:
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def halves(inputs: list[str], scratch: Path) -> None:
+    """Each video's CPU and wall seconds in the two halves an overlapped batch runs side by side."""
+    import time
+
+    shutil.rmtree(scratch / "halves", ignore_errors=True)
+    os.environ.update(SONORIZE_CACHE_DIR=str(scratch / "halves" / "cache"),
+                      SONORIZE_CATALOG_DIR=str(scratch / "halves" / "catalog"))
+    sys.path.insert(0, str(REPO))
+    from flows.inputs import collect_inputs
+    from flows.video_options import VideoContext, VideoOptions
+    from flows.video_pipeline import analyse_video, finish_video
+
+    options, context = VideoOptions(), VideoContext()
+    print("| video | first half: CPU / wall | second half: CPU / wall | second half's share of the CPU |\n"
+          "|---|---|---|---|")
+    total = [0.0, 0.0]
+    for video in collect_inputs(inputs):
+        out = scratch / "halves" / "out" / Path(video.path).stem
+        cpu, wall = _cpu_s(), time.perf_counter()
+        analysed = analyse_video(video.path, out, Path(video.path).stem, options, context=context)
+        first = (_cpu_s() - cpu, time.perf_counter() - wall)
+        cpu, wall = _cpu_s(), time.perf_counter()
+        finish_video(analysed, options, context)
+        second = (_cpu_s() - cpu, time.perf_counter() - wall)
+        total[0] += first[0]
+        total[1] += second[0]
+        print(f"| {Path(video.path).name} | {first[0]:.2f} / {first[1]:.2f} s | {second[0]:.2f} / {second[1]:.2f} s | "
+              f"{second[0] / (first[0] + second[0]):.0%} |", flush=True)
+    print(f"| all | {total[0]:.2f} s | {total[1]:.2f} s | {total[1] / sum(total):.0%} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("inputs", nargs="*", help="video files or folders (one batch)")
     parser.add_argument("--scratch", type=Path, required=True, help="working folder (outputs, caches, test videos)")
     parser.add_argument("--rounds", type=int, default=2, help="sequential + overlapped pairs")
     parser.add_argument("--make-testsrc", type=int, default=0, help="also batch N testsrc2 clips made here")
+    parser.add_argument("--halves", action="store_true", help="CPU seconds of each video's two halves, in process")
     args = parser.parse_args()
     inputs = list(args.inputs)
     if args.make_testsrc:
         inputs.append(str(make_testsrc(args.scratch / "testsrc", args.make_testsrc)))
     if not inputs:
         parser.error("give videos or --make-testsrc N")
+    if args.halves:
+        halves(inputs, args.scratch)
+        return 0
     runs = []
     print("| run | wall | CPU (user + sys) | peak RSS | load (1 min) |\n|---|---|---|---|---|")
     for round_ in range(1, args.rounds + 1):

@@ -3,7 +3,8 @@
 ``fan_out="none"`` processes videos one after the other in the flow run's
 process (a laptop, the command line); with ``overlap`` the next video's
 analysis (decode, flow, envelope) runs in a thread beside the current one's
-outputs (files, synthesis, mux, record): :func:`flows.per_item.for_each_item_overlapped`. ``fan_out="dask"`` submits one Prefect
+outputs (files, synthesis, mux, record), through
+:func:`flows.per_item.for_each_item_overlapped`. ``fan_out="dask"`` submits one Prefect
 task per video to a Dask cluster through prefect-dask's ``DaskTaskRunner``:
 an existing one (``dask_address``, e.g. a ``dask scheduler`` with a
 ``dask worker`` per GPU machine) or a local cluster of worker processes.
