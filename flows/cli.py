@@ -50,6 +50,9 @@ STEPS_HELP = "'sao' engine: sampling steps (default 100)."
 CFG_HELP = "'sao' engine: classifier-free guidance scale of the text prompt (default 7)."
 SAMPLER_HELP = "'sao' engine: stable-audio-tools sampler (default dpmpp-3m-sde)."
 CANDIDATES_HELP = "'sao' engine: seeds tried per window; the one whose envelope best follows the requested one is kept."
+OVERLAP_HELP = ("Analyse the next video (decode, flow, envelope) while the current one's sound and files are written: "
+                "at most two videos in flight, same outputs. Default: on for more than one local file with the "
+                "CPU engines (foley/preview synthesis, no --encoder), as plain calls (not in a Prefect flow run).")
 REVERB_HELP = "Small-room reverberation, wet level 0-1 (default: 0 with a library, 0.12 procedural). 'foley' engine."
 
 
@@ -116,6 +119,7 @@ def run(
     cfg_scale: Optional[float] = typer.Option(None, help=CFG_HELP),
     sampler: Optional[str] = typer.Option(None, help=SAMPLER_HELP),
     candidates: Optional[int] = typer.Option(None, help=CANDIDATES_HELP),
+    overlap: Optional[bool] = typer.Option(None, "--overlap/--no-overlap", help=OVERLAP_HELP),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs."),
 ) -> None:
     """Sonorize videos: WAV, muxed MP4, envelope (CSV + plot), labels and a run record per video."""
@@ -146,7 +150,8 @@ def run(
                           reverb=reverb, seed=seed, force=force,
                           encoder=encoder, flow_method=flow, device=device, show_progress=sys.stderr.isatty(),
                           synth_fallback_preview=synth_fallback_preview, init_noise_level=init_noise_level,
-                          steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates)
+                          steps=steps, cfg_scale=cfg_scale, sampler=sampler, candidates=candidates,
+                          overlap=overlap)
     except SonorizeError as exc:
         _fail(str(exc))
     print_summary(result)

@@ -1,7 +1,10 @@
 """Per-video fan-out inside one flow run, and the heartbeat of a run holding claims.
 
 ``fan_out="none"`` processes videos one after the other in the flow run's
-process (a laptop, the command line). ``fan_out="dask"`` submits one Prefect
+process (a laptop, the command line); with ``overlap`` the next video's
+analysis (decode, flow, envelope) runs in a thread beside the current one's
+outputs (files, synthesis, mux, record), through
+:func:`flows.per_item.for_each_item_overlapped`. ``fan_out="dask"`` submits one Prefect
 task per video to a Dask cluster through prefect-dask's ``DaskTaskRunner``:
 an existing one (``dask_address``, e.g. a ``dask scheduler`` with a
 ``dask worker`` per GPU machine) or a local cluster of worker processes.
@@ -25,13 +28,14 @@ from pathlib import Path
 from data_catalog.claims import Claim, ClaimBook
 from data_catalog.locations import ObjectInfo
 from flows.bucket_video import BucketTargets, process_object
-from flows.per_item import for_each_item, run_item
+from flows.per_item import for_each_item, for_each_item_overlapped, run_item
 from flows.run_logging import quiet_input_error_tracebacks
 from flows.video_options import VideoContext, VideoOptions
-from flows.video_pipeline import sonorize_video
+from flows.video_pipeline import analyse_video, finish_video, sonorize_video
 from tasks._options import pipeline_task
 
 FAN_OUTS = frozenset({"none", "dask"})
+CPU_SYNTH_ENGINES = frozenset({"foley", "preview"})  # single-threaded numpy: what an overlapped batch may run
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,12 @@ def process_item_task(item: VideoItem, out_root: Path | None, targets: BucketTar
 
 def run_items(items: list[VideoItem], out_root: Path | None, targets: BucketTargets, options: VideoOptions,
               context: VideoContext, run_id: str, *, out_error: str | None, progress, fan_out: str, dask_address: str | None,
-              dask_workers: int) -> list[dict]:
-    """Every item's record, in input order."""
+              dask_workers: int, overlap: bool = False) -> list[dict]:
+    """Every item's record, in input order.
+
+    ``overlap`` (``fan_out="none"``, local files only: :func:`overlap_batch`): each video's analysis
+    runs in a thread beside the previous video's outputs; same records and files.
+    """
     if fan_out == "dask" and items and not out_error:
         from prefect_dask import DaskTaskRunner
 
@@ -101,9 +109,42 @@ def run_items(items: list[VideoItem], out_root: Path | None, targets: BucketTarg
                 for item in items]
             return [future.result() for future in futures]
 
+    if overlap and fan_out == "none" and not out_error and out_root is not None and all(map(_overlappable, items)):
+        quiet_input_error_tracebacks()
+
+        def first(item: VideoItem, note):
+            return analyse_video(item.local_path, out_root / (item.folder or item.stem), item.stem, options,
+                                 stage=note, notes=[item.note] if item.note else [], context=context)
+
+        return for_each_item_overlapped(items, first, lambda item, analysed, note: finish_video(
+            analysed, options, context, stage=note), _failed, label=lambda item: item.label, progress=progress,
+            overwrite_wall_s=False)
+
     return for_each_item(items, lambda item, note: process_item(item, out_root, targets, options, context, run_id,
                                                                 out_error, stage=note),
                          _failed, label=lambda item: item.label, progress=progress, overwrite_wall_s=False)
+
+
+def _overlappable(item: VideoItem) -> bool:
+    """A local file (a bucket object's download, upload and claim stay one after the other)."""
+    return item.local_path is not None and item.claim is None
+
+
+def overlap_batch(requested: bool | None, items: list[VideoItem], out_root: Path | None, fan_out: str,
+                  options: VideoOptions, in_flow_run: bool) -> bool:
+    """Whether a batch overlaps its videos: ``requested`` (None: where only CPU engines run) and possible.
+
+    Possible: more than one local file into a local folder, as plain calls (not inside a Prefect
+    flow run: its task runs belong to the run's context, not a thread's), no Dask fan-out, no
+    bucket objects or claims (their download, upload and claim stay one after the other). By
+    default not where a stage may hold the GPU or every core on its own: the neural synth engines
+    and ``encoder`` (PyTorch models); ``requested=True`` overlaps those too.
+    """
+    possible = (fan_out == "none" and not in_flow_run and out_root is not None and len(items) > 1
+                and all(map(_overlappable, items)))
+    if requested is None:
+        return possible and options.synth_engine in CPU_SYNTH_ENGINES and options.encoder is None
+    return bool(requested) and possible
 
 
 class Heartbeat:

@@ -30,7 +30,7 @@ from data_catalog.run_records import VIDEO_RUNS_TABLE, video_run_row
 from data_catalog.settings import get_settings
 from flows import run_ids
 from flows.bucket_video import BucketTargets
-from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, run_items
+from flows.fan_out import FAN_OUTS, Heartbeat, VideoItem, overlap_batch, run_items
 from flows.inputs import collect_inputs
 from flows.per_item import run_logger
 from flows.pipeline_flow import PipelineFlow, flow_module_getattr
@@ -90,6 +90,7 @@ def sonorize_batch(
     cfg_scale: float | None = None,
     sampler: str | None = None,
     candidates: int | None = None,
+    overlap: bool | None = None,
 ) -> dict:
     """Sonorize every video in ``paths`` (files, folders or URLs) into ``out_dir``.
 
@@ -139,6 +140,10 @@ def sonorize_batch(
         may move from the foley render (0: not at all; higher: more realism, less of the render's
         timing), sampling steps, classifier-free guidance scale, sampler, and seeds tried per window
         (the best-timed is kept). None: the engine's defaults.
+    overlap : analyse the next video (decode, flow, envelope) while the current one's outputs are
+        written (synthesis, mux): at most two videos in flight, same outputs and records. None: on
+        for batches of more than one local file on the CPU engines (``foley``/``preview`` synthesis,
+        no ``encoder``); never in a Prefect flow run, with ``fan_out="dask"``, bucket objects or claims.
 
     Returns
     -------
@@ -183,8 +188,9 @@ def sonorize_batch(
     if claim_list and not state_dir:
         raise OptionError("claims need state_dir (where the watcher keeps the claim records)")
     items = _items(paths, claim_list, remote_out, out_root, logger)
-    logger.info("sonorize: %d video(s) -> %s (envelope=%s, synth=%s, fan_out=%s)", len(items), out_text,
-                envelope_engine, synth_engine, fan_out)
+    overlapped = overlap_batch(overlap, items, out_root, fan_out, options, in_flow)
+    logger.info("sonorize: %d video(s) -> %s (envelope=%s, synth=%s, fan_out=%s%s)", len(items), out_text,
+                envelope_engine, synth_engine, fan_out, ", overlapped" if overlapped else "")
 
     out_error = None
     if out_root is not None:
@@ -198,7 +204,7 @@ def sonorize_batch(
                           sorted({c.holder for c in claim_list}), run_id, heartbeat_s)
     with heartbeat, BatchProgress(len(items), enabled=show_progress and fan_out == "none") as progress:
         records = run_items(items, out_root, targets, options, context, run_id, out_error=out_error, progress=progress,
-                            fan_out=fan_out, dask_address=dask_address, dask_workers=dask_workers)
+                            fan_out=fan_out, dask_address=dask_address, dask_workers=dask_workers, overlap=overlapped)
     for record in records:
         if record["status"] == "failed":  # one line per bad video: file and reason
             logger.warning("failed: %s", record["error"])

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -70,15 +71,70 @@ def sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     """Run every stage for one video and write its outputs; return its record.
 
     ``context`` holds what the batch loaded for ``options`` (default: nothing loaded yet).
+    The same as :func:`finish_video` of :func:`analyse_video`, the halves an overlapped batch
+    runs side by side.
 
     Raises SonorizeInputError (bad input) or OutputError (cannot write: full, read-only, ...).
     Each output file is written atomically and verified, and an attempt that cannot write
     removes what it wrote, so a failure leaves no partial file and no partial set.
     """
+    context = context or VideoContext()
+    return finish_video(analyse_video(video, out_dir, stem, options, stage, notes, context), options, context, stage)
+
+
+@dataclass
+class Analysed:
+    """A video's first half (probe, hash, features, envelope, original audio): what
+    :func:`finish_video` writes the outputs from. Nothing of it is written into ``out_dir``.
+    """
+
+    video: str
+    out_dir: Path
+    stem: str
+    started: float  # perf_counter at the probe: the record's wall_s counts from here
+    timer: _Timer
+    warnings: list[str]
+    error: Exception | None = None  # what the first half raised: raised again by finish_video
+    cached: dict | None = None  # the previous record, when its outputs are all there: nothing to do
+    info: object = None
+    sha: str | None = None
+    features: dict | None = None
+    envelope: np.ndarray | None = None
+    rate: float | None = None
+    envelope_details: dict | None = None
+    reference: np.ndarray | None = None
+    covered: float | None = None
+
+
+def analyse_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
+                  stage: Callable[[str], None] = lambda s: None, notes: list[str] | None = None,
+                  context: VideoContext | None = None) -> Analysed:
+    """The first half of :func:`sonorize_video`: reads the video and the caches, writes no output.
+
+    Never raises an Exception: one is kept in ``error`` and raised by :func:`finish_video`, which
+    tidies the output folder as :func:`sonorize_video` always did. Safe beside another video's
+    :func:`finish_video` (an overlapped batch): it shares nothing with it but the caches.
+    """
+    analysed = Analysed(video, out_dir, stem, time.perf_counter(), _Timer(), list(notes or []))
+    try:
+        _analyse(analysed, options, context or VideoContext(), stage)
+    except Exception as exc:
+        analysed.error = exc
+    return analysed
+
+
+def finish_video(analysed: Analysed, options: VideoOptions, context: VideoContext | None = None,
+                 stage: Callable[[str], None] = lambda s: None) -> dict:
+    """The second half of :func:`sonorize_video`: the outputs and the record (or the first half's error)."""
+    out_dir, stem = analysed.out_dir, analysed.stem
     remove_stale_temporaries(out_dir)  # a killed run's half-written files
     before = _output_states(out_dir, stem)
     try:
-        return _sonorize_video(video, out_dir, stem, options, context or VideoContext(), stage, list(notes or []))
+        if analysed.error is not None:
+            raise analysed.error
+        if analysed.cached is not None:
+            return analysed.cached
+        return _finish(analysed, options, context or VideoContext(), stage)
     except OutputError:
         _remove_written(out_dir, stem, before)
         raise
@@ -112,43 +168,44 @@ def _remove_written(out_dir: Path, stem: str, before: dict[str, tuple | None]) -
                 path.unlink()
 
 
-def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions, context: VideoContext,
-                    stage: Callable[[str], None], warnings: list[str]) -> dict:
-    timer = _Timer()
-    started = time.perf_counter()
+def _analyse(a: Analysed, options: VideoOptions, context: VideoContext, stage: Callable[[str], None]) -> None:
+    timer = a.timer
     stage("probe")
-    info, sha = api.identify_video(video, run=timer)
-    paths = output_paths(out_dir, stem)
-    if not options.force and (cached := _cached_record(paths, sha, options)):
-        cached.update(status="cached", wall_s=round(time.perf_counter() - started, 3))
-        return cached
+    a.info, a.sha = api.identify_video(a.video, run=timer)
+    if not options.force and (cached := _cached_record(output_paths(a.out_dir, a.stem), a.sha, options)):
+        cached.update(status="cached", wall_s=round(time.perf_counter() - a.started, 3))
+        a.cached = cached
+        return
 
-    features = None
     if context.video_stage is not None:
         from tasks.feature_tasks import frame_features  # PyTorch: only with --encoder
 
         stage(f"{options.encoder} features")
-        _, features = timer("features", frame_features, info, sha, context.video_stage)
+        _, a.features = timer("features", frame_features, a.info, a.sha, context.video_stage)
 
     stage("envelope")
     with gpu_tag(options.envelope_engine in GPU_ENVELOPE_ENGINES):  # the learned model runs on the GPU
-        envelope, rate, envelope_details = api.predict_envelope(info, sha, options.envelope_engine, run=timer)
-    reference = None
-    if info.has_audio:
+        a.envelope, a.rate, a.envelope_details = api.predict_envelope(a.info, a.sha, options.envelope_engine,
+                                                                      run=timer)
+    if a.info.has_audio:
         stage("reference audio")
         try:
-            reference, covered = timer("reference", reference_envelope_task, video, len(envelope))
-            if covered < info.duration_s - AUDIO_SHORTFALL_WARN_S:
-                warnings.append(f"original audio ends early: {covered:.2f} s of {info.duration_s:.2f} s")
+            a.reference, a.covered = timer("reference", reference_envelope_task, a.video, len(a.envelope))
+            if a.covered < a.info.duration_s - AUDIO_SHORTFALL_WARN_S:
+                a.warnings.append(f"original audio ends early: {a.covered:.2f} s of {a.info.duration_s:.2f} s")
         except Exception as exc:  # the original audio is optional: score nothing, say why
-            warnings.append(f"original audio unreadable, not scored: {exc}")
+            a.warnings.append(f"original audio unreadable, not scored: {exc}")
 
+
+def _finish(a: Analysed, options: VideoOptions, context: VideoContext, stage: Callable[[str], None]) -> dict:
+    video, out_dir, timer, envelope, rate, reference = a.video, a.out_dir, a.timer, a.envelope, a.rate, a.reference
+    paths = output_paths(out_dir, a.stem)
     stage("envelope files")  # first: its sidecar names the source, should the run be killed
-    metadata = api.envelope_metadata(video, sha, options.envelope_engine, envelope_details, source_path=True)
+    metadata = api.envelope_metadata(video, a.sha, options.envelope_engine, a.envelope_details, source_path=True)
     api.write_envelope_files(paths, envelope, rate, title=f"{Path(video).name} ({options.envelope_engine} envelope)",
                              metadata=metadata, reference=reference, run=timer)
     stage("synthesis")
-    synth_details = api.render_sound(paths, envelope, rate, info, options, context, run=timer)
+    synth_details = api.render_sound(paths, envelope, rate, a.info, options, context, run=timer)
     rendered = synth_details.pop("rendered_envelope")
 
     stage("writing outputs")
@@ -158,7 +215,7 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     follow = envelope_scores(envelope, _match_length(rendered, len(envelope)), rate)
     metrics["synth_follows_envelope"] = _rounded(follow)
     if reference is not None:
-        n = min(len(envelope), int(covered * rate))
+        n = min(len(envelope), int(a.covered * rate))
         if n >= MIN_SCORED_COVERAGE * len(envelope):
             metrics["vs_original_audio"] = _rounded(envelope_scores(reference[:n], envelope[:n], rate))
 
@@ -166,22 +223,22 @@ def _sonorize_video(video: str, out_dir: Path, stem: str, options: VideoOptions,
     record = {
         "video_path": video,
         "source_path": os.path.abspath(video),  # whose outputs these are (data_catalog.output_folders)
-        "video_sha256": sha,
+        "video_sha256": a.sha,
         "status": "ok",
         "error": None,
         "output_dir": str(out_dir),
         "outputs": outputs,
-        "video": info.to_dict(),
+        "video": a.info.to_dict(),
         "engines": {"envelope": options.envelope_engine, "synth": options.synth_engine, **synth_details,
-                    "envelope_choice": envelope_details,
+                    "envelope_choice": a.envelope_details,
                     "video_copied_into_mp4": mux.get("video_copied")},
         "options": options.public(),
         "fingerprint": options.fingerprint,
         "timings": timer.timings,
         "metrics": metrics,
-        "features": features,
-        "warnings": warnings,
-        "wall_s": round(time.perf_counter() - started, 3),
+        "features": a.features,
+        "warnings": a.warnings,
+        "wall_s": round(time.perf_counter() - a.started, 3),
     }
     write_json_atomic(paths["record"], record)
     return record
