@@ -133,7 +133,7 @@ def compute_frame_features(info: VideoInfo, video_sha256: str, stage: VideoStage
     def compute() -> np.ndarray:
         size = stage.encoder.input_size or ENCODER_INPUT_SIZE
         # read a chunk at a time (features do not depend on the cut): three windows in flight
-        # (decoded ahead, queued, analysed) hold ~29 MB at 224x224, not ~135 MB
+        # (decoded ahead, queued, analysed) hold ~7 MB at 224x224
         windows = iter_frame_windows(info, frame_rate=key.frame_rate,
                                      window_frames=min(key.window_frames, CHUNK_FRAMES),
                                      size=(size[1], size[0]), pixel_format="rgb24",
