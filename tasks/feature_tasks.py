@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_catalog.feature_cache import FeatureCache, FeatureKey
+from data_catalog.free_memory import release_free_heap
 from data_catalog.media import VideoInfo, iter_frame_windows
 from data_catalog.media.frames import WINDOW_FRAMES, prefetched
 from data_catalog.model_store import ModelStore, load_state_dict
@@ -142,4 +143,5 @@ def compute_frame_features(info: VideoInfo, video_sha256: str, stage: VideoStage
         return extract_features(prefetched(windows), stage.encoder, stage.flow)
 
     features, cached = cache.get_or_compute(key, compute, dataset=dataset, split=split)
+    release_free_heap()  # what the analysis freed: the model's outputs that come next cannot reuse it
     return features, _details(stage, features, cached, start, cache.path_for(key, dataset, split))
