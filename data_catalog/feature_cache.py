@@ -317,10 +317,9 @@ class FeatureCache:
         schema = BASE_SCHEMA.append(pa.field(FEATURES_COLUMN, pa.fixed_shape_tensor(pa.float16(), [dim]))).with_metadata(
             {METADATA_KEY: json.dumps(meta, sort_keys=True).encode("utf-8")}
         )
-        with atomic_path(path) as tmp:
-            with pq.ParquetWriter(tmp, schema, write_page_checksum=True) as writer:
-                for start in range(0, n_frames, ROW_GROUP_FRAMES):
-                    writer.write_table(_rows(key, features16, start, created, schema))
+        with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, write_page_checksum=True) as writer:
+            for start in range(0, n_frames, ROW_GROUP_FRAMES):
+                writer.write_table(_rows(key, features16, start, created, schema))
         _release_arrow_memory()
 
     # -- read --------------------------------------------------------------------------------
