@@ -16,7 +16,10 @@ from folai_models.encoders.base import FrameEncoder
 from folai_models.optical_flow.base import FlowEstimator
 from folai_models.optical_flow.flow_images import flow_to_image
 
-CHUNK_FRAMES = 64  # frames analysed at once: flow fields of 64 frames at 224x224 hold ~26 MB
+# Frames analysed at once. Flow fields of 16 frames at 224x224 hold ~6 MB; with the frames, flow images
+# and the encoder's temporaries a chunk's working set is ~25 MB (64 frames: ~100 MB, and ~60 MB more peak RSS
+# on a 3-minute video, docs/SPEED.md). The features are the same whatever the chunk (tested).
+CHUNK_FRAMES = 16
 
 
 def extract_features(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from data_catalog.feature_cache import FeatureCache, FeatureKey
+from data_catalog.free_memory import release_free_heap
 from data_catalog.media import VideoInfo, iter_frame_windows
 from data_catalog.media.frames import WINDOW_FRAMES, prefetched
 from data_catalog.model_store import ModelStore, load_state_dict
@@ -133,7 +134,7 @@ def compute_frame_features(info: VideoInfo, video_sha256: str, stage: VideoStage
     def compute() -> np.ndarray:
         size = stage.encoder.input_size or ENCODER_INPUT_SIZE
         # read a chunk at a time (features do not depend on the cut): three windows in flight
-        # (decoded ahead, queued, analysed) hold ~29 MB at 224x224, not ~135 MB
+        # (decoded ahead, queued, analysed) hold ~7 MB at 224x224
         windows = iter_frame_windows(info, frame_rate=key.frame_rate,
                                      window_frames=min(key.window_frames, CHUNK_FRAMES),
                                      size=(size[1], size[0]), pixel_format="rgb24",
@@ -142,4 +143,5 @@ def compute_frame_features(info: VideoInfo, video_sha256: str, stage: VideoStage
         return extract_features(prefetched(windows), stage.encoder, stage.flow)
 
     features, cached = cache.get_or_compute(key, compute, dataset=dataset, split=split)
+    release_free_heap()  # what the analysis freed: the model's outputs that come next cannot reuse it
     return features, _details(stage, features, cached, start, cache.path_for(key, dataset, split))

@@ -95,6 +95,35 @@ def test_frames_not_a_multiple_of_the_window(cache):
     assert table.schema.field("features").type.value_type == pa.float16()
 
 
+
+def test_row_groups_change_nothing_read_back(cache, monkeypatch, caplog):
+    """Written and read a row group at a time (memory): the same features and checksum as in one group,
+    files of one group (earlier writes) still read, and a group out of place is caught."""
+    key = make_key(window_frames=4)
+    x = feats(23, 5)
+    whole = cache.put(key, x)
+    one_group = pq.ParquetFile(whole)
+    assert one_group.num_row_groups == 1
+    monkeypatch.setattr(fc, "ROW_GROUP_FRAMES", 7)
+    assert np.array_equal(cache.get(key), x.astype(np.float16).astype(np.float32))  # one group, read in groups
+    path = cache.put(key, x)
+    parquet = pq.ParquetFile(path)
+    assert parquet.num_row_groups == 4 and parquet.metadata.num_rows == 23
+    meta = json.loads(parquet.schema_arrow.metadata[fc.METADATA_KEY])
+    assert meta["tensor_sha256"] == json.loads(one_group.schema_arrow.metadata[fc.METADATA_KEY])["tensor_sha256"]
+    table = pq.read_table(path)
+    assert table.column("frame_index").to_pylist() == list(range(23))
+    assert table.column("window_index").to_pylist() == [i // 4 for i in range(23)]
+    assert np.array_equal(cache.get(key), x.astype(np.float16).astype(np.float32))
+    # the same rows with two groups swapped: every group is valid alone, the order is not
+    groups = [parquet.read_row_group(i) for i in (0, 2, 1, 3)]
+    with pq.ParquetWriter(path, groups[0].schema) as writer:
+        for group in groups:
+            writer.write_table(group)
+    assert_discarded(cache, key, caplog)
+    assert "frame_index" in caplog.text
+
+
 def test_other_revision_or_video_is_a_miss(cache):
     cache.put(make_key(), feats())
     assert cache.get(make_key(weights_revision="rev-b")) is None
@@ -249,12 +278,10 @@ def test_failed_write_leaves_no_temp_files_and_keeps_old_entry(cache, monkeypatc
     path = cache.put(key, feats(seed=1))
     before = files_under(cache.root)
 
-    def broken_write(table, where, **kwargs):
-        with open(where, "wb") as handle:
-            handle.write(b"PAR1 half a file")
+    def broken_write(writer, table, **kwargs):  # the file is open and has its header: half a file
         raise OSError("disk full")
 
-    monkeypatch.setattr(fc.pq, "write_table", broken_write)
+    monkeypatch.setattr(fc.pq.ParquetWriter, "write_table", broken_write)
     with pytest.raises(OSError, match="disk full"):
         cache.put(key, feats(seed=2))
     with pytest.raises(OSError, match="disk full"):

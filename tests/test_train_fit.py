@@ -82,6 +82,30 @@ def test_feature_normalizer_round_trip():
     np.testing.assert_allclose(standard.std(axis=0), 1, atol=1e-4)
 
 
+
+@pytest.mark.parametrize("relative", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_feature_normalizer_blocks_change_nothing(monkeypatch, relative, dtype):
+    """Normalised a few rows and columns at a time (memory), the output is the one expression's, bit for bit."""
+    from folai_models.video2rms import normalizer as module
+
+    rng = np.random.default_rng(1)
+    features = (rng.normal(size=(103, 11)) * rng.uniform(0.01, 50, 11)).astype(dtype)
+    features[rng.random(features.shape) < 0.3] = 0.0  # percentiles between tied values
+    normalizer = FeatureNormalizer.fit([features[:60]], relative=relative)
+    standard = (features - normalizer.mean) / normalizer.std
+    if relative:
+        scale = np.percentile(np.abs(features), module.RELATIVE_PERCENTILE, axis=0) + module.FEATURE_STD_FLOOR
+        expected = np.concatenate([standard, features / scale], axis=1).astype(np.float32)
+    else:
+        expected = standard.astype(np.float32)
+    monkeypatch.setattr(module, "NORMALIZE_BLOCK_ROWS", 7)
+    monkeypatch.setattr(module, "PERCENTILE_BLOCK_COLUMNS", 3)
+    out = normalizer(features)
+    assert out.dtype == np.float32 and out.shape == expected.shape
+    assert np.array_equal(out, expected)
+
+
 # --- the ControlNet ---------------------------------------------------------------------------------------
 
 

@@ -58,7 +58,10 @@ class Video2RMSEnvelopeEngine(EnvelopeEngine):
             from tasks.feature_tasks import compute_frame_features
 
             features, _ = compute_frame_features(info, video_sha256 or sha256_file(info.path), stage)
-        probs, onset_probs = predict_outputs(model, normalizer(features), config)
+        normalized = normalizer(features)
+        del features  # ours goes before the model's outputs come (a caller's copy is the caller's)
+        probs, onset_probs = predict_outputs(model, normalized, config)
+        del normalized  # an hour's is 63 MB: not held through the decoding
         envelope = apply_level_map(decode_with_config(probs, config, onset_probabilities=onset_probs), level_map)
         self.details = {} if onset_probs is None else {
             "onset_confidence": round(onset_confidence(onset_probs), 4),
