@@ -82,15 +82,22 @@ def for_each_item(items: Iterable[Item], work: Callable[[Item, Callable[[str], N
         started = time.perf_counter()
         result = run_item(item, lambda i: work(i, lambda s: progress.stage(name, s)), failed, label=text,
                           logger=logger)
-        record = summary(result)
-        wall = round(time.perf_counter() - started, 3)
-        if overwrite_wall_s:
-            record["wall_s"] = wall
-        else:
-            record.setdefault("wall_s", wall)
-        progress.done(name, record["status"])
+        _close_item(summary(result), started, overwrite_wall_s, progress, name)
         results.append(result)
     return results
+
+
+def _close_item(record: dict, started: float, overwrite_wall_s: bool, progress, name: str, key: object = None) -> None:
+    """Write the item's seconds since ``started`` into its record (see ``overwrite_wall_s``) and tell the progress."""
+    wall = round(time.perf_counter() - started, 3)
+    if overwrite_wall_s:
+        record["wall_s"] = wall
+    else:
+        record.setdefault("wall_s", wall)
+    if key is None:  # the sequential path's progress objects need not know keys
+        progress.done(name, record["status"])
+    else:
+        progress.done(name, record["status"], key=key)
 
 
 class _Ahead:
@@ -165,13 +172,7 @@ def for_each_item_overlapped(items: Iterable[Item], first: Callable[[Item, Calla
         name = Path(text).name
         result = run_item(item, lambda i: then(i, current.result(), lambda s: progress.stage(name, s, key=index)),
                           failed, label=text, logger=logger)
-        record = summary(result)
-        wall = round(time.perf_counter() - current.started, 3)
-        if overwrite_wall_s:
-            record["wall_s"] = wall
-        else:
-            record.setdefault("wall_s", wall)
-        progress.done(name, record["status"], key=index)
+        _close_item(summary(result), current.started, overwrite_wall_s, progress, name, key=index)
         results.append(result)
     return results
 

@@ -58,35 +58,35 @@ def video_cues(info: VideoInfo, pose: str) -> VideoCues:
             tracker = PoseTracker(static=pose == "sample")
         except MediaPipeMissing as error:
             note = f"no pose evidence: {error}"
-    n, pose_s, pending = 0, [0.0], None
+    n, pose_s, pending = 0, 0.0, None
     # BlazePose runs in its own thread beside the flow (MediaPipe's graph and OpenCV release the GIL);
     # one window at a time, in order, so its memory stays one window and its results are the same
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pose") if tracker is not None else None
 
-    def run_pose(frames: np.ndarray) -> None:
+    def run_pose(frames: np.ndarray) -> float:
         start = time.perf_counter()
         tracker.update(frames)
-        pose_s[0] += time.perf_counter() - start
+        return time.perf_counter() - start
 
     try:
         for window in prefetched(analysis_frames(info)):
             if pool is not None:
                 picked = window if pose == "track" else window[(-n) % POSE_SAMPLE_EVERY::POSE_SAMPLE_EVERY]
                 if pending is not None:
-                    pending.result()
+                    pose_s += pending.result()
                 pending = pool.submit(run_pose, picked)
             grey = np.stack([cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in window])
             extractor.update(grey)
             camera.update(grey)
             n += len(window)
         if pending is not None:
-            pending.result()
+            pose_s += pending.result()
         landmarks = tracker.result()[0] if tracker is not None else None
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
             tracker.close()
-    return VideoCues(extractor.features(), camera.motion(), landmarks, note, n, pose_s[0])
+    return VideoCues(extractor.features(), camera.motion(), landmarks, note, n, pose_s)
 
 
 def steps_from_cues(info: VideoInfo, cues: VideoCues) -> tuple[np.ndarray, dict]:
